@@ -1,0 +1,1 @@
+"""Dagster definitions, jobs, partitions, schedules, sensors and resources for the RECAP pipeline."""

@@ -1,0 +1,85 @@
+"""The in-memory training view of steps: flat numpy arrays, episodes contiguous and ordered by t.
+
+Training samples random (observation, action-chunk) pairs hundreds of thousands of times; a per-row read
+from Lance is ~50x slower than indexing a numpy array, so every stage loads the columns it needs once
+(``EpisodeStore.load_steps``) and then works on this structure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+
+@dataclass(frozen=True)
+class StepArrays:
+    """Steps of a set of episodes.
+
+    ``episodes`` has one row per episode, in the order their steps appear, with at least the columns
+    episode_id, task, prompt, kind, success, length, iteration. ``episode_index[i]`` is the row in
+    ``episodes`` that step ``i`` belongs to.
+    """
+
+    observations: np.ndarray  # (N, obs_dim) float32
+    actions: np.ndarray  # (N, action_dim) float32
+    episode_index: np.ndarray  # (N,) int64
+    t: np.ndarray  # (N,) int64
+    is_correction: np.ndarray  # (N,) bool
+    episodes: pl.DataFrame
+
+    def __post_init__(self) -> None:
+        n = len(self.actions)
+        for name in ("observations", "episode_index", "t", "is_correction"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"StepArrays.{name} has {len(getattr(self, name))} rows, actions has {n}")
+
+    def __len__(self) -> int:
+        return int(len(self.actions))
+
+    @property
+    def episode_start(self) -> np.ndarray:
+        """Flat index of the first step of each step's episode, (N,)."""
+        return np.arange(len(self), dtype=np.int64) - self.t
+
+    @property
+    def episode_end(self) -> np.ndarray:
+        """Flat index one past the last step of each step's episode, (N,)."""
+        lengths = self.episodes["length"].to_numpy().astype(np.int64)
+        return self.episode_start + lengths[self.episode_index]
+
+    def per_step(self, column: str) -> np.ndarray:
+        """Broadcast an episode-level column (task, success, kind, ...) to steps."""
+        return self.episodes[column].to_numpy()[self.episode_index]
+
+    def select_episodes(self, mask: np.ndarray | Sequence[bool]) -> StepArrays:
+        """Keep the episodes where ``mask`` (one entry per episode row) is True."""
+        keep_episode = np.asarray(mask, dtype=bool)
+        keep_step = keep_episode[self.episode_index]
+        new_index = np.cumsum(keep_episode) - 1
+        return StepArrays(
+            observations=self.observations[keep_step],
+            actions=self.actions[keep_step],
+            episode_index=new_index[self.episode_index[keep_step]],
+            t=self.t[keep_step],
+            is_correction=self.is_correction[keep_step],
+            episodes=self.episodes.filter(pl.Series(keep_episode)),
+        )
+
+
+def action_chunks(
+    actions: np.ndarray, episode_end: np.ndarray, index: np.ndarray, horizon: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Action chunks a[t:t+H] for the steps at flat ``index``; never crosses an episode boundary.
+
+    Returns (chunks (B, H, action_dim), mask (B, H) bool). Past the episode's end the chunk repeats the
+    last action (a valid "hold" command) and the mask is False there, so losses can ignore padding.
+    """
+    index = np.asarray(index, dtype=np.int64)
+    offsets = index[:, None] + np.arange(horizon, dtype=np.int64)[None, :]
+    end = episode_end[index][:, None]
+    mask = offsets < end
+    np.minimum(offsets, end - 1, out=offsets)
+    return actions[offsets], mask
