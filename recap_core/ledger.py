@@ -1,0 +1,59 @@
+"""The metrics ledger in Delta Lake: one row per (task, iteration, method, policy checkpoint).
+
+Delta gives the ledger what a results spreadsheet lacks: atomic appends from concurrent runs, time travel
+to any earlier state, and SQL access. Rows are upserted on their natural key, so re-materialising an
+evaluation replaces its row instead of adding a duplicate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import TableNotFoundError
+
+from schemas.metrics import METRICS_ARROW_SCHEMA, MetricsRow
+
+LEDGER_KEY = ("task", "iteration", "method", "policy_sha256")
+
+
+def _validated_table(rows: Iterable[Mapping[str, Any]]) -> pa.Table:
+    frame = pl.DataFrame(list(rows), schema_overrides={"iteration": pl.Int32, "episodes": pl.Int32})
+    frame = MetricsRow.validate(frame.select([f.name for f in METRICS_ARROW_SCHEMA]))
+    return frame.to_arrow().cast(METRICS_ARROW_SCHEMA)
+
+
+def record_evaluations(uri: str | Path, rows: Iterable[Mapping[str, Any]]) -> int:
+    """Upsert evaluation rows; returns the ledger's new Delta version.
+
+    Validation runs before anything is written, so a bad row leaves the ledger untouched.
+    """
+    table = _validated_table(rows)
+    uri = str(uri)
+    try:
+        ledger = DeltaTable(uri)
+    except TableNotFoundError:
+        Path(uri).parent.mkdir(parents=True, exist_ok=True)
+        write_deltalake(uri, table, mode="append")
+        return DeltaTable(uri).version()
+    predicate = " AND ".join(f"target.{k} = source.{k}" for k in LEDGER_KEY)
+    (
+        ledger.merge(table, predicate=predicate, source_alias="source", target_alias="target")
+        .when_matched_update_all()
+        .when_not_matched_insert_all()
+        .execute()
+    )
+    return ledger.version()
+
+
+def read_ledger(uri: str | Path, version: int | None = None) -> pl.DataFrame:
+    """The whole ledger (optionally as of an earlier Delta version); empty with the schema if absent."""
+    try:
+        table = DeltaTable(str(uri), version=version)
+    except TableNotFoundError:
+        return pl.from_arrow(METRICS_ARROW_SCHEMA.empty_table())
+    return pl.from_arrow(table.to_pyarrow_table())

@@ -1,0 +1,63 @@
+"""The metrics ledger on a real Delta table: upsert on the natural key, validation before writing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pandera.errors
+import pytest
+
+from recap_core.ledger import read_ledger, record_evaluations
+
+
+def _row(**overrides):
+    row = {
+        "task": "push-v3",
+        "iteration": 1,
+        "method": "recap",
+        "policy_checkpoint": "/ckpt/policy/push-v3/1",
+        "policy_sha256": "abc123",
+        "episodes": 20,
+        "success_rate": 0.55,
+        "success_rate_se": 0.11,
+        "mean_duration_s": 1.9,
+        "mean_duration_s_se": 0.2,
+        "throughput_per_hour": 410.0,
+        "throughput_per_hour_se": 60.0,
+        "eval_seeds": "100000-100019",
+        "run_id": "run-a",
+        "evaluated_at": datetime(2026, 11, 23, tzinfo=UTC),
+    }
+    row.update(overrides)
+    return row
+
+
+def test_reevaluating_the_same_policy_replaces_its_row(tmp_path):
+    uri = tmp_path / "metrics"
+    v0 = record_evaluations(uri, [_row(), _row(method="sft", policy_sha256="def456")])
+    v1 = record_evaluations(uri, [_row(success_rate=0.6, run_id="run-b")])
+    ledger = read_ledger(uri)
+    assert v1 == v0 + 1
+    assert ledger.height == 2
+    recap = ledger.filter(method="recap")
+    assert recap["success_rate"].to_list() == [0.6]
+    assert recap["run_id"].to_list() == ["run-b"]
+    assert read_ledger(uri, version=v0).filter(method="recap")["success_rate"].to_list() == [0.55]
+
+
+def test_a_bad_row_writes_nothing(tmp_path):
+    uri = tmp_path / "metrics"
+    version = record_evaluations(uri, [_row()])
+    with pytest.raises(pandera.errors.SchemaError, match="success_rate"):
+        record_evaluations(uri, [_row(policy_sha256="x"), _row(policy_sha256="y", success_rate=1.7)])
+    ledger = read_ledger(uri)
+    assert ledger.height == 1
+    from deltalake import DeltaTable
+
+    assert DeltaTable(str(uri)).version() == version
+
+
+def test_missing_ledger_reads_empty_with_schema(tmp_path):
+    ledger = read_ledger(tmp_path / "nothing")
+    assert ledger.height == 0
+    assert "throughput_per_hour" in ledger.columns
