@@ -1,0 +1,29 @@
+"""A persistent local Dagster instance configured by the project's dagster.yaml.
+
+Dagster reads its instance configuration from $DAGSTER_HOME/dagster.yaml. The project keeps one
+dagster.yaml under version control and installs it into DAGSTER_HOME, so the UI, the CLI and the
+nightly schedule all share the same run history, run queue and training pool.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from recap_core.settings import data_root
+
+PROJECT_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
+
+
+def ensure_dagster_home() -> Path:
+    """Set DAGSTER_HOME (default data/dagster_home) and install the project's dagster.yaml there."""
+    home = Path(os.environ.get("DAGSTER_HOME") or data_root() / "dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    target = home / "dagster.yaml"
+    if PROJECT_DAGSTER_YAML.exists() and (
+        not target.exists() or target.read_bytes() != PROJECT_DAGSTER_YAML.read_bytes()
+    ):
+        shutil.copyfile(PROJECT_DAGSTER_YAML, target)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
