@@ -1,0 +1,41 @@
+"""The RECAP method's rules as plain numpy functions: rewards, returns, advantages, thresholds, indicators.
+
+Kept free of torch so every rule can be checked against hand-computed values and reused by any pipeline.
+"""
+
+from recap_core.method.advantages import episode_advantages, nstep_advantages
+from recap_core.method.indicators import INDICATOR_MODES, indicators, positive_fraction_per_task
+from recap_core.method.rewards import (
+    RewardConfig,
+    normalised_returns,
+    normaliser_per_step,
+    raw_returns,
+    step_rewards,
+    task_max_lengths,
+)
+from recap_core.method.thresholds import (
+    FINETUNE_POSITIVE_FRACTION,
+    PRETRAIN_POSITIVE_FRACTION,
+    TaskThreshold,
+    task_thresholds,
+    threshold_for_fraction,
+)
+
+__all__ = [
+    "FINETUNE_POSITIVE_FRACTION",
+    "INDICATOR_MODES",
+    "PRETRAIN_POSITIVE_FRACTION",
+    "RewardConfig",
+    "TaskThreshold",
+    "episode_advantages",
+    "indicators",
+    "normalised_returns",
+    "normaliser_per_step",
+    "nstep_advantages",
+    "positive_fraction_per_task",
+    "raw_returns",
+    "step_rewards",
+    "task_max_lengths",
+    "task_thresholds",
+    "threshold_for_fraction",
+]

@@ -1,0 +1,56 @@
+"""Advantages in the value function's normalised units.
+
+Post-training (N-step, default N = 50):
+    A_t = (sum_{t'=t}^{t+N-1} r_t') / L + V(o_{t+N}) - V(o_t)          if t + N < T
+    A_t = R_t / L (clipped to the value support) - V(o_t)              otherwise (truncated at the end)
+The truncated branch uses exactly the target the value function was trained on, so a perfectly fit V
+gives zero advantage at the episode end. When t + N < T the window never reaches the terminal reward,
+so the partial sum is just -N / L and needs no clipping.
+
+Pre-training (full episode): A_t = R_t / L - V(o_t).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from recap_core.method.rewards import RewardConfig, normalised_returns, normaliser_per_step, step_rewards
+from recap_core.steps import StepArrays
+
+
+def _check_values(steps: StepArrays, values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64)
+    if values.shape != (len(steps),):
+        raise ValueError(f"values has shape {values.shape}, expected ({len(steps)},) - one per step")
+    if not np.all(np.isfinite(values)):
+        bad = int(np.argmax(~np.isfinite(values)))
+        episode_id = steps.episodes["episode_id"][int(steps.episode_index[bad])]
+        raise ValueError(f"episode {episode_id}: column 'value' at t={steps.t[bad]} is {values[bad]}")
+    return values
+
+
+def nstep_advantages(
+    steps: StepArrays, values: np.ndarray, n: int = 50, reward_config: RewardConfig | None = None
+) -> np.ndarray:
+    """N-step advantages per step (float32), truncated at each episode's end."""
+    if n < 1:
+        raise ValueError(f"n (lookahead) must be >= 1, got {n}")
+    values = _check_values(steps, values)
+    norm = normaliser_per_step(steps, reward_config)
+    rewards = step_rewards(steps, reward_config)
+    prefix = np.concatenate([[0.0], np.cumsum(rewards)])
+    index = np.arange(len(steps), dtype=np.int64)
+    ahead = index + n
+    inside = ahead < steps.episode_end
+    safe_ahead = np.where(inside, ahead, index)
+    bootstrapped = (prefix[safe_ahead] - prefix[index]) / norm + values[safe_ahead] - values
+    to_end = normalised_returns(steps, reward_config).astype(np.float64) - values
+    return np.where(inside, bootstrapped, to_end).astype(np.float32)
+
+
+def episode_advantages(
+    steps: StepArrays, values: np.ndarray, reward_config: RewardConfig | None = None
+) -> np.ndarray:
+    """Full-episode advantages R_t / L - V(o_t) (float32), used for pre-training."""
+    values = _check_values(steps, values)
+    return (normalised_returns(steps, reward_config).astype(np.float64) - values).astype(np.float32)
