@@ -1,0 +1,421 @@
+"""The episode store: Lance tables for episodes, steps and derived per-(task, iteration) values.
+
+Ingest writes steps first and the episodes table last; the episodes table is the commit point. Readers
+only see steps whose episode row exists, so a crash between the two writes is invisible and a retry
+completes it. Every read reports (or accepts) the table versions it read, which is the lineage the
+pipeline records next to the values, advantages and policies derived from them.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lance
+import numpy as np
+import polars as pl
+import pyarrow
+import pyarrow.compute as pc
+
+from recap_core.episode import Episode
+from recap_core.settings import store_uri
+from recap_core.steps import StepArrays
+from recap_core.store.batch import EpisodeBatch, build_batch
+from recap_core.store.errors import EpisodeValidationError, Problem
+from schemas.episodes import EPISODES_ARROW_SCHEMA
+from schemas.steps import IMAGE_COLUMN_PREFIX
+
+EPISODES = "episodes"
+STEPS = "steps"
+_TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# Lance retries a merge_insert that lost a commit race by itself; these cover a lost table-creation race.
+_CONFLICT_RETRIES = 20
+_CREATE_RACE_RETRIES = 5
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What one ``add_episodes`` call did; ``versions`` are the table versions after it."""
+
+    added: list[str]
+    skipped: list[str]
+    versions: dict[str, int]
+    frames_added: int = 0
+
+
+@dataclass(frozen=True)
+class EpisodeSelection:
+    """Episode rows plus the versions of the tables they were read from (lineage)."""
+
+    frame: pl.DataFrame
+    versions: dict[str, int] = field(default_factory=dict)
+
+
+def _is_missing_table_error(error: Exception) -> bool:
+    text = str(error).lower()
+    return "not found" in text or "does not exist" in text or "no such file" in text
+
+
+def _is_already_exists_error(error: Exception) -> bool:
+    text = str(error).lower()
+    return "already exists" in text or ("exist" in text and "create" in text)
+
+
+class EpisodeStore:
+    """Lance tables under one root URI: ``episodes.lance``, ``steps.lance`` and ``<derived>.lance``."""
+
+    def __init__(self, uri: str | Path | None = None) -> None:
+        self.uri = str(uri if uri is not None else store_uri()).rstrip("/")
+        if "://" not in self.uri:
+            Path(self.uri).mkdir(parents=True, exist_ok=True)
+
+    # ------------------------------------------------------------------ tables and versions
+    def table_uri(self, name: str) -> str:
+        return f"{self.uri}/{name}.lance"
+
+    def table_names(self) -> list[str]:
+        """Every Lance table under the root (episodes, steps and derived tables)."""
+        if "://" in self.uri:
+            raise NotImplementedError("listing tables is only implemented for local store roots")
+        return sorted(p.name[: -len(".lance")] for p in Path(self.uri).glob("*.lance") if p.is_dir())
+
+    def _open(self, name: str, version: int | None = None) -> lance.LanceDataset | None:
+        try:
+            return lance.dataset(self.table_uri(name), version=version)
+        except (ValueError, OSError, RuntimeError) as error:
+            if version is None and _is_missing_table_error(error):
+                return None
+            raise
+
+    def versions(self) -> dict[str, int]:
+        """Latest version of every table in the store (empty tables are absent)."""
+        out = {}
+        for name in self.table_names():
+            dataset = self._open(name)
+            if dataset is not None:
+                out[name] = dataset.version
+        return out
+
+    def _pinned(self, versions: Mapping[str, int] | None, *names: str) -> dict[str, lance.LanceDataset]:
+        """Open tables at the given versions (or the latest, episodes first so steps are never older)."""
+        opened = {}
+        for name in names:
+            dataset = self._open(name, None if versions is None else versions.get(name))
+            if dataset is not None:
+                opened[name] = dataset
+        return opened
+
+    # ------------------------------------------------------------------ ingest
+    def add_episodes(self, episodes: Iterable[Episode]) -> IngestResult:
+        """Atomically and idempotently add episodes.
+
+        Everything is validated first (raising ``EpisodeValidationError``; nothing is written). Episodes
+        already stored with the same content are skipped; the same id with different content is refused.
+        """
+        batch = build_batch(episodes)
+        existing = self._open(EPISODES)
+        new_ids = self._new_episode_ids(batch, existing)
+        if not new_ids:
+            return IngestResult([], batch.episode_ids, self.versions())
+        keep = pc.is_in(batch.episodes.column("episode_id"), value_set=pyarrow.array(new_ids))
+        new_episodes = batch.episodes.filter(keep)
+        new_steps = batch.steps.filter(pc.is_in(batch.steps.column("episode_id"), value_set=pyarrow.array(new_ids)))
+        self._check_step_schema(batch, new_steps)
+        # Steps first: until the episode rows land, these steps are invisible to every reader.
+        self._upsert(STEPS, new_steps, ["episode_id", "t"], update_matched=True)
+        self._upsert(EPISODES, new_episodes, ["episode_id"], update_matched=False)
+        added = set(new_ids)
+        return IngestResult(
+            added=[e for e in batch.episode_ids if e in added],
+            skipped=[e for e in batch.episode_ids if e not in added],
+            versions=self.versions(),
+            frames_added=new_steps.num_rows,
+        )
+
+    def _new_episode_ids(self, batch: EpisodeBatch, existing: lance.LanceDataset | None) -> list[str]:
+        """Ids not yet stored; refuses content conflicts and vector sizes that differ from the task's."""
+        ids = batch.episode_ids
+        if existing is None or not ids:
+            return ids
+        stored = pl.from_arrow(
+            existing.to_table(
+                columns=["episode_id", "content_hash"],
+                filter=pc.field("episode_id").isin(pyarrow.array(ids)),
+            )
+        )
+        incoming = pl.from_arrow(batch.episodes.select(["episode_id", "content_hash", "task", "obs_dim", "action_dim"]))
+        problems = [
+            Problem(row["episode_id"], "content_hash", row["content_hash"],
+                    f"episode already stored with different content (stored hash {row['content_hash_stored']})")
+            for row in incoming.join(stored, on="episode_id", suffix="_stored")
+            .filter(pl.col("content_hash") != pl.col("content_hash_stored"))
+            .iter_rows(named=True)
+        ]
+        tasks = incoming["task"].unique().to_list()
+        dims = (
+            pl.from_arrow(
+                existing.to_table(columns=["task", "obs_dim", "action_dim"], filter=pc.field("task").isin(tasks))
+            )
+            .group_by("task")
+            .agg(pl.col("obs_dim").first().alias("obs_stored"), pl.col("action_dim").first().alias("action_stored"))
+        )
+        for row in incoming.join(dims, on="task").iter_rows(named=True):
+            for column, dim, stored_dim in (("observation", "obs_dim", "obs_stored"), ("action", "action_dim", "action_stored")):
+                if row[dim] != row[stored_dim]:
+                    problems.append(Problem(row["episode_id"], column, f"size {row[dim]}",
+                                            f"task {row['task']!r} is stored with {column} size {row[stored_dim]}"))
+        if problems:
+            raise EpisodeValidationError(problems)
+        already = set(stored["episode_id"].to_list())
+        return [e for e in ids if e not in already]
+
+    def _check_step_schema(self, batch: EpisodeBatch, new_steps: pyarrow.Table) -> None:
+        """Camera columns are fixed when the steps table is created; a new camera is a clear error."""
+        steps = self._open(STEPS)
+        if steps is None:
+            return
+        stored = {n for n in steps.schema.names if n.startswith(IMAGE_COLUMN_PREFIX)}
+        extra = sorted(set(new_steps.schema.names) - set(steps.schema.names))
+        if extra:
+            first = batch.episode_ids[0]
+            raise EpisodeValidationError(
+                [Problem(first, extra[0], "<bytes>", f"the steps table has no such camera column (has {sorted(stored)})")]
+            )
+
+    def _conform(self, name: str, table: pyarrow.Table) -> pyarrow.Table:
+        """Add null columns the stored table has and the batch lacks (e.g. a camera this robot hasn't)."""
+        dataset = self._open(name)
+        if dataset is None:
+            return table
+        for stored_field in dataset.schema:
+            if stored_field.name not in table.schema.names:
+                if stored_field.name.startswith(IMAGE_COLUMN_PREFIX):
+                    table = table.append_column(stored_field, pyarrow.nulls(table.num_rows, stored_field.type))
+        return table.select(dataset.schema.names)
+
+    def _upsert(self, name: str, table: pyarrow.Table, keys: list[str], update_matched: bool) -> int:
+        """merge_insert into a table, creating it on first use; safe against concurrent writers."""
+        for _attempt in range(_CREATE_RACE_RETRIES):
+            dataset = self._open(name)
+            if dataset is None:
+                try:
+                    return lance.write_dataset(table, self.table_uri(name), schema=table.schema, mode="create").version
+                except (OSError, ValueError, RuntimeError) as error:
+                    if not _is_already_exists_error(error):
+                        raise
+                    time.sleep(0.05)  # another process created it first: merge into theirs
+                    continue
+            builder = dataset.merge_insert(keys)
+            if update_matched:
+                builder = builder.when_matched_update_all()
+            builder.when_not_matched_insert_all().conflict_retries(_CONFLICT_RETRIES).execute(
+                self._conform(name, table)
+            )
+            return self._open(name).version
+        raise RuntimeError(f"could not create or open table {self.table_uri(name)}")
+
+    # ------------------------------------------------------------------ reads
+    def episodes(
+        self,
+        task: str | None = None,
+        kind: str | None = None,
+        iteration: int | None = None,
+        max_iteration: int | None = None,
+        success: bool | None = None,
+        versions: Mapping[str, int] | None = None,
+    ) -> EpisodeSelection:
+        """Episode rows matching every given filter, with the version of the episodes table read."""
+        opened = self._pinned(versions, EPISODES)
+        if EPISODES not in opened:
+            return EpisodeSelection(pl.from_arrow(EPISODES_ARROW_SCHEMA.empty_table()), {})
+        filters = []
+        if task is not None:
+            filters.append(pc.field("task") == task)
+        if kind is not None:
+            filters.append(pc.field("kind") == kind)
+        if iteration is not None:
+            filters.append(pc.field("iteration") == iteration)
+        if max_iteration is not None:
+            filters.append(pc.field("iteration") <= max_iteration)
+        if success is not None:
+            filters.append(pc.field("success") == success)
+        expression = None
+        for f in filters:
+            expression = f if expression is None else expression & f
+        dataset = opened[EPISODES]
+        frame = pl.from_arrow(dataset.to_table(filter=expression))
+        return EpisodeSelection(frame.sort("episode_id"), {EPISODES: dataset.version})
+
+    def load_steps(
+        self,
+        task: str | None = None,
+        kind: str | None = None,
+        iteration: int | None = None,
+        max_iteration: int | None = None,
+        success: bool | None = None,
+        versions: Mapping[str, int] | None = None,
+    ) -> StepArrays:
+        """The training view of the selected episodes, loaded once, at pinned table versions.
+
+        Pass ``versions`` (e.g. from ``store.versions()``, recorded as lineage) to read exactly those
+        versions; otherwise the latest are read. Episodes come out contiguous, in t order.
+        """
+        if versions is None:
+            versions = self.versions()
+        selection = self.episodes(task, kind, iteration, max_iteration, success, versions=versions)
+        return self._steps_of(selection.frame, versions)
+
+    def _steps_of(self, episodes: pl.DataFrame, versions: Mapping[str, int]) -> StepArrays:
+        opened = self._pinned(versions, STEPS)
+        if episodes.is_empty() or STEPS not in opened:
+            return _empty_steps(episodes)
+        dims = episodes.select("obs_dim", "action_dim").unique()
+        if dims.height > 1:
+            per_task = episodes.group_by("task").agg(pl.col("obs_dim").first(), pl.col("action_dim").first())
+            raise ValueError(
+                "selected episodes mix vector sizes, one StepArrays needs one size; select one task or robot: "
+                + ", ".join(f"{r['task']}: obs {r['obs_dim']} action {r['action_dim']}" for r in per_task.iter_rows(named=True))
+            )
+        obs_dim, action_dim = int(dims["obs_dim"][0]), int(dims["action_dim"][0])
+        ids = pyarrow.array(episodes["episode_id"].to_list(), type=pyarrow.string())
+        table = opened[STEPS].to_table(
+            columns=["episode_id", "t", "observation", "action", "is_correction"],
+            filter=pc.field("episode_id").isin(ids),
+        )
+        row_episode = pc.index_in(table.column("episode_id"), value_set=ids).to_numpy(zero_copy_only=False)
+        t = table.column("t").to_numpy().astype(np.int64)
+        lengths = episodes["length"].to_numpy().astype(np.int64)
+        # steps past an episode's committed length are leftovers of a crashed, differently-sized attempt
+        valid = t < lengths[row_episode]
+        # Order episodes by where they first appear in the table: usually the stored order, so no copy.
+        first_row = np.full(len(ids), np.iinfo(np.int64).max)
+        np.minimum.at(first_row, row_episode[valid], np.nonzero(valid)[0])
+        episode_order = np.argsort(first_row, kind="stable")
+        rank = np.empty_like(episode_order)
+        rank[episode_order] = np.arange(len(episode_order))
+        episode_index = rank[row_episode]
+        order = np.lexsort((t, episode_index))
+        order = order[valid[order]]
+        counts = np.bincount(episode_index[order], minlength=len(ids))
+        expected = lengths[episode_order]
+        if not np.array_equal(counts, expected):
+            bad = int(np.nonzero(counts != expected)[0][0])
+            raise RuntimeError(
+                f"steps table at version {versions.get(STEPS)} holds {counts[bad]} steps for episode "
+                f"{ids[episode_order[bad]].as_py()!r}, its episode row says {expected[bad]}"
+            )
+        identity = len(order) == table.num_rows and bool(np.all(order[1:] > order[:-1]))
+        observations = _matrix(table.column("observation"), obs_dim, "observation")
+        actions = _matrix(table.column("action"), action_dim, "action")
+        is_correction = table.column("is_correction").to_numpy(zero_copy_only=False)
+        if not identity:
+            observations, actions, is_correction = observations[order], actions[order], is_correction[order]
+        return StepArrays(
+            observations=observations,
+            actions=actions,
+            episode_index=episode_index[order],
+            t=t[order],
+            is_correction=is_correction,
+            episodes=episodes[episode_order.tolist()],
+        )
+
+    def episode_steps(self, episode_id: str, versions: Mapping[str, int] | None = None) -> pl.DataFrame:
+        """All stored columns of one committed episode's steps, in t order (image columns as blob refs)."""
+        if versions is None:
+            versions = self.versions()
+        selection = self.episodes(versions=versions).frame.filter(pl.col("episode_id") == episode_id)
+        if selection.is_empty():
+            raise KeyError(f"episode {episode_id!r} is not in the store (episodes version {versions.get(EPISODES)})")
+        steps = self._pinned(versions, STEPS)[STEPS]
+        columns = [n for n in steps.schema.names if not n.startswith(IMAGE_COLUMN_PREFIX)]
+        length = int(selection["length"][0])
+        table = steps.to_table(columns=columns, filter=(pc.field("episode_id") == episode_id) & (pc.field("t") < length))
+        return pl.from_arrow(table).sort("t")
+
+    def episode_images(self, episode_id: str, camera: str) -> list[bytes]:
+        """Encoded frames of one camera for one episode, in t order, read lazily from the blob column."""
+        steps = self._open(STEPS)
+        column = f"{IMAGE_COLUMN_PREFIX}{camera}"
+        if steps is None or column not in steps.schema.names:
+            raise KeyError(f"no image column {column!r} in the steps table")
+        rows = steps.to_table(columns=["t"], filter=pc.field("episode_id") == episode_id, with_row_id=True)
+        rows = rows.sort_by("t")
+        blobs = steps.take_blobs(column, ids=rows.column("_rowid").to_pylist())
+        return [b"" if blob is None else blob.read() for blob in blobs]
+
+    def lazy(self, table: str = EPISODES, versions: Mapping[str, int] | None = None) -> pl.LazyFrame:
+        """A polars LazyFrame over a table for notebooks; steps are limited to committed episodes."""
+        if versions is None:
+            versions = self.versions()
+        dataset = self._pinned(versions, table).get(table)
+        if dataset is None:
+            raise KeyError(f"no table {table!r} in {self.uri}")
+        frame = pl.scan_pyarrow_dataset(dataset)
+        if table == STEPS:
+            committed = self.lazy(EPISODES, versions).select("episode_id", "length")
+            frame = frame.join(committed, on="episode_id", how="semi")
+        return frame
+
+    # ------------------------------------------------------------------ derived tables
+    def write_derived(self, name: str, table: pyarrow.Table, key_columns: list[str]) -> int:
+        """Idempotent upsert of derived rows (values, advantages, ...) keyed by ``key_columns``."""
+        if not _TABLE_NAME.match(name) or name in (EPISODES, STEPS):
+            raise ValueError(f"derived table name {name!r} must be lower_snake_case and not episodes/steps")
+        missing = [k for k in key_columns if k not in table.schema.names]
+        if missing or not key_columns:
+            raise ValueError(f"derived table {name!r}: key columns {missing or key_columns} not in {table.schema.names}")
+        duplicated = pl.from_arrow(table.select(key_columns)).is_duplicated()
+        if duplicated.any():
+            first = pl.from_arrow(table.select(key_columns)).filter(duplicated).row(0, named=True)
+            raise ValueError(f"derived table {name!r}: key {first} appears more than once in this write")
+        for _attempt in range(_CREATE_RACE_RETRIES):
+            dataset = self._open(name)
+            if dataset is None:
+                try:
+                    return lance.write_dataset(table, self.table_uri(name), mode="create").version
+                except (OSError, ValueError, RuntimeError) as error:
+                    if not _is_already_exists_error(error):
+                        raise
+                    continue
+            (
+                dataset.merge_insert(key_columns)
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .conflict_retries(_CONFLICT_RETRIES)
+                .execute(table)
+            )
+            return self._open(name).version
+        raise RuntimeError(f"could not create or open table {self.table_uri(name)}")
+
+    def read_derived(
+        self, name: str, filter: str | pc.Expression | None = None, version: int | None = None
+    ) -> pl.DataFrame:
+        """Rows of a derived table (SQL-like filter string or pyarrow expression), at a version if given."""
+        dataset = self._open(name, version)
+        if dataset is None:
+            raise KeyError(f"no derived table {name!r} in {self.uri}")
+        return pl.from_arrow(dataset.to_table(filter=filter))
+
+
+def _matrix(column: pyarrow.ChunkedArray, dim: int, name: str) -> np.ndarray:
+    """(N, dim) float32 view of a list<float32> column; zero-copy when it is one contiguous chunk."""
+    array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    offsets = array.offsets.to_numpy()
+    if len(array) and not np.all(np.diff(offsets) == dim):
+        raise ValueError(f"steps column {name!r} has vectors whose size is not {dim}")
+    values = array.values.slice(offsets[0], offsets[-1] - offsets[0]) if len(array) else array.values
+    return values.to_numpy(zero_copy_only=False).reshape(len(array), dim)
+
+
+def _empty_steps(episodes: pl.DataFrame) -> StepArrays:
+    return StepArrays(
+        observations=np.zeros((0, 0), np.float32),
+        actions=np.zeros((0, 0), np.float32),
+        episode_index=np.zeros(0, np.int64),
+        t=np.zeros(0, np.int64),
+        is_correction=np.zeros(0, bool),
+        episodes=episodes.clear(),
+    )
