@@ -34,7 +34,9 @@ EPISODES_ARROW_SCHEMA = pyarrow.schema(
 
 
 def _non_empty(column: str) -> pa.Check:
-    return pa.Check(lambda d: d.lazyframe.select(pl.col(d.key).str.len_chars() > 0), name=f"{column} non-empty")
+    return pa.Check(
+        lambda d: d.lazyframe.select(pl.col(d.key).str.len_chars() > 0), name=f"{column} non-empty"
+    )
 
 
 def episodes_validation_schema() -> pa.DataFrameSchema:

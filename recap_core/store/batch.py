@@ -74,7 +74,12 @@ def _shape_problems(episode: Episode) -> list[Problem]:
         problems.append(Problem(eid, "length", 0, "episode is empty (no steps)"))
     if len(episode.observations) != episode.length:
         problems.append(
-            Problem(eid, "observation", len(episode.observations), f"row count differs from {episode.length} actions")
+            Problem(
+                eid,
+                "observation",
+                len(episode.observations),
+                f"row count differs from {episode.length} actions",
+            )
         )
     if episode.is_correction.shape != (episode.length,):
         problems.append(
@@ -83,7 +88,12 @@ def _shape_problems(episode: Episode) -> list[Problem]:
     for camera, frames in (episode.images or {}).items():
         if len(frames) != episode.length:
             problems.append(
-                Problem(eid, f"{IMAGE_COLUMN_PREFIX}{camera}", len(frames), f"frame count differs from {episode.length}")
+                Problem(
+                    eid,
+                    f"{IMAGE_COLUMN_PREFIX}{camera}",
+                    len(frames),
+                    f"frame count differs from {episode.length}",
+                )
             )
     if not isinstance(episode.collected_at, datetime):
         problems.append(Problem(eid, "collected_at", episode.collected_at, "must be a datetime"))
@@ -143,7 +153,10 @@ def _step_rows(episodes: list[Episode], cameras: tuple[str, ...]) -> pyarrow.Tab
         frames: list[bytes | None] = []
         for e in episodes:
             frames.extend((e.images or {}).get(camera) or [None] * e.length)
-        blobs = [None if f is None else {"data": bytes(f), "uri": None, "position": None, "size": None} for f in frames]
+        blobs = [
+            None if f is None else {"data": bytes(f), "uri": None, "position": None, "size": None}
+            for f in frames
+        ]
         columns[name] = pyarrow.array(blobs, type=schema.field(name).type)
     return pyarrow.table(columns, schema=schema)
 

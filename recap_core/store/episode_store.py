@@ -122,7 +122,9 @@ class EpisodeStore:
             return IngestResult([], batch.episode_ids, self.versions())
         keep = pc.is_in(batch.episodes.column("episode_id"), value_set=pyarrow.array(new_ids))
         new_episodes = batch.episodes.filter(keep)
-        new_steps = batch.steps.filter(pc.is_in(batch.steps.column("episode_id"), value_set=pyarrow.array(new_ids)))
+        new_steps = batch.steps.filter(
+            pc.is_in(batch.steps.column("episode_id"), value_set=pyarrow.array(new_ids))
+        )
         self._check_step_schema(batch, new_steps)
         # Steps first: until the episode rows land, these steps are invisible to every reader.
         self._upsert(STEPS, new_steps, ["episode_id", "t"], update_matched=True)
@@ -146,10 +148,16 @@ class EpisodeStore:
                 filter=pc.field("episode_id").isin(pyarrow.array(ids)),
             )
         )
-        incoming = pl.from_arrow(batch.episodes.select(["episode_id", "content_hash", "task", "obs_dim", "action_dim"]))
+        incoming = pl.from_arrow(
+            batch.episodes.select(["episode_id", "content_hash", "task", "obs_dim", "action_dim"])
+        )
         problems = [
-            Problem(row["episode_id"], "content_hash", row["content_hash"],
-                    f"episode already stored with different content (stored hash {row['content_hash_stored']})")
+            Problem(
+                row["episode_id"],
+                "content_hash",
+                row["content_hash"],
+                f"episode already stored with different content (stored hash {row['content_hash_stored']})",
+            )
             for row in incoming.join(stored, on="episode_id", suffix="_stored")
             .filter(pl.col("content_hash") != pl.col("content_hash_stored"))
             .iter_rows(named=True)
@@ -157,16 +165,30 @@ class EpisodeStore:
         tasks = incoming["task"].unique().to_list()
         dims = (
             pl.from_arrow(
-                existing.to_table(columns=["task", "obs_dim", "action_dim"], filter=pc.field("task").isin(tasks))
+                existing.to_table(
+                    columns=["task", "obs_dim", "action_dim"], filter=pc.field("task").isin(tasks)
+                )
             )
             .group_by("task")
-            .agg(pl.col("obs_dim").first().alias("obs_stored"), pl.col("action_dim").first().alias("action_stored"))
+            .agg(
+                pl.col("obs_dim").first().alias("obs_stored"),
+                pl.col("action_dim").first().alias("action_stored"),
+            )
         )
         for row in incoming.join(dims, on="task").iter_rows(named=True):
-            for column, dim, stored_dim in (("observation", "obs_dim", "obs_stored"), ("action", "action_dim", "action_stored")):
+            for column, dim, stored_dim in (
+                ("observation", "obs_dim", "obs_stored"),
+                ("action", "action_dim", "action_stored"),
+            ):
                 if row[dim] != row[stored_dim]:
-                    problems.append(Problem(row["episode_id"], column, f"size {row[dim]}",
-                                            f"task {row['task']!r} is stored with {column} size {row[stored_dim]}"))
+                    problems.append(
+                        Problem(
+                            row["episode_id"],
+                            column,
+                            f"size {row[dim]}",
+                            f"task {row['task']!r} is stored with {column} size {row[stored_dim]}",
+                        )
+                    )
         if problems:
             raise EpisodeValidationError(problems)
         already = set(stored["episode_id"].to_list())
@@ -182,7 +204,14 @@ class EpisodeStore:
         if extra:
             first = batch.episode_ids[0]
             raise EpisodeValidationError(
-                [Problem(first, extra[0], "<bytes>", f"the steps table has no such camera column (has {sorted(stored)})")]
+                [
+                    Problem(
+                        first,
+                        extra[0],
+                        "<bytes>",
+                        f"the steps table has no such camera column (has {sorted(stored)})",
+                    )
+                ]
             )
 
     def _conform(self, name: str, table: pyarrow.Table) -> pyarrow.Table:
@@ -191,9 +220,9 @@ class EpisodeStore:
         if dataset is None:
             return table
         for stored_field in dataset.schema:
-            if stored_field.name not in table.schema.names:
-                if stored_field.name.startswith(IMAGE_COLUMN_PREFIX):
-                    table = table.append_column(stored_field, pyarrow.nulls(table.num_rows, stored_field.type))
+            missing = stored_field.name not in table.schema.names
+            if missing and stored_field.name.startswith(IMAGE_COLUMN_PREFIX):
+                table = table.append_column(stored_field, pyarrow.nulls(table.num_rows, stored_field.type))
         return table.select(dataset.schema.names)
 
     def _upsert(self, name: str, table: pyarrow.Table, keys: list[str], update_matched: bool) -> int:
@@ -202,7 +231,9 @@ class EpisodeStore:
             dataset = self._open(name)
             if dataset is None:
                 try:
-                    return lance.write_dataset(table, self.table_uri(name), schema=table.schema, mode="create").version
+                    return lance.write_dataset(
+                        table, self.table_uri(name), schema=table.schema, mode="create"
+                    ).version
                 except (OSError, ValueError, RuntimeError) as error:
                     if not _is_already_exists_error(error):
                         raise
@@ -276,8 +307,11 @@ class EpisodeStore:
         if dims.height > 1:
             per_task = episodes.group_by("task").agg(pl.col("obs_dim").first(), pl.col("action_dim").first())
             raise ValueError(
-                "selected episodes mix vector sizes, one StepArrays needs one size; select one task or robot: "
-                + ", ".join(f"{r['task']}: obs {r['obs_dim']} action {r['action_dim']}" for r in per_task.iter_rows(named=True))
+                "selected episodes mix vector sizes and one StepArrays holds one size; select one task: "
+                + ", ".join(
+                    f"{r['task']}: obs {r['obs_dim']} action {r['action_dim']}"
+                    for r in per_task.iter_rows(named=True)
+                )
             )
         obs_dim, action_dim = int(dims["obs_dim"][0]), int(dims["action_dim"][0])
         ids = pyarrow.array(episodes["episode_id"].to_list(), type=pyarrow.string())
@@ -328,11 +362,15 @@ class EpisodeStore:
             versions = self.versions()
         selection = self.episodes(versions=versions).frame.filter(pl.col("episode_id") == episode_id)
         if selection.is_empty():
-            raise KeyError(f"episode {episode_id!r} is not in the store (episodes version {versions.get(EPISODES)})")
+            raise KeyError(
+                f"episode {episode_id!r} is not in the store (episodes version {versions.get(EPISODES)})"
+            )
         steps = self._pinned(versions, STEPS)[STEPS]
         columns = [n for n in steps.schema.names if not n.startswith(IMAGE_COLUMN_PREFIX)]
         length = int(selection["length"][0])
-        table = steps.to_table(columns=columns, filter=(pc.field("episode_id") == episode_id) & (pc.field("t") < length))
+        table = steps.to_table(
+            columns=columns, filter=(pc.field("episode_id") == episode_id) & (pc.field("t") < length)
+        )
         return pl.from_arrow(table).sort("t")
 
     def episode_images(self, episode_id: str, camera: str) -> list[bytes]:
@@ -366,7 +404,9 @@ class EpisodeStore:
             raise ValueError(f"derived table name {name!r} must be lower_snake_case and not episodes/steps")
         missing = [k for k in key_columns if k not in table.schema.names]
         if missing or not key_columns:
-            raise ValueError(f"derived table {name!r}: key columns {missing or key_columns} not in {table.schema.names}")
+            raise ValueError(
+                f"derived table {name!r}: key columns {missing or key_columns} not in {table.schema.names}"
+            )
         duplicated = pl.from_arrow(table.select(key_columns)).is_duplicated()
         if duplicated.any():
             first = pl.from_arrow(table.select(key_columns)).filter(duplicated).row(0, named=True)
