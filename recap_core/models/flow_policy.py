@@ -1,0 +1,235 @@
+"""Advantage-conditioned flow-matching policy over action chunks a_{t:t+H}.
+
+Path and target (rectified flow): x_tau = (1 - tau) * noise + tau * a, with the network regressing the
+velocity u = a - noise; sampling integrates dx/dtau = v(x, tau) from noise (tau = 0) to an action chunk
+(tau = 1) in K Euler steps. Actions are standardised per dimension, so one noise scale fits every robot.
+
+Conditioning: the normalised observation, the task-prompt embedding and an indicator token
+(negative / positive / dropped). Training drops the indicator 30% of the time, so the same network is
+both pi(a | o, l) (dropped) and pi(a | I, o, l). Sampling uses I = positive with one pass (beta = 1), or
+classifier-free guidance v = v_uncond + beta (v_cond - v_uncond) for beta > 1. A policy trained without
+the indicator (SFT, AWR, PPO baselines) always sees the dropped token.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from recap_core.models.backbones import build_backbone
+from recap_core.models.normalisation import Normaliser
+from recap_core.models.prompts import HashedPromptEncoder
+
+INDICATOR_NEGATIVE = 0
+INDICATOR_POSITIVE = 1
+INDICATOR_DROPPED = 2
+
+
+@dataclass(frozen=True)
+class FlowPolicyConfig:
+    """Architecture and sampling defaults of the policy (stored as config.json's "architecture")."""
+
+    obs_dim: int
+    action_dim: int
+    horizon: int = 10
+    backbone: str = "mlp"
+    hidden: int = 256
+    depth: int = 3
+    heads: int = 4
+    prompt_dim: int = 64
+    prompt_buckets: int = 4096
+    time_dim: int = 32
+    indicator_dim: int = 16
+    conditioned: bool = True
+    flow_steps: int = 10
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def time_features(tau: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal features of the flow time tau in [0, 1], (B,) -> (B, dim)."""
+    half = dim // 2
+    steps = torch.arange(half, device=tau.device, dtype=tau.dtype)
+    freqs = torch.exp(steps * (-math.log(1000.0) / max(half, 1)))
+    angles = tau[:, None] * freqs[None, :] * 2 * math.pi
+    return torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)
+
+
+def drop_indicators(
+    tokens: torch.Tensor, rate: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Replace each indicator token by ``INDICATOR_DROPPED`` with probability ``rate`` (CFG training)."""
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"indicator dropout rate must be in [0, 1], got {rate}")
+    drop = torch.rand(tokens.shape, generator=generator, device=tokens.device) < rate
+    return torch.where(drop, torch.full_like(tokens, INDICATOR_DROPPED), tokens)
+
+
+class FlowMatchingPolicy(nn.Module):
+    """Velocity network v(x_tau, tau | o, l, I) plus the normalisers and prompt encoder it depends on."""
+
+    def __init__(self, config: FlowPolicyConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.obs_norm = Normaliser(config.obs_dim)
+        self.action_norm = Normaliser(config.action_dim)
+        self.prompts = HashedPromptEncoder(config.prompt_dim, config.prompt_buckets)
+        self.indicator_embedding = nn.Embedding(3, config.indicator_dim)
+        chunk = config.horizon * config.action_dim
+        self.backbone = build_backbone(
+            config.backbone,
+            [config.obs_dim, config.prompt_dim, config.indicator_dim, config.time_dim, chunk],
+            chunk,
+            hidden=config.hidden,
+            depth=config.depth,
+            heads=config.heads,
+        )
+
+    # --- pieces -------------------------------------------------------------------------------------
+    def context(
+        self, observations: torch.Tensor, prompts: Sequence[str]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """What does not change along the flow: normalised observation and prompt embedding."""
+        return self.obs_norm(observations), self.prompts(prompts)
+
+    def velocity(
+        self,
+        context: tuple[torch.Tensor, torch.Tensor],
+        indicator: torch.Tensor,
+        tau: torch.Tensor,
+        x: torch.Tensor,
+    ) -> torch.Tensor:
+        """Predicted velocity for noisy normalised chunks x (B, H, a) at flow times tau (B,)."""
+        obs, prompt = context
+        out = self.backbone(
+            [
+                obs,
+                prompt,
+                self.indicator_embedding(indicator),
+                time_features(tau, self.config.time_dim),
+                x.flatten(1),
+            ]
+        )
+        return out.view_as(x)
+
+    def per_sample_loss(
+        self,
+        context: tuple[torch.Tensor, torch.Tensor],
+        indicator: torch.Tensor,
+        chunks: torch.Tensor,
+        mask: torch.Tensor,
+        tau: torch.Tensor,
+        noise: torch.Tensor,
+    ) -> torch.Tensor:
+        """Flow-matching loss of each sample (B,), averaged over its valid (unpadded) chunk steps.
+
+        With shared (tau, noise) the difference of two policies' losses is the one-step estimate of their
+        log-likelihood ratio that the PPO-style baseline uses.
+        """
+        target = self.action_norm(chunks)
+        x = (1.0 - tau[:, None, None]) * noise + tau[:, None, None] * target
+        err = ((self.velocity(context, indicator, tau, x) - (target - noise)) ** 2).mean(-1)
+        weight = mask.to(err.dtype)
+        return (err * weight).sum(-1) / weight.sum(-1).clamp(min=1.0)
+
+    # --- sampling -----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(
+        self,
+        observations: torch.Tensor,
+        prompts: Sequence[str],
+        beta: float = 1.0,
+        indicator: int | None = INDICATOR_POSITIVE,
+        flow_steps: int | None = None,
+        generator: torch.Generator | None = None,
+        noise: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Raw-unit action chunks (B, H, a).
+
+        ``indicator=None`` samples the unconditional policy. beta = 1 is one conditional pass per Euler
+        step; beta != 1 runs the conditional and unconditional passes as one doubled batch.
+        """
+        cfg = self.config
+        batch = observations.shape[0]
+        steps = flow_steps or cfg.flow_steps
+        if steps < 1:
+            raise ValueError(f"flow_steps must be >= 1, got {steps}")
+        if noise is None:
+            noise = torch.randn(
+                batch, cfg.horizon, cfg.action_dim, generator=generator, device=observations.device
+            )
+        x = noise
+        ctx = self.context(observations, prompts)
+        token = INDICATOR_DROPPED if (indicator is None or not cfg.conditioned) else indicator
+        guided = token != INDICATOR_DROPPED and beta != 1.0
+        if guided:
+            ctx = (torch.cat([ctx[0], ctx[0]]), torch.cat([ctx[1], ctx[1]]))
+            tokens = torch.cat(
+                [
+                    torch.full((batch,), token, dtype=torch.long, device=x.device),
+                    torch.full((batch,), INDICATOR_DROPPED, dtype=torch.long, device=x.device),
+                ]
+            )
+        else:
+            tokens = torch.full((batch,), token, dtype=torch.long, device=x.device)
+        dt = 1.0 / steps
+        for k in range(steps):
+            tau = torch.full((tokens.shape[0],), k * dt, device=x.device)
+            if guided:
+                v_cond, v_uncond = self.velocity(ctx, tokens, tau, torch.cat([x, x])).chunk(2)
+                v = v_uncond + beta * (v_cond - v_uncond)
+            else:
+                v = self.velocity(ctx, tokens, tau, x)
+            x = x + dt * v
+        return self.action_norm.inverse(x)
+
+
+class FlowChunkPolicy:
+    """``recap_core.policy_api.ChunkPolicy`` over a trained ``FlowMatchingPolicy`` (numpy in, numpy out)."""
+
+    def __init__(
+        self,
+        net: FlowMatchingPolicy,
+        beta: float = 1.0,
+        flow_steps: int | None = None,
+        seed: int = 0,
+        indicator: int | None = INDICATOR_POSITIVE,
+    ) -> None:
+        if beta < 0:
+            raise ValueError(f"beta must be >= 0, got {beta}")
+        self.net = net.eval()
+        self.beta = float(beta)
+        self.flow_steps = flow_steps
+        self.indicator = indicator
+        self._generator = torch.Generator().manual_seed(seed)
+
+    @property
+    def horizon(self) -> int:
+        return self.net.config.horizon
+
+    @property
+    def action_dim(self) -> int:
+        return self.net.config.action_dim
+
+    def act(self, observations: np.ndarray, prompts: Sequence[str]) -> np.ndarray:
+        obs = np.asarray(observations, dtype=np.float32)
+        if obs.ndim != 2 or obs.shape[1] != self.net.config.obs_dim:
+            raise ValueError(f"observations must be (B, {self.net.config.obs_dim}), got {obs.shape}")
+        if len(prompts) != len(obs):
+            raise ValueError(f"got {len(prompts)} prompts for {len(obs)} observations")
+        with torch.inference_mode():
+            chunks = self.net.sample(
+                torch.from_numpy(obs),
+                list(prompts),
+                beta=self.beta,
+                indicator=self.indicator,
+                flow_steps=self.flow_steps,
+                generator=self._generator,
+            )
+        return chunks.numpy()

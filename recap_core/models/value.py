@@ -1,0 +1,96 @@
+"""The distributional value function p(V | o, task) over B bins spanning [v_min, v_max].
+
+A categorical head trained by cross-entropy keeps multi-modal returns (the same state succeeds in some
+episodes and fails in others) instead of averaging them away the way a squared loss does; the value is
+its expectation V = sum_b p(b) v(b).
+
+Discretisation: two-hot. A target R between neighbouring bin centres v_i <= R <= v_{i+1} puts weight
+(v_{i+1} - R) / dv on bin i and the rest on bin i+1, so decoding the target distribution gives back R
+exactly (no quantisation error of up to half a bin as with nearest-bin encoding).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from recap_core.models.backbones import build_backbone
+from recap_core.models.normalisation import Normaliser
+from recap_core.models.prompts import HashedPromptEncoder
+
+
+@dataclass(frozen=True)
+class ValueNetConfig:
+    """Architecture of the value network (stored as config.json's "architecture")."""
+
+    obs_dim: int
+    n_bins: int = 201
+    v_min: float = -1.0
+    v_max: float = 0.0
+    backbone: str = "mlp"
+    hidden: int = 256
+    depth: int = 3
+    heads: int = 4
+    prompt_dim: int = 64
+    prompt_buckets: int = 4096
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def bin_support(n_bins: int, v_min: float, v_max: float) -> torch.Tensor:
+    """Bin centres, evenly spaced with the first on v_min and the last on v_max."""
+    return torch.linspace(v_min, v_max, n_bins)
+
+
+def two_hot(values: torch.Tensor, support: torch.Tensor) -> torch.Tensor:
+    """(B,) values -> (B, n_bins) two-hot target distributions (values clipped to the support)."""
+    n_bins = support.shape[0]
+    v_min, v_max = float(support[0]), float(support[-1])
+    pos = (values.clamp(v_min, v_max) - v_min) / (v_max - v_min) * (n_bins - 1)
+    lower = pos.floor().long().clamp(0, n_bins - 1)
+    upper = (lower + 1).clamp(max=n_bins - 1)
+    upper_weight = pos - lower.to(pos.dtype)
+    target = torch.zeros(values.shape[0], n_bins, dtype=values.dtype, device=values.device)
+    target.scatter_add_(1, lower[:, None], (1.0 - upper_weight)[:, None])
+    target.scatter_add_(1, upper[:, None], upper_weight[:, None])
+    return target
+
+
+def expected_value(logits: torch.Tensor, support: torch.Tensor) -> torch.Tensor:
+    """V = sum_b softmax(logits)_b * v_b."""
+    return torch.softmax(logits, dim=-1) @ support
+
+
+class DistributionalValueFunction(nn.Module):
+    """One multi-task network: raw observation + task prompt -> logits over value bins."""
+
+    def __init__(self, config: ValueNetConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.obs_norm = Normaliser(config.obs_dim)
+        self.prompts = HashedPromptEncoder(config.prompt_dim, config.prompt_buckets)
+        self.backbone = build_backbone(
+            config.backbone,
+            [config.obs_dim, config.prompt_dim],
+            config.n_bins,
+            hidden=config.hidden,
+            depth=config.depth,
+            heads=config.heads,
+        )
+        self.register_buffer("support", bin_support(config.n_bins, config.v_min, config.v_max))
+
+    def logits(self, observations: torch.Tensor, prompts: Sequence[str]) -> torch.Tensor:
+        return self.backbone([self.obs_norm(observations), self.prompts(prompts)])
+
+    def forward(self, observations: torch.Tensor, prompts: Sequence[str]) -> torch.Tensor:
+        """Expected value per observation, (B,)."""
+        return expected_value(self.logits(observations, prompts), self.support)
+
+    def loss(self, observations: torch.Tensor, prompts: Sequence[str], returns: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy against two-hot encoded Monte-Carlo returns."""
+        log_p = torch.log_softmax(self.logits(observations, prompts), dim=-1)
+        return -(two_hot(returns, self.support) * log_p).sum(-1).mean()
