@@ -8,9 +8,10 @@ pipeline records next to the values, advantages and policies derived from them.
 
 from __future__ import annotations
 
+import fcntl
 import re
-import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,9 +32,8 @@ from schemas.steps import IMAGE_COLUMN_PREFIX
 EPISODES = "episodes"
 STEPS = "steps"
 _TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-# Lance retries a merge_insert that lost a commit race by itself; these cover a lost table-creation race.
+# Lance retries a merge_insert that lost a commit race to another writer by itself, this many times.
 _CONFLICT_RETRIES = 20
-_CREATE_RACE_RETRIES = 5
 
 
 @dataclass(frozen=True)
@@ -57,11 +57,6 @@ class EpisodeSelection:
 def _is_missing_table_error(error: Exception) -> bool:
     text = str(error).lower()
     return "not found" in text or "does not exist" in text or "no such file" in text
-
-
-def _is_already_exists_error(error: Exception) -> bool:
-    text = str(error).lower()
-    return "already exists" in text or ("exist" in text and "create" in text)
 
 
 class EpisodeStore:
@@ -116,24 +111,28 @@ class EpisodeStore:
         already stored with the same content are skipped; the same id with different content is refused.
         """
         batch = build_batch(episodes)
-        existing = self._open(EPISODES)
-        new_ids = self._new_episode_ids(batch, existing)
-        if not new_ids:
-            return IngestResult([], batch.episode_ids, self.versions())
-        keep = pc.is_in(batch.episodes.column("episode_id"), value_set=pyarrow.array(new_ids))
-        new_episodes = batch.episodes.filter(keep)
-        new_steps = batch.steps.filter(
-            pc.is_in(batch.steps.column("episode_id"), value_set=pyarrow.array(new_ids))
-        )
-        self._check_step_schema(batch, new_steps)
-        # Steps first: until the episode rows land, these steps are invisible to every reader.
-        self._upsert(STEPS, new_steps, ["episode_id", "t"], update_matched=True)
-        self._upsert(EPISODES, new_episodes, ["episode_id"], update_matched=False)
+        # Lance's merge_insert does not notice two writers inserting the same new key at once (both
+        # commits land, the key is duplicated), so the check-then-write below is serialised per store.
+        with self._lock("ingest"):
+            existing = self._open(EPISODES)
+            new_ids = self._new_episode_ids(batch, existing)
+            if not new_ids:
+                return IngestResult([], batch.episode_ids, self.versions())
+            wanted = pyarrow.array(new_ids)
+            new_episodes = batch.episodes.filter(
+                pc.is_in(batch.episodes.column("episode_id"), value_set=wanted)
+            )
+            new_steps = batch.steps.filter(pc.is_in(batch.steps.column("episode_id"), value_set=wanted))
+            self._check_step_schema(batch, new_steps)
+            # Steps first: until the episode rows land, these steps are invisible to every reader.
+            self._upsert(STEPS, new_steps, ["episode_id", "t"], update_matched=True)
+            self._upsert(EPISODES, new_episodes, ["episode_id"], update_matched=False)
+            versions = self.versions()
         added = set(new_ids)
         return IngestResult(
             added=[e for e in batch.episode_ids if e in added],
             skipped=[e for e in batch.episode_ids if e not in added],
-            versions=self.versions(),
+            versions=versions,
             frames_added=new_steps.num_rows,
         )
 
@@ -226,27 +225,44 @@ class EpisodeStore:
         return table.select(dataset.schema.names)
 
     def _upsert(self, name: str, table: pyarrow.Table, keys: list[str], update_matched: bool) -> int:
-        """merge_insert into a table, creating it on first use; safe against concurrent writers."""
-        for _attempt in range(_CREATE_RACE_RETRIES):
-            dataset = self._open(name)
-            if dataset is None:
-                try:
+        """merge_insert into a table, creating it on first use; safe against concurrent writers.
+
+        Two processes creating the same Lance table at once can both "win" (the second create commits as
+        an overwrite and drops the first one's rows), so creation is serialised with an OS file lock;
+        after that, merge_insert's own conflict detection and retries make concurrent writes land.
+        """
+        dataset = self._open(name)
+        if dataset is None:
+            with self._lock(f"create-{name}"):
+                dataset = self._open(name)
+                if dataset is None:
                     return lance.write_dataset(
                         table, self.table_uri(name), schema=table.schema, mode="create"
                     ).version
-                except (OSError, ValueError, RuntimeError) as error:
-                    if not _is_already_exists_error(error):
-                        raise
-                    time.sleep(0.05)  # another process created it first: merge into theirs
-                    continue
-            builder = dataset.merge_insert(keys)
-            if update_matched:
-                builder = builder.when_matched_update_all()
-            builder.when_not_matched_insert_all().conflict_retries(_CONFLICT_RETRIES).execute(
-                self._conform(name, table)
-            )
-            return self._open(name).version
-        raise RuntimeError(f"could not create or open table {self.table_uri(name)}")
+        builder = dataset.merge_insert(keys)
+        if update_matched:
+            builder = builder.when_matched_update_all()
+        builder.when_not_matched_insert_all().conflict_retries(_CONFLICT_RETRIES).execute(
+            self._conform(name, table)
+        )
+        return self._open(name).version
+
+    @contextmanager
+    def _lock(self, purpose: str) -> Iterator[None]:
+        """Exclusive per-store lock (an OS file lock: released even if the process dies).
+
+        Only local roots can be locked this way; on object stores run one ingesting writer at a time
+        (disjoint episode ids may still be written concurrently: merge_insert retries commit conflicts).
+        """
+        if "://" in self.uri:
+            yield
+            return
+        with open(Path(self.uri) / f".{purpose}.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     # ------------------------------------------------------------------ reads
     def episodes(
@@ -411,24 +427,8 @@ class EpisodeStore:
         if duplicated.any():
             first = pl.from_arrow(table.select(key_columns)).filter(duplicated).row(0, named=True)
             raise ValueError(f"derived table {name!r}: key {first} appears more than once in this write")
-        for _attempt in range(_CREATE_RACE_RETRIES):
-            dataset = self._open(name)
-            if dataset is None:
-                try:
-                    return lance.write_dataset(table, self.table_uri(name), mode="create").version
-                except (OSError, ValueError, RuntimeError) as error:
-                    if not _is_already_exists_error(error):
-                        raise
-                    continue
-            (
-                dataset.merge_insert(key_columns)
-                .when_matched_update_all()
-                .when_not_matched_insert_all()
-                .conflict_retries(_CONFLICT_RETRIES)
-                .execute(table)
-            )
-            return self._open(name).version
-        raise RuntimeError(f"could not create or open table {self.table_uri(name)}")
+        with self._lock(f"derived-{name}"):  # same-key race as in add_episodes
+            return self._upsert(name, table, key_columns, update_matched=True)
 
     def read_derived(
         self, name: str, filter: str | pc.Expression | None = None, version: int | None = None
