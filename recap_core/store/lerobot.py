@@ -1,0 +1,317 @@
+"""Import LeRobot datasets (format v3.0, and v2.1) into the episode store with pyarrow only.
+
+LeRobot stores frames in parquet files (``data/``), one row per frame, with ``episode_index``,
+``frame_index``, ``task_index``, ``observation.state`` and ``action``; the task strings live in
+``meta/tasks.parquet`` (v3.0) or ``meta/tasks.jsonl`` (v2.1), episode lengths in ``meta/episodes/``
+(v3.0) or ``meta/episodes.jsonl`` (v2.1). Video features (mp4) are not decoded: RECAP's state-based
+pipeline does not need them, and the importer says which ones it skipped. Image features stored inside
+the parquet files (``{bytes, path}`` structs) are imported as ``image_<camera>`` blob columns.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from recap_core.episode import EPISODE_KINDS, Episode, stable_episode_id
+
+
+class LeRobotFormatError(ValueError):
+    """The dataset is not a LeRobot dataset this importer can read, or lacks something it needs."""
+
+
+@dataclass(frozen=True)
+class LeRobotOptions:
+    """How LeRobot columns map onto episodes. Success and intervention columns are dataset-specific."""
+
+    kind: str
+    task: str | None = None  # our task name; default: LeRobot's task string
+    success_column: str | None = None  # per-frame or per-episode bool (e.g. next.success): any() per episode
+    assume_success: bool | None = None  # label every episode when the dataset has no success column
+    intervention_column: str | None = None  # per-frame bool: a human provided this action
+    iteration: int = 0
+    state_column: str = "observation.state"
+    action_column: str = "action"
+    collected_by: str = "lerobot"
+
+
+@dataclass
+class LeRobotDataset:
+    """A resolved local copy of a LeRobot dataset and what the importer found in it."""
+
+    root: Path
+    source_id: str
+    version: str
+    info: dict
+    tasks: dict[int, str]
+    episode_lengths: dict[int, int]
+    data_files: list[Path]
+    skipped_features: list[str] = field(default_factory=list)
+
+    @property
+    def total_frames(self) -> int:
+        return int(sum(self.episode_lengths.values()))
+
+
+def resolve(
+    source: str, revision: str | None = None, cache_dir: str | Path | None = None
+) -> tuple[Path, str]:
+    """A local directory as is, otherwise a Hub dataset repo id through the huggingface_hub cache.
+
+    ``snapshot_download`` honours HF_HUB_OFFLINE (then only the local cache is used) and fetches only the
+    metadata and parquet files, never the videos.
+    """
+    path = Path(source).expanduser()
+    if path.exists():
+        if not (path / "meta" / "info.json").is_file():
+            raise LeRobotFormatError(f"{path} has no meta/info.json: not a LeRobot dataset directory")
+        return path.resolve(), str(path.resolve())
+    if source.count("/") != 1:
+        raise LeRobotFormatError(
+            f"{source!r} is neither an existing directory nor a Hub repo id (owner/name)"
+        )
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
+
+    try:
+        local = snapshot_download(
+            source,
+            repo_type="dataset",
+            revision=revision,
+            cache_dir=cache_dir,
+            allow_patterns=["meta/*", "meta/**", "data/**"],
+        )
+    except (LocalEntryNotFoundError, OfflineModeIsEnabled, HfHubHTTPError) as error:
+        raise LeRobotFormatError(
+            f"could not get Hub dataset {source!r} (offline or not in the local cache?): {error}"
+        ) from error
+    return Path(local), source
+
+
+def _tasks(root: Path) -> dict[int, str]:
+    parquet = root / "meta" / "tasks.parquet"
+    if parquet.is_file():
+        table = pl.from_arrow(pq.read_table(parquet))
+        text = next(
+            (c for c in ("task", "__index_level_0__") if c in table.columns),
+            next((c for c, d in table.schema.items() if d == pl.String), None),
+        )
+        if text is None or "task_index" not in table.columns:
+            raise LeRobotFormatError(f"{parquet} needs a task_index column and a task string column")
+        return dict(zip(table["task_index"].to_list(), table[text].to_list(), strict=True))
+    jsonl = root / "meta" / "tasks.jsonl"
+    if jsonl.is_file():
+        rows = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
+        return {int(r["task_index"]): str(r["task"]) for r in rows}
+    raise LeRobotFormatError(f"{root}/meta has neither tasks.parquet (v3.0) nor tasks.jsonl (v2.1)")
+
+
+def _episode_lengths(root: Path) -> dict[int, int]:
+    files = sorted((root / "meta" / "episodes").glob("chunk-*/file-*.parquet"))
+    if files:
+        table = pl.concat(
+            [pl.from_arrow(pq.read_table(f, columns=["episode_index", "length"])) for f in files]
+        )
+        return dict(zip(table["episode_index"].to_list(), table["length"].to_list(), strict=True))
+    jsonl = root / "meta" / "episodes.jsonl"
+    if jsonl.is_file():
+        rows = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
+        return {int(r["episode_index"]): int(r["length"]) for r in rows}
+    raise LeRobotFormatError(
+        f"{root}/meta has neither episodes/chunk-*/file-*.parquet (v3.0) nor episodes.jsonl"
+    )
+
+
+def open_dataset(
+    source: str, revision: str | None = None, cache_dir: str | Path | None = None
+) -> LeRobotDataset:
+    """Read a LeRobot dataset's metadata (v3.0 or v2.1) and list its data files."""
+    root, source_id = resolve(source, revision, cache_dir)
+    info = json.loads((root / "meta" / "info.json").read_text())
+    version = str(info.get("codebase_version", ""))
+    if not version.startswith(("v3.", "v2.")):
+        raise LeRobotFormatError(f"{source}: codebase_version {version!r} is not supported (v3.0 or v2.1)")
+    data_files = sorted((root / "data").glob("chunk-*/*.parquet"))
+    if not data_files:
+        raise LeRobotFormatError(f"{source}: no parquet files under data/chunk-*/")
+    features = info.get("features", {})
+    skipped = sorted(name for name, spec in features.items() if spec.get("dtype") == "video")
+    return LeRobotDataset(
+        root, source_id, version, info, _tasks(root), _episode_lengths(root), data_files, skipped
+    )
+
+
+def _matrix(column: pyarrow.ChunkedArray, rows: int, name: str, episode: int) -> np.ndarray:
+    values = column.combine_chunks()
+    lengths = pc.list_value_length(values).to_numpy(zero_copy_only=False)
+    if rows and (lengths.min() != lengths.max()):
+        bad = int(np.argmax(lengths != lengths[0]))
+        raise LeRobotFormatError(
+            f"episode {episode}: column {name!r} has vectors of size {lengths[bad]} and {lengths[0]}"
+        )
+    flat = values.flatten().to_numpy(zero_copy_only=False)
+    return flat.reshape(rows, -1).astype(np.float32, copy=False)
+
+
+def _image_frames(column: pyarrow.ChunkedArray) -> list[bytes]:
+    """LeRobot image features are ``{bytes, path}`` structs; we keep the encoded bytes."""
+    return [row["bytes"] if isinstance(row, dict) else row for row in column.to_pylist()]
+
+
+def _episode_level_success(dataset: LeRobotDataset, column: str) -> dict[int, bool] | None:
+    """A success label stored per episode in meta/episodes (v3.0), if the column lives there."""
+    files = sorted((dataset.root / "meta" / "episodes").glob("chunk-*/file-*.parquet"))
+    if not files or column not in pq.read_schema(files[0]).names:
+        return None
+    table = pl.concat([pl.from_arrow(pq.read_table(f, columns=["episode_index", column])) for f in files])
+    return {int(e): bool(s) for e, s in zip(table["episode_index"], table[column], strict=True)}
+
+
+def _check_columns(dataset: LeRobotDataset, options: LeRobotOptions, names: list[str]) -> list[str]:
+    """Fail early, naming what is missing and what is available; return image columns to import."""
+    if options.kind not in EPISODE_KINDS:
+        raise LeRobotFormatError(f"kind {options.kind!r} is not one of {EPISODE_KINDS}")
+    required = ["episode_index", "frame_index", "task_index", options.state_column, options.action_column]
+    if options.intervention_column:
+        required.append(options.intervention_column)
+    missing = [c for c in required if c not in names]
+    if missing:
+        raise LeRobotFormatError(
+            f"{dataset.source_id}: data files lack column(s) {missing}; they have {names}"
+        )
+    if options.kind == "intervention" and not options.intervention_column:
+        raise LeRobotFormatError(
+            "kind 'intervention' needs --intervention-column naming the per-frame flag of human-provided "
+            f"actions; the data files have {names}"
+        )
+    if options.success_column is None and options.assume_success is None:
+        raise LeRobotFormatError(
+            f"{dataset.source_id}: no success label: pass --success-column (e.g. next.success; the data "
+            f"files have {names}) or --assume-success / --assume-failure for every episode"
+        )
+    features = dataset.info.get("features", {})
+    return [n for n in names if features.get(n, {}).get("dtype") == "image"]
+
+
+def iter_episodes(dataset: LeRobotDataset, options: LeRobotOptions) -> Iterator[Episode]:
+    """Episodes in file order, one at a time (an episode may continue into the next file)."""
+    names = pq.read_schema(dataset.data_files[0]).names
+    image_columns = _check_columns(dataset, options, names)
+    episode_success = None
+    if options.success_column is not None:
+        episode_success = _episode_level_success(dataset, options.success_column)
+        if episode_success is None and options.success_column not in names:
+            raise LeRobotFormatError(
+                f"success column {options.success_column!r} is in neither meta/episodes nor the data files "
+                f"(data columns: {names})"
+            )
+    frame_success = options.success_column is not None and episode_success is None
+    columns = ["episode_index", "frame_index", "task_index", options.state_column, options.action_column]
+    columns += [c for c in (options.intervention_column,) if c]
+    columns += [options.success_column] if frame_success else []
+    columns += image_columns
+    pending: dict[int, list[pyarrow.Table]] = {}
+    for path in dataset.data_files:
+        table = pq.read_table(path, columns=columns)
+        episode_column = table.column("episode_index").to_numpy()
+        for episode_index in dict.fromkeys(episode_column.tolist()):
+            rows = table.filter(pc.equal(table.column("episode_index"), episode_index))
+            pending.setdefault(int(episode_index), []).append(rows)
+            parts = pending[int(episode_index)]
+            have = sum(p.num_rows for p in parts)
+            expected = dataset.episode_lengths.get(int(episode_index))
+            if expected is None:
+                raise LeRobotFormatError(f"episode {episode_index}: in {path.name} but not in meta/episodes")
+            if have >= expected:
+                del pending[int(episode_index)]
+                yield _episode(
+                    dataset,
+                    options,
+                    int(episode_index),
+                    pyarrow.concat_tables(parts),
+                    image_columns,
+                    episode_success,
+                    frame_success,
+                )
+    if pending:
+        first = next(iter(pending))
+        raise LeRobotFormatError(
+            f"episode {first}: column 'frame_index' has {sum(p.num_rows for p in pending[first])} frames, "
+            f"meta/episodes says length {dataset.episode_lengths[first]}"
+        )
+
+
+def _episode(
+    dataset: LeRobotDataset,
+    options: LeRobotOptions,
+    episode_index: int,
+    rows: pyarrow.Table,
+    image_columns: list[str],
+    episode_success: dict[int, bool] | None,
+    frame_success: bool,
+) -> Episode:
+    rows = rows.sort_by("frame_index")
+    frames = rows.column("frame_index").to_numpy()
+    expected = np.arange(len(frames))
+    if not np.array_equal(frames, expected):
+        bad = int(np.argmax(frames != expected))
+        raise LeRobotFormatError(
+            f"episode {episode_index}: column 'frame_index' = {frames[bad]} where {bad} was expected "
+            "(frames must be exactly 0..T-1)"
+        )
+    task_indices = np.unique(rows.column("task_index").to_numpy())
+    if len(task_indices) != 1 or int(task_indices[0]) not in dataset.tasks:
+        raise LeRobotFormatError(
+            f"episode {episode_index}: column 'task_index' = {task_indices.tolist()}: "
+            "need exactly one task listed in meta/tasks"
+        )
+    prompt = dataset.tasks[int(task_indices[0])]
+    if episode_success is not None:
+        if episode_index not in episode_success:
+            raise LeRobotFormatError(f"episode {episode_index}: column {options.success_column!r} is missing")
+        success = episode_success[episode_index]
+    elif frame_success:
+        flags = rows.column(options.success_column)
+        if flags.null_count == len(flags):
+            raise LeRobotFormatError(
+                f"episode {episode_index}: column {options.success_column!r} is all null"
+            )
+        success = bool(pc.any(flags).as_py())
+    else:
+        success = bool(options.assume_success)
+    is_correction = None
+    if options.intervention_column:
+        flags = rows.column(options.intervention_column)
+        if flags.null_count:
+            raise LeRobotFormatError(
+                f"episode {episode_index}: column {options.intervention_column!r} has nulls"
+            )
+        is_correction = flags.to_numpy(zero_copy_only=False).astype(bool)
+    images = {
+        column.removeprefix("observation.images.").replace(".", "_"): _image_frames(rows.column(column))
+        for column in image_columns
+    }
+    n = rows.num_rows
+    return Episode(
+        episode_id=stable_episode_id("lerobot", dataset.source_id, episode_index),
+        task=options.task or prompt,
+        prompt=prompt,
+        kind=options.kind,
+        success=success,
+        observations=_matrix(rows.column(options.state_column), n, options.state_column, episode_index),
+        actions=_matrix(rows.column(options.action_column), n, options.action_column, episode_index),
+        is_correction=is_correction,
+        iteration=options.iteration,
+        collected_by=options.collected_by,
+        robot=str(dataset.info.get("robot_type") or "unknown"),
+        source=f"lerobot:{dataset.source_id}#{episode_index}",
+        images=images or None,
+    )
