@@ -77,6 +77,10 @@ class EpisodeStore:
             raise NotImplementedError("listing tables is only implemented for local store roots")
         return sorted(p.name[: -len(".lance")] for p in Path(self.uri).glob("*.lance") if p.is_dir())
 
+    def dataset(self, name: str, version: int | None = None) -> lance.LanceDataset | None:
+        """The raw Lance dataset of a table (None if it does not exist yet), for tools and queries."""
+        return self._open(name, version)
+
     def _open(self, name: str, version: int | None = None) -> lance.LanceDataset | None:
         try:
             return lance.dataset(self.table_uri(name), version=version)

@@ -1,0 +1,167 @@
+"""Benchmark of the store: ingest speed and random chunked reads for training, three ways.
+
+(a) Lance ``take()`` per batch (rows read from disk for every batch), (b) the training path:
+``EpisodeStore.load_steps`` once, then ``recap_core.steps.action_chunks`` on the in-memory StepArrays,
+(c) the ceiling: the same gathers on plain, freshly allocated numpy arrays. A "sample" is one
+observation with its H-step action chunk; frames/s counts samples per second.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from recap_core.episode import Episode, stable_episode_id
+from recap_core.steps import action_chunks
+from recap_core.store.episode_store import STEPS, EpisodeStore
+
+
+def synthetic_episodes(frames: int, obs_dim: int, action_dim: int, seed: int) -> list[Episode]:
+    """State-only episodes of 100-300 steps (Meta-World-like sizes) adding up to ``frames`` steps."""
+    rng = np.random.default_rng(seed)
+    episodes, total, index = [], 0, 0
+    while total < frames:
+        length = int(min(rng.integers(100, 301), frames - total))
+        episodes.append(
+            Episode(
+                episode_id=stable_episode_id("bench", seed, index),
+                task=f"bench-task-{index % 4}",
+                prompt=f"benchmark task {index % 4}",
+                kind=("demo", "autonomous", "intervention")[index % 3],
+                success=bool(rng.random() < 0.5),
+                observations=rng.normal(size=(length, obs_dim)).astype(np.float32),
+                actions=rng.uniform(-1, 1, size=(length, action_dim)).astype(np.float32),
+                is_correction=rng.random(length) < 0.1,
+            )
+        )
+        total += length
+        index += 1
+    return episodes
+
+
+def _rate(samples: int, seconds: float) -> float:
+    return round(samples / seconds, 1) if seconds > 0 else float("inf")
+
+
+def run_store_benchmark(
+    frames: int = 200_000,
+    obs_dim: int = 39,
+    action_dim: int = 4,
+    batch_size: int = 256,
+    horizon: int = 50,
+    ingest_batch_episodes: int = 100,
+    take_batches: int = 20,
+    memory_batches: int = 2_000,
+    seed: int = 0,
+    root: str | None = None,
+) -> dict:
+    """Run the benchmark in a fresh store (a temporary directory unless ``root``) and return the JSON."""
+    tmp = None
+    if root is None:
+        tmp = tempfile.mkdtemp(prefix="recap-store-bench-")
+        root = str(Path(tmp) / "lance")
+    try:
+        return _measure(
+            EpisodeStore(root), frames, obs_dim, action_dim, batch_size, horizon,
+            ingest_batch_episodes, take_batches, memory_batches, seed,
+        )  # fmt: skip
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _measure(
+    store: EpisodeStore,
+    frames: int,
+    obs_dim: int,
+    action_dim: int,
+    batch_size: int,
+    horizon: int,
+    ingest_batch_episodes: int,
+    take_batches: int,
+    memory_batches: int,
+    seed: int,
+) -> dict:
+    episodes = synthetic_episodes(frames, obs_dim, action_dim, seed)
+    start = time.perf_counter()
+    for i in range(0, len(episodes), ingest_batch_episodes):
+        store.add_episodes(episodes[i : i + ingest_batch_episodes])
+    ingest_seconds = time.perf_counter() - start
+    del episodes
+
+    # Training path, part 1: load the needed columns once.
+    start = time.perf_counter()
+    steps = store.load_steps(versions=store.versions())
+    load_seconds = time.perf_counter() - start
+    n = len(steps)
+    episode_end = steps.episode_end
+    rng = np.random.default_rng(seed + 1)
+
+    # (a) Lance take() of each batch's observation rows and action-chunk rows.
+    dataset = store.dataset(STEPS)
+    start = time.perf_counter()
+    for _ in range(take_batches):
+        index = rng.integers(0, n, size=batch_size)
+        offsets = index[:, None] + np.arange(horizon)[None, :]
+        end = episode_end[index][:, None]
+        np.minimum(offsets, end - 1, out=offsets)
+        rows, inverse = np.unique(np.concatenate([index, offsets.ravel()]), return_inverse=True)
+        table = dataset.take(rows.tolist(), columns=["observation", "action"])
+        values = table.column("action").combine_chunks().flatten().to_numpy().reshape(len(rows), action_dim)
+        obs_values = table.column("observation").combine_chunks().flatten().to_numpy()
+        obs_values = obs_values.reshape(len(rows), obs_dim)
+        _obs = obs_values[inverse[:batch_size]]
+        _chunks = values[inverse[batch_size:]].reshape(batch_size, horizon, action_dim)
+    take_seconds = time.perf_counter() - start
+
+    # (b) StepArrays + action_chunks, the path training uses.
+    start = time.perf_counter()
+    for _ in range(memory_batches):
+        index = rng.integers(0, n, size=batch_size)
+        _obs = steps.observations[index]
+        _chunks, _mask = action_chunks(steps.actions, episode_end, index, horizon)
+    memory_seconds = time.perf_counter() - start
+
+    # (c) Ceiling: the same gathers on plain numpy arrays the process allocated itself.
+    observations = np.array(steps.observations, copy=True)
+    actions = np.array(steps.actions, copy=True)
+    ends = np.array(episode_end, copy=True)
+    window = np.arange(horizon)[None, :]
+    start = time.perf_counter()
+    for _ in range(memory_batches):
+        index = rng.integers(0, n, size=batch_size)
+        _obs = observations[index]
+        offsets = index[:, None] + window
+        end = ends[index][:, None]
+        _mask = offsets < end
+        np.minimum(offsets, end - 1, out=offsets)
+        _chunks = actions[offsets]
+    numpy_seconds = time.perf_counter() - start
+
+    take_rate = _rate(take_batches * batch_size, take_seconds)
+    memory_rate = _rate(memory_batches * batch_size, memory_seconds)
+    numpy_rate = _rate(memory_batches * batch_size, numpy_seconds)
+    return {
+        "frames": n,
+        "episodes": int(steps.episodes.height),
+        "obs_dim": obs_dim,
+        "action_dim": action_dim,
+        "batch_size": batch_size,
+        "horizon": horizon,
+        "ingest_frames_per_s": _rate(n, ingest_seconds),
+        "ingest_seconds": round(ingest_seconds, 3),
+        "load_steps_seconds": round(load_seconds, 3),
+        "load_steps_frames_per_s": _rate(n, load_seconds),
+        "lance_take_frames_per_s": take_rate,
+        "steparrays_frames_per_s": memory_rate,
+        "numpy_ceiling_frames_per_s": numpy_rate,
+        "steparrays_vs_ceiling": round(memory_rate / numpy_rate, 3),
+        "lance_take_vs_ceiling": round(take_rate / numpy_rate, 4),
+        "unit": "frames/s = samples/s; one sample = 1 observation + a horizon-step action chunk (with mask)",
+        "store_versions": store.versions(),
+    }
+

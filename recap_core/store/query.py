@@ -1,0 +1,72 @@
+"""SQL over the store: DuckDB sees every Lance table in the store root and every Delta table in the ledger.
+
+Tables are registered as Arrow datasets, so DuckDB pushes projections and filters down and only reads
+what a query needs. ``steps`` is a view limited to committed episodes (see ``EpisodeStore``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from recap_core.settings import data_root, ledger_uri
+from recap_core.store.episode_store import EPISODES, STEPS, EpisodeStore
+
+
+def delta_tables(ledger_root: Path | None = None) -> dict[str, str]:
+    """Delta tables under ``<data_root>/ledger`` by folder name, plus the configured metrics ledger."""
+    root = ledger_root if ledger_root is not None else data_root() / "ledger"
+    found = {}
+    if root.is_dir():
+        found = {p.name: str(p) for p in sorted(root.iterdir()) if (p / "_delta_log").is_dir()}
+    configured = Path(ledger_uri())
+    if ledger_root is None and (configured / "_delta_log").is_dir():
+        found.setdefault(configured.name, str(configured))
+    return found
+
+
+def connect(store: EpisodeStore, ledger_root: Path | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with one view per table (latest versions)."""
+    from deltalake import DeltaTable
+
+    connection = duckdb.connect()
+    names = store.table_names()
+    for name in names:
+        dataset = store.dataset(name)
+        if dataset is None:
+            continue
+        connection.register(f"{name}_all" if name == STEPS else name, dataset)
+    if STEPS in names:
+        if EPISODES in names:
+            connection.execute(
+                f"CREATE VIEW {STEPS} AS SELECT * FROM {STEPS}_all "
+                f"WHERE episode_id IN (SELECT episode_id FROM {EPISODES})"
+            )
+        else:
+            connection.execute(f"CREATE VIEW {STEPS} AS SELECT * FROM {STEPS}_all WHERE false")
+    for name, uri in delta_tables(ledger_root).items():
+        if name not in names:
+            connection.register(name, DeltaTable(uri).to_pyarrow_dataset())
+    return connection
+
+
+def run_query(store: EpisodeStore, sql: str, ledger_root: Path | None = None) -> pl.DataFrame:
+    """Run one SQL statement and return its result as a polars DataFrame."""
+    return connect(store, ledger_root).sql(sql).pl()
+
+
+def episode_summary(store: EpisodeStore) -> pl.DataFrame:
+    """Per task, kind and iteration: episodes, frames, success rate and mean length."""
+    frame = store.episodes().frame
+    return (
+        frame.group_by("task", "kind", "iteration")
+        .agg(
+            pl.len().alias("episodes"),
+            pl.col("length").sum().alias("frames"),
+            pl.col("success").mean().round(3).alias("success_rate"),
+            pl.col("length").mean().round(1).alias("mean_length"),
+        )
+        .sort("task", "iteration", "kind")
+    )
