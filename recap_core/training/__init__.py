@@ -1,0 +1,48 @@
+"""Training loops, baselines, checkpoints and hub transfer for the value function and the policy."""
+
+from recap_core.training.checkpoints import CheckpointRef, checkpoint_sha256, read_checkpoint_config
+from recap_core.training.config import (
+    POLICY_METHODS,
+    LoopConfig,
+    PolicyTrainConfig,
+    TrainingHistory,
+    ValueTrainConfig,
+)
+from recap_core.training.objectives import awr_weights, ppo_flow_surrogate
+from recap_core.training.policy_training import (
+    TrainedPolicy,
+    load_policy,
+    load_trained_policy,
+    save_policy,
+    train_policy,
+)
+from recap_core.training.value_training import (
+    ValueFunction,
+    load_value_function,
+    predict_values,
+    save_value_function,
+    train_value_function,
+)
+
+__all__ = [
+    "POLICY_METHODS",
+    "CheckpointRef",
+    "LoopConfig",
+    "PolicyTrainConfig",
+    "TrainedPolicy",
+    "TrainingHistory",
+    "ValueFunction",
+    "ValueTrainConfig",
+    "awr_weights",
+    "checkpoint_sha256",
+    "load_policy",
+    "load_trained_policy",
+    "load_value_function",
+    "ppo_flow_surrogate",
+    "predict_values",
+    "read_checkpoint_config",
+    "save_policy",
+    "save_value_function",
+    "train_policy",
+    "train_value_function",
+]

@@ -1,0 +1,110 @@
+"""Training configurations and the history every loop returns (both JSON-serialisable for lineage)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from recap_core.method.rewards import RewardConfig
+
+POLICY_METHODS = ("recap", "sft", "awr", "ppo")
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """Optimisation, split and early-stopping settings shared by every trainer.
+
+    ``steps_per_epoch`` None means one pass over the training steps. Early stopping watches the held-out
+    loss (episodes split off with ``val_fraction``) and restores the best epoch's weights.
+    """
+
+    epochs: int = 30
+    batch_size: int = 256
+    steps_per_epoch: int | None = None
+    lr: float = 3e-4
+    weight_decay: float = 1e-4
+    grad_clip: float = 1.0
+    val_fraction: float = 0.1
+    patience: int = 5
+    min_delta: float = 1e-4
+    seed: int = 0
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError(f"epochs and batch_size must be >= 1, got {self.epochs}, {self.batch_size}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        if "reward" in out:
+            out["reward"] = {**out["reward"], "task_max_length": dict(out["reward"]["task_max_length"])}
+        return out
+
+
+@dataclass(frozen=True)
+class ValueTrainConfig(LoopConfig):
+    """Value-function training: architecture (ignored when finetuning: the parent's is kept) and reward."""
+
+    backbone: str = "mlp"
+    hidden: int = 256
+    depth: int = 3
+    heads: int = 4
+    prompt_dim: int = 64
+    prompt_buckets: int = 4096
+    n_bins: int = 201
+    reward: RewardConfig = field(default_factory=RewardConfig)
+
+
+@dataclass(frozen=True)
+class PolicyTrainConfig(LoopConfig):
+    """Policy training for every extraction method.
+
+    RECAP: ``indicator_dropout`` (0.3) is the classifier-free-guidance dropout of the indicator token.
+    AWR: weights exp(A / T), T = ``awr_temperature`` or, if None, the std of the advantages (so the
+    baseline is not crippled by the small scale of normalised advantages), clipped at ``awr_max_weight``
+    and normalised to mean 1. PPO: clipped surrogate with ratio exp(scale * (L_old - L_theta)) from
+    per-sample flow-matching losses at shared (tau, noise), advantages standardised, plus
+    ``ppo_bc_coef`` times the flow-matching loss so the network stays a valid generative model; the
+    reference policy is refreshed every ``ppo_refresh_epochs``.
+    """
+
+    horizon: int = 10
+    backbone: str = "mlp"
+    hidden: int = 256
+    depth: int = 3
+    heads: int = 4
+    prompt_dim: int = 64
+    prompt_buckets: int = 4096
+    flow_steps: int = 10
+    indicator_dropout: float = 0.3
+    awr_temperature: float | None = None
+    awr_max_weight: float = 20.0
+    ppo_clip: float = 0.2
+    ppo_bc_coef: float = 1.0
+    ppo_likelihood_scale: float = 1.0
+    ppo_refresh_epochs: int = 1
+
+
+@dataclass
+class TrainingHistory:
+    """Per-epoch losses and a summary, stored in the checkpoint and used for lineage plots."""
+
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    best_epoch: int = -1
+    stopped_early: bool = False
+    seconds: float = 0.0
+    samples_per_second: float = 0.0
+    n_train_steps: int = 0
+    n_val_steps: int = 0
+    n_train_episodes: int = 0
+    n_val_episodes: int = 0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.train_loss)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "epochs_run": self.epochs_run}

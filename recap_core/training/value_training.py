@@ -1,0 +1,183 @@
+"""Training, labelling with, saving and loading the distributional value function."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from recap_core.method.rewards import RewardConfig, normalised_returns, task_max_lengths
+from recap_core.models.value import DistributionalValueFunction, ValueNetConfig
+from recap_core.steps import StepArrays
+from recap_core.training.checkpoints import (
+    CheckpointRef,
+    checkpoint_sha256,
+    load_weights,
+    read_checkpoint_config,
+    save_checkpoint,
+)
+from recap_core.training.config import TrainingHistory, ValueTrainConfig
+from recap_core.training.loop import fit, split_episodes
+
+
+@dataclass
+class ValueFunction:
+    """A value network together with the reward constants that define its units."""
+
+    net: DistributionalValueFunction
+    reward_config: RewardConfig
+    checkpoint: CheckpointRef | None = None
+
+    def predict(self, steps: StepArrays, batch_size: int = 8192) -> np.ndarray:
+        return predict_values(self, steps, batch_size)
+
+
+def _reward_to_dict(reward: RewardConfig) -> dict:
+    return {
+        "c_fail": reward.c_fail,
+        "task_max_length": dict(reward.task_max_length),
+        "value_min": reward.value_min,
+        "value_max": reward.value_max,
+    }
+
+
+def _reward_from_dict(data: dict) -> RewardConfig:
+    return RewardConfig(
+        c_fail=data["c_fail"],
+        task_max_length=dict(data["task_max_length"]),
+        value_min=data["value_min"],
+        value_max=data["value_max"],
+    )
+
+
+def _check_obs(steps: StepArrays, obs_dim: int) -> None:
+    if steps.observations.ndim != 2 or steps.observations.shape[1] != obs_dim:
+        raise ValueError(
+            f"observations have shape {steps.observations.shape}; the model expects (N, {obs_dim})"
+        )
+    finite = np.isfinite(steps.observations).all(axis=1)
+    if not finite.all():
+        bad = int(np.argmin(finite))
+        episode_id = steps.episodes["episode_id"][int(steps.episode_index[bad])]
+        raise ValueError(f"episode {episode_id}: column 'observation' at t={steps.t[bad]} has NaN or inf")
+
+
+def train_value_function(
+    steps: StepArrays,
+    config: ValueTrainConfig | None = None,
+    init_from: str | Path | None = None,
+    out_dir: str | Path | None = None,
+) -> tuple[ValueFunction, TrainingHistory]:
+    """Fit p(V | o, task) by cross-entropy on two-hot encoded normalised Monte-Carlo returns.
+
+    ``init_from``: a value checkpoint directory to finetune from; its architecture, normalisation
+    statistics and per-task normalisers L are kept (tasks it has not seen get theirs from ``steps``)
+    and it is recorded as the parent. ``out_dir``: where to save the checkpoint (None: not saved).
+    """
+    config = config or ValueTrainConfig()
+    parent: CheckpointRef | None = None
+    reward = config.reward
+    if init_from is not None:
+        parent_vf = load_value_function(init_from)
+        net = parent_vf.net
+        parent = parent_vf.checkpoint
+        inherited = {**parent_vf.reward_config.task_max_length, **reward.task_max_length}
+        reward = dataclasses.replace(reward, task_max_length=inherited)
+        _check_obs(steps, net.config.obs_dim)
+    else:
+        _check_obs(steps, steps.observations.shape[1])
+        net = DistributionalValueFunction(
+            ValueNetConfig(
+                obs_dim=steps.observations.shape[1],
+                n_bins=config.n_bins,
+                v_min=reward.value_min,
+                v_max=reward.value_max,
+                backbone=config.backbone,
+                hidden=config.hidden,
+                depth=config.depth,
+                heads=config.heads,
+                prompt_dim=config.prompt_dim,
+                prompt_buckets=config.prompt_buckets,
+            )
+        )
+    observed = task_max_lengths(steps, RewardConfig())
+    merged = {task: max(observed.get(task, 0), reward.task_max_length.get(task, 0)) for task in observed}
+    explicit = config.reward.task_max_length
+    merged.update({task: explicit[task] for task in explicit})
+    reward = dataclasses.replace(reward, task_max_length={**reward.task_max_length, **merged})
+
+    targets = torch.from_numpy(normalised_returns(steps, reward))
+    observations = torch.from_numpy(np.ascontiguousarray(steps.observations, dtype=np.float32))
+    prompts = np.asarray(steps.per_step("prompt"), dtype=object)
+    train_idx, val_idx = split_episodes(steps, config.val_fraction, config.seed)
+    if parent is None:
+        net.obs_norm.fit(steps.observations[train_idx])
+
+    def loss_fn(idx: np.ndarray, _generator: torch.Generator, _training: bool) -> torch.Tensor:
+        index = torch.from_numpy(idx)
+        return net.loss(observations[index], prompts[idx].tolist(), targets[index])
+
+    history = fit(net, loss_fn, train_idx, val_idx, config, desc="value function")
+    history.n_train_episodes = len(np.unique(steps.episode_index[train_idx]))
+    history.n_val_episodes = len(np.unique(steps.episode_index[val_idx]))
+    if len(val_idx):
+        values = predict_values(ValueFunction(net, reward), steps, index=val_idx)
+        history.extra["val_mae"] = float(np.mean(np.abs(values - targets.numpy()[val_idx])))
+    vf = ValueFunction(net, reward)
+    if out_dir is not None:
+        vf.checkpoint = save_value_function(vf, out_dir, config, history, parent)
+    return vf, history
+
+
+@torch.inference_mode()
+def predict_values(
+    vf: ValueFunction, steps: StepArrays, batch_size: int = 8192, index: np.ndarray | None = None
+) -> np.ndarray:
+    """V(o_t) for every step (or the steps at ``index``), float32, in normalised units."""
+    _check_obs(steps, vf.net.config.obs_dim)
+    vf.net.eval()
+    idx = np.arange(len(steps)) if index is None else np.asarray(index)
+    prompts = steps.episodes["prompt"].to_numpy()
+    out = np.empty(len(idx), dtype=np.float32)
+    for start in range(0, len(idx), batch_size):
+        part = idx[start : start + batch_size]
+        obs = torch.from_numpy(np.ascontiguousarray(steps.observations[part], dtype=np.float32))
+        out[start : start + len(part)] = vf.net(obs, prompts[steps.episode_index[part]].tolist()).numpy()
+    return out
+
+
+def save_value_function(
+    vf: ValueFunction,
+    directory: str | Path,
+    config: ValueTrainConfig | None = None,
+    history: TrainingHistory | None = None,
+    parent: CheckpointRef | None = None,
+) -> CheckpointRef:
+    norm = vf.net.obs_norm
+    return save_checkpoint(
+        vf.net,
+        directory,
+        kind="value",
+        architecture=vf.net.config.to_dict(),
+        normalisation={"obs_mean": norm.mean.tolist(), "obs_std": norm.std.tolist()},
+        method="distributional-mc",
+        training={
+            "config": config.to_dict() if config else None,
+            "history": history.to_dict() if history else None,
+        },
+        parent=parent,
+        extra={"reward": _reward_to_dict(vf.reward_config)},
+    )
+
+
+def load_value_function(path: str | Path) -> ValueFunction:
+    """Rebuild a value function from its checkpoint directory (weights, normalisers, reward units)."""
+    config = read_checkpoint_config(path, kind="value")
+    net = DistributionalValueFunction(ValueNetConfig(**config["architecture"]))
+    load_weights(net, path)
+    net.eval()
+    ref = CheckpointRef(str(Path(path).resolve()), checkpoint_sha256(path))
+    return ValueFunction(net, _reward_from_dict(config["reward"]), ref)
