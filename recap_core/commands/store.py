@@ -1,9 +1,145 @@
-"""`recap` commands for the store area."""
+"""`recap` commands for the store area: ingest, episodes, query and `recap bench store`."""
 
 from __future__ import annotations
 
+import json
+from itertools import islice
+from typing import Annotated
+
+import polars as pl
 import typer
+
+StoreOption = Annotated[
+    str | None, typer.Option("--store", help="Store root URI (default: settings.store_uri()).")
+]
+
+
+def _store(uri: str | None):
+    from recap_core.store import EpisodeStore
+
+    return EpisodeStore(uri)
+
+
+def _print_frame(frame: pl.DataFrame, output: str) -> None:
+    if output == "csv":
+        typer.echo(frame.write_csv(), nl=False)
+    elif output == "json":
+        typer.echo(frame.write_json())
+    else:
+        with pl.Config(tbl_rows=200, tbl_cols=30, fmt_str_lengths=60, tbl_width_chars=200):
+            typer.echo(frame)
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     """Add this area's commands to the main app and its benchmark to `recap bench`."""
+    ingest = typer.Typer(no_args_is_help=True, help="Ingest episodes into the store.")
+    app.add_typer(ingest, name="ingest")
+
+    @ingest.command("lerobot")
+    def ingest_lerobot(
+        source: Annotated[str, typer.Argument(help="Local LeRobot dataset directory or Hub repo id.")],
+        kind: Annotated[str, typer.Option(help="demo | autonomous | intervention")],
+        task: Annotated[str | None, typer.Option(help="Task name (default: LeRobot's task text).")] = None,
+        success_column: Annotated[
+            str | None, typer.Option(help="Success label column, e.g. next.success")
+        ] = None,
+        assume_success: Annotated[
+            bool | None,
+            typer.Option("--assume-success/--assume-failure", help="Label when no column has it."),
+        ] = None,
+        intervention_column: Annotated[
+            str | None, typer.Option(help="Per-frame bool column marking human-provided actions.")
+        ] = None,
+        iteration: Annotated[int, typer.Option(help="RECAP iteration the data belongs to.")] = 0,
+        revision: Annotated[str | None, typer.Option(help="Hub revision (branch, tag or commit).")] = None,
+        state_column: str = "observation.state",
+        action_column: str = "action",
+        batch_episodes: Annotated[int, typer.Option(help="Episodes per atomic write.")] = 200,
+        store: StoreOption = None,
+    ) -> None:
+        """Import a LeRobot v3.0 (or v2.1) dataset; already stored episodes are skipped."""
+        from tqdm import tqdm
+
+        from recap_core.store import EpisodeValidationError
+        from recap_core.store.lerobot import LeRobotFormatError, LeRobotOptions, iter_episodes, open_dataset
+
+        options = LeRobotOptions(
+            kind=kind,
+            task=task,
+            success_column=success_column,
+            assume_success=assume_success,
+            intervention_column=intervention_column,
+            iteration=iteration,
+            state_column=state_column,
+            action_column=action_column,
+        )
+        target = _store(store)
+        added: list[str] = []
+        skipped: list[str] = []
+        versions: dict[str, int] = target.versions()
+        try:
+            dataset = open_dataset(source, revision=revision)
+            if dataset.skipped_features:
+                typer.echo(f"not imported (video features): {', '.join(dataset.skipped_features)}", err=True)
+            episodes = iter_episodes(dataset, options)
+            with tqdm(total=len(dataset.episode_lengths), unit="episode", desc="ingest") as bar:
+                while batch := list(islice(episodes, batch_episodes)):
+                    result = target.add_episodes(batch)
+                    added += result.added
+                    skipped += result.skipped
+                    versions = result.versions
+                    bar.update(len(batch))
+        except (LeRobotFormatError, EpisodeValidationError) as error:
+            typer.echo(f"error: {error}", err=True)
+            if added:
+                typer.echo(f"(batches before the error were committed: {len(added)} episodes)", err=True)
+            raise typer.Exit(code=1) from error
+        typer.echo(json.dumps({"added": len(added), "skipped": len(skipped), "versions": versions}))
+
+    @app.command("episodes")
+    def episodes_summary(
+        store: StoreOption = None,
+        output: Annotated[str, typer.Option("--format", help="table | csv | json")] = "table",
+    ) -> None:
+        """Summary per task, kind and iteration: episodes, frames, success rate, mean length."""
+        from recap_core.store.query import episode_summary
+
+        target = _store(store)
+        _print_frame(episode_summary(target), output)
+        if output == "table":
+            typer.echo(f"versions: {target.versions()}")
+
+    @app.command("query")
+    def query(
+        sql: Annotated[str, typer.Argument(help="SQL over episodes, steps, derived and ledger tables.")],
+        store: StoreOption = None,
+        output: Annotated[str, typer.Option("--format", help="table | csv | json")] = "table",
+    ) -> None:
+        """Run SQL with DuckDB over every table in the store root and the metrics ledger."""
+        import duckdb
+
+        from recap_core.store.query import run_query
+
+        try:
+            frame = run_query(_store(store), sql)
+        except duckdb.Error as error:
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(code=1) from error
+        _print_frame(frame, output)
+
+    @bench.command("store")
+    def bench_store(
+        frames: int = 200_000,
+        obs_dim: int = 39,
+        action_dim: int = 4,
+        batch_size: int = 256,
+        horizon: int = 50,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+    ) -> None:
+        """Ingest frames/s and random chunked reads: Lance take() vs StepArrays vs numpy ceiling."""
+        from recap_core.store.bench import run_store_benchmark
+
+        result = run_store_benchmark(
+            frames=frames, obs_dim=obs_dim, action_dim=action_dim, batch_size=batch_size, horizon=horizon
+        )
+        typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
