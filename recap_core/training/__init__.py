@@ -8,6 +8,7 @@ from recap_core.training.config import (
     TrainingHistory,
     ValueTrainConfig,
 )
+from recap_core.training.hub import pull_checkpoint, push_checkpoint
 from recap_core.training.objectives import awr_weights, ppo_flow_surrogate
 from recap_core.training.policy_training import (
     TrainedPolicy,
@@ -40,6 +41,8 @@ __all__ = [
     "load_value_function",
     "ppo_flow_surrogate",
     "predict_values",
+    "pull_checkpoint",
+    "push_checkpoint",
     "read_checkpoint_config",
     "save_policy",
     "save_value_function",
