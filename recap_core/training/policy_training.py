@@ -92,6 +92,7 @@ def train_policy(
     recorded as parent). ``out_dir``: where to save the checkpoint (None: not saved).
     """
     config = config or PolicyTrainConfig()
+    torch.manual_seed(config.seed)  # network initialisation is part of the seeded run
     _validate(steps, indicators, advantages, method)
     obs_dim, action_dim = steps.observations.shape[1], steps.actions.shape[1]
     parent: CheckpointRef | None = None

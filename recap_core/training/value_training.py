@@ -78,6 +78,7 @@ def train_value_function(
     and it is recorded as the parent. ``out_dir``: where to save the checkpoint (None: not saved).
     """
     config = config or ValueTrainConfig()
+    torch.manual_seed(config.seed)  # network initialisation is part of the seeded run
     parent: CheckpointRef | None = None
     reward = config.reward
     if init_from is not None:

@@ -1,0 +1,148 @@
+"""Checkpoints (safetensors + JSON, parent lineage), loaders, the ChunkPolicy contract and hub transfer."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from core_helpers import ToyEpisode, make_steps
+
+from recap_core.policy_api import ChunkPolicy
+from recap_core.training import (
+    PolicyTrainConfig,
+    ValueTrainConfig,
+    checkpoint_sha256,
+    load_policy,
+    load_value_function,
+    predict_values,
+    pull_checkpoint,
+    train_policy,
+    train_value_function,
+)
+
+QUICK = {"epochs": 2, "hidden": 32, "depth": 2, "progress": False, "batch_size": 64}
+
+
+def _steps(seed: int = 0, n_episodes: int = 12, obs_dim: int = 4):
+    rng = np.random.default_rng(seed)
+    episodes = []
+    for i in range(n_episodes):
+        length = int(rng.integers(8, 15))
+        episodes.append(
+            ToyEpisode(
+                task="reach" if i % 2 else "push",
+                success=bool(i % 3),
+                observations=rng.normal(size=(length, obs_dim)),
+                actions=rng.uniform(-1, 1, size=(length, 2)),
+                is_correction=rng.random(length) < 0.1,
+            )
+        )
+    return make_steps(episodes)
+
+
+def test_value_checkpoint_round_trip_is_exact_and_not_pickled(tmp_path: Path) -> None:
+    steps = _steps()
+    vf, history = train_value_function(steps, ValueTrainConfig(**QUICK), out_dir=tmp_path / "v")
+    assert sorted(p.name for p in (tmp_path / "v").iterdir()) == ["config.json", "model.safetensors"]
+    config = json.loads((tmp_path / "v" / "config.json").read_text())
+    assert config["kind"] == "value" and config["parent"] is None
+    assert config["architecture"]["n_bins"] == 201
+    assert len(config["normalisation"]["obs_mean"]) == 4
+    assert config["reward"]["task_max_length"] == {
+        "push": int(steps.episodes.filter(steps.episodes["task"] == "push")["length"].max()),
+        "reach": int(steps.episodes.filter(steps.episodes["task"] == "reach")["length"].max()),
+    }
+    assert config["training"]["history"]["train_loss"] == history.train_loss
+    assert vf.checkpoint is not None and vf.checkpoint.sha256 == checkpoint_sha256(tmp_path / "v")
+    loaded = load_value_function(tmp_path / "v")
+    np.testing.assert_array_equal(predict_values(loaded, steps), predict_values(vf, steps))
+    values = predict_values(loaded, steps)
+    assert values.shape == (len(steps),) and values.min() >= -1.0 and values.max() <= 0.0
+
+
+def test_finetuning_records_parent_and_keeps_its_units(tmp_path: Path) -> None:
+    steps = _steps()
+    parent, _ = train_value_function(steps, ValueTrainConfig(**QUICK), out_dir=tmp_path / "pre")
+    task_steps = steps.select_episodes(steps.episodes["task"].to_numpy() == "reach")
+    child, _ = train_value_function(
+        task_steps, ValueTrainConfig(**QUICK), init_from=tmp_path / "pre", out_dir=tmp_path / "ft"
+    )
+    config = json.loads((tmp_path / "ft" / "config.json").read_text())
+    assert config["parent"] == {"path": str((tmp_path / "pre").resolve()), "sha256": parent.checkpoint.sha256}
+    assert child.reward_config.task_max_length == parent.reward_config.task_max_length
+    assert child.checkpoint.sha256 != parent.checkpoint.sha256
+
+
+def test_policy_checkpoint_loads_as_chunk_policy(tmp_path: Path) -> None:
+    steps = _steps()
+    labels = np.random.default_rng(0).random(len(steps)) < 0.4
+    trained, _ = train_policy(steps, labels, PolicyTrainConfig(**QUICK, horizon=5), out_dir=tmp_path / "p")
+    policy = load_policy(tmp_path / "p", beta=1.5)
+    assert isinstance(policy, ChunkPolicy)
+    assert policy.horizon == 5
+    obs = steps.observations[:7]
+    prompts = steps.per_step("prompt")[:7].tolist()
+    chunks = policy.act(obs, prompts)
+    assert chunks.shape == (7, 5, 2) and chunks.dtype == np.float32 and np.isfinite(chunks).all()
+    again = load_policy(tmp_path / "p", beta=1.5).act(obs, prompts)
+    np.testing.assert_array_equal(chunks, again)
+    np.testing.assert_array_equal(trained.as_chunk_policy(beta=1.5).act(obs, prompts), chunks)
+    with pytest.raises(ValueError, match="observations must be"):
+        policy.act(obs[:, :3], prompts)
+    train_policy(
+        steps,
+        None,
+        PolicyTrainConfig(**QUICK, horizon=5),
+        method="sft",
+        init_from=tmp_path / "p",
+        out_dir=tmp_path / "sft",
+    )
+    assert json.loads((tmp_path / "sft" / "config.json").read_text())["parent"][
+        "sha256"
+    ] == checkpoint_sha256(tmp_path / "p")
+    assert json.loads((tmp_path / "sft" / "config.json").read_text())["method"] == "sft"
+
+
+def test_training_is_seeded(tmp_path: Path) -> None:
+    steps = _steps()
+    a, ha = train_value_function(steps, ValueTrainConfig(**QUICK, seed=3))
+    b, hb = train_value_function(steps, ValueTrainConfig(**QUICK, seed=3))
+    assert ha.train_loss == hb.train_loss
+    np.testing.assert_array_equal(predict_values(a, steps), predict_values(b, steps))
+
+
+def test_bad_input_names_episode_and_column() -> None:
+    steps = _steps()
+    steps.observations[20, 1] = np.nan
+    bad_episode = steps.episodes["episode_id"][int(steps.episode_index[20])]
+    with pytest.raises(ValueError, match=f"episode {bad_episode}: column 'observation'"):
+        train_value_function(steps, ValueTrainConfig(**QUICK))
+    with pytest.raises(ValueError, match="method='recap' needs one indicator per step"):
+        train_policy(_steps(), None, PolicyTrainConfig(**QUICK))
+    with pytest.raises(ValueError, match="method must be one of"):
+        train_policy(_steps(), None, PolicyTrainConfig(**QUICK), method="dagger")
+
+
+def test_pull_resolves_offline_and_verifies_sha(tmp_path: Path) -> None:
+    steps = _steps()
+    vf, _ = train_value_function(steps, ValueTrainConfig(**QUICK), out_dir=tmp_path / "v")
+    mirror = tmp_path / "mirror"
+    shutil.copytree(tmp_path / "v", mirror)
+    pulled = pull_checkpoint(
+        "lab/value-pre", local_dir=mirror, local_files_only=True, expected_sha256=vf.checkpoint.sha256
+    )
+    np.testing.assert_array_equal(
+        predict_values(load_value_function(pulled), steps), predict_values(vf, steps)
+    )
+    (mirror / "config.json").write_text(
+        (mirror / "config.json").read_text().replace('"method"', '"method" ', 1)
+    )
+    with pytest.raises(ValueError, match="sha256"):
+        pull_checkpoint(
+            "lab/value-pre", local_dir=mirror, local_files_only=True, expected_sha256=vf.checkpoint.sha256
+        )
+    with pytest.raises(FileNotFoundError, match="not available offline"):
+        pull_checkpoint("lab/missing", cache_dir=tmp_path / "cache", local_files_only=True)
