@@ -6,7 +6,9 @@ import typer
 
 from recap_core.commands import core, robot, store
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="RECAP: learn robot policies from experience.")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="RECAP: learn robot policies from experience."
+)
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print JSON.")
 app.add_typer(bench_app, name="bench")
 

@@ -51,7 +51,7 @@ class Episode:
 
     @property
     def length(self) -> int:
-        return int(len(self.actions))
+        return len(self.actions)
 
 
 def stable_episode_id(*parts: object) -> str:

@@ -10,7 +10,7 @@ import numpy as np
 
 @runtime_checkable
 class ChunkPolicy(Protocol):
-    """Maps a batch of observations (B, obs_dim) and their task prompts to action chunks (B, H, action_dim)."""
+    """Maps observations (B, obs_dim) and their task prompts to action chunks (B, H, action_dim)."""
 
     @property
     def horizon(self) -> int: ...

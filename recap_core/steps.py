@@ -37,7 +37,7 @@ class StepArrays:
                 raise ValueError(f"StepArrays.{name} has {len(getattr(self, name))} rows, actions has {n}")
 
     def __len__(self) -> int:
-        return int(len(self.actions))
+        return len(self.actions)
 
     @property
     def episode_start(self) -> np.ndarray:
