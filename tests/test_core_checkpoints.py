@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from core_helpers import ToyEpisode, make_steps
+from core_helpers import ToyEpisode, make_steps, torch_threads
 
 from recap_core.policy_api import ChunkPolicy
 from recap_core.training import (
@@ -24,6 +24,12 @@ from recap_core.training import (
 )
 
 QUICK = {"epochs": 2, "hidden": 32, "depth": 2, "progress": False, "batch_size": 64}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    with torch_threads(1):
+        yield
 
 
 def _steps(seed: int = 0, n_episodes: int = 12, obs_dim: int = 4):
@@ -146,3 +152,20 @@ def test_pull_resolves_offline_and_verifies_sha(tmp_path: Path) -> None:
         )
     with pytest.raises(FileNotFoundError, match="not available offline"):
         pull_checkpoint("lab/missing", cache_dir=tmp_path / "cache", local_files_only=True)
+
+
+def test_transformer_backbone_trains_and_round_trips(tmp_path: Path) -> None:
+    steps = _steps(n_episodes=20)
+    config = ValueTrainConfig(**{**QUICK, "epochs": 6}, backbone="transformer", val_fraction=0.0, lr=1e-3)
+    vf, history = train_value_function(steps, config, out_dir=tmp_path / "v")
+    assert history.train_loss[-1] < history.train_loss[0] - 0.3
+    assert (
+        json.loads((tmp_path / "v" / "config.json").read_text())["architecture"]["backbone"] == "transformer"
+    )
+    np.testing.assert_array_equal(
+        predict_values(load_value_function(tmp_path / "v"), steps), predict_values(vf, steps)
+    )
+    labels = np.ones(len(steps), dtype=bool)
+    pconfig = PolicyTrainConfig(**QUICK, backbone="transformer", horizon=3)
+    train_policy(steps, labels, pconfig, out_dir=tmp_path / "p")
+    assert load_policy(tmp_path / "p", beta=2.0).act(steps.observations[:3], ["x"] * 3).shape == (3, 3, 2)

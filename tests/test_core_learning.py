@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from core_helpers import ToyEpisode, make_steps
+from core_helpers import ToyEpisode, make_steps, torch_threads
 
 from recap_core.method import indicators, nstep_advantages, positive_fraction_per_task, task_thresholds
 from recap_core.models import FlowMatchingPolicy
@@ -30,6 +30,12 @@ from recap_core.training import (
 
 warnings.filterwarnings("ignore", message=r"Constant\(s\) may be too high")
 REACH_PROMPT = "reach the goal position with the gripper"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    with torch_threads(1):
+        yield
 
 
 def _auc(positive: np.ndarray, negative: np.ndarray) -> float:
@@ -84,7 +90,6 @@ def reach() -> tuple[StepArrays, StepArrays]:
 
 
 def test_value_ranks_heldout_success_states_above_failures(reach, tmp_path: Path) -> None:
-    torch.set_num_threads(1)
     train, held_out = reach
     config = ValueTrainConfig(epochs=25, hidden=128, depth=2, lr=1e-3, progress=False, patience=6)
     vf, history = train_value_function(train, config, out_dir=tmp_path / "v")
@@ -98,7 +103,6 @@ def test_value_ranks_heldout_success_states_above_failures(reach, tmp_path: Path
 
 def test_recap_chain_end_to_end_on_metaworld(reach, tmp_path: Path) -> None:
     """V -> N-step advantages -> per-task thresholds -> indicators -> RECAP policy -> ChunkPolicy."""
-    torch.set_num_threads(1)
     train, _ = reach
     quick = {"epochs": 3, "hidden": 64, "depth": 2, "progress": False}
     vf, _ = train_value_function(train, ValueTrainConfig(**quick), out_dir=tmp_path / "v")
@@ -122,7 +126,6 @@ def _sample_means(net: FlowMatchingPolicy, n: int, obs_dim: int, prompt: str, **
 
 
 def test_flow_policy_reproduces_bimodal_actions_mse_cannot() -> None:
-    torch.set_num_threads(1)
     rng = np.random.default_rng(0)
     episodes = []
     for _ in range(160):
@@ -160,7 +163,6 @@ def test_flow_policy_reproduces_bimodal_actions_mse_cannot() -> None:
 
 
 def test_positive_conditioning_picks_good_mode_more_than_unconditioned_and_awr() -> None:
-    torch.set_num_threads(1)
     rng = np.random.default_rng(0)
     episodes, advantages = [], []
     for _ in range(200):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from core_helpers import blank_episode, make_steps
+from core_helpers import blank_episode, make_steps, torch_threads
 
 from recap_core.method import (
     RewardConfig,
@@ -32,6 +32,12 @@ from recap_core.models import (
 from recap_core.models.flow_policy import drop_indicators
 from recap_core.models.value import bin_support
 from recap_core.training import awr_weights, ppo_flow_surrogate
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    with torch_threads(1):
+        yield
 
 
 def test_rewards_and_returns_follow_eq5_with_last_step_terminal() -> None:
