@@ -169,3 +169,25 @@ def test_transformer_backbone_trains_and_round_trips(tmp_path: Path) -> None:
     pconfig = PolicyTrainConfig(**QUICK, backbone="transformer", horizon=3)
     train_policy(steps, labels, pconfig, out_dir=tmp_path / "p")
     assert load_policy(tmp_path / "p", beta=2.0).act(steps.observations[:3], ["x"] * 3).shape == (3, 3, 2)
+
+
+def test_cli_bench_and_inspect_print_json(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["bench", "core", "--json", "--frames", "2000", "--train-batches", "2"])
+    assert result.exit_code == 0, result.output
+    numbers = json.loads(result.output)
+    for key in (
+        "value_labelling_frames_per_s",
+        "policy_training_samples_per_s",
+        "policy_act_batch32_beta1_ms",
+    ):
+        assert numbers[key] > 0
+    train_value_function(_steps(), ValueTrainConfig(**QUICK), out_dir=tmp_path / "v")
+    result = runner.invoke(app, ["core", "inspect", str(tmp_path / "v")])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["kind"] == "value" and summary["sha256"] == checkpoint_sha256(tmp_path / "v")
