@@ -1,0 +1,58 @@
+"""The simulated robot: tasks, teleoperation-like demos, batched rollouts, interventions, evaluation.
+
+Everything speaks ``SimEnv``/``TaskSpec``, so Meta-World and any gymnasium env with a success flag and an
+expert plug in the same way. No Dagster here.
+"""
+
+from recap_core.sim.environment import SimEnv, TaskSpec
+from recap_core.sim.evaluation import EvalResult, evaluate_policy, summarize
+from recap_core.sim.gym_adapter import GymnasiumEnv
+from recap_core.sim.metaworld_env import MetaWorldEnv
+from recap_core.sim.operator import DEFAULT_OPERATOR, DemoConfig, collect_demos, run_demo
+from recap_core.sim.point_mass import PointMassReach, make_point_mass_env, point_mass_expert
+from recap_core.sim.pool import FinishedRollout
+from recap_core.sim.rollouts import RolloutConfig, collect_rollouts, run_policy, to_episode
+from recap_core.sim.supervisor import SupervisorConfig
+from recap_core.sim.tasks import (
+    EVAL_SEED_START,
+    TRAIN_SEED_START,
+    eval_seeds,
+    get_task,
+    is_eval_seed,
+    register_task,
+    task_names,
+    train_seeds,
+    with_max_steps,
+)
+
+__all__ = [
+    "DEFAULT_OPERATOR",
+    "EVAL_SEED_START",
+    "TRAIN_SEED_START",
+    "DemoConfig",
+    "EvalResult",
+    "FinishedRollout",
+    "GymnasiumEnv",
+    "MetaWorldEnv",
+    "PointMassReach",
+    "RolloutConfig",
+    "SimEnv",
+    "SupervisorConfig",
+    "TaskSpec",
+    "collect_demos",
+    "collect_rollouts",
+    "eval_seeds",
+    "evaluate_policy",
+    "get_task",
+    "is_eval_seed",
+    "make_point_mass_env",
+    "point_mass_expert",
+    "register_task",
+    "run_demo",
+    "run_policy",
+    "summarize",
+    "task_names",
+    "to_episode",
+    "train_seeds",
+    "with_max_steps",
+]

@@ -1,0 +1,97 @@
+"""``recap bench collect``: environment steps per second for demo and autonomous collection.
+
+The policy here is a small randomly initialised torch MLP: the benchmark measures the collector's
+throughput (batched inference, chunk execution, worker traffic), not policy quality, so trained weights
+would change nothing but the episode lengths, which the report states alongside.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from recap_core.sim.operator import DemoConfig, collect_demos
+from recap_core.sim.rollouts import RolloutConfig, run_policy
+from recap_core.sim.supervisor import SupervisorConfig
+from recap_core.sim.tasks import get_task, train_seeds
+
+
+class MLPChunkPolicy:
+    """A ChunkPolicy of plain torch: obs -> H x action_dim in [-1, 1]. For benchmarks and tests only."""
+
+    def __init__(self, obs_dim: int, action_dim: int, horizon: int = 10, hidden: int = 128, seed: int = 0):
+        generator = torch.Generator().manual_seed(seed)
+        self._horizon = horizon
+        self.action_dim = action_dim
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(obs_dim, hidden),
+            torch.nn.GELU(),
+            torch.nn.Linear(hidden, hidden),
+            torch.nn.GELU(),
+            torch.nn.Linear(hidden, horizon * action_dim),
+        )
+        with torch.no_grad():
+            for parameter in self.net.parameters():
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.3)
+
+    @property
+    def horizon(self) -> int:
+        return self._horizon
+
+    @torch.inference_mode()
+    def act(self, observations: np.ndarray, prompts: Sequence[str]) -> np.ndarray:
+        out = torch.tanh(self.net(torch.from_numpy(np.asarray(observations, dtype=np.float32))))
+        return out.reshape(len(observations), self._horizon, self.action_dim).numpy()
+
+
+def bench_collect(
+    task_name: str = "push-v3",
+    episodes: int = 32,
+    num_envs: int = 16,
+    workers: int = 2,
+    execute_steps: int = 8,
+    horizon: int = 10,
+    max_steps: int = 150,
+) -> dict[str, object]:
+    """Steps/s of autonomous, supervised and demo collection on ``task_name``."""
+    from recap_core.sim.tasks import with_max_steps
+
+    torch.set_num_threads(1)
+    task = with_max_steps(get_task(task_name), max_steps)
+    env = task.make_env()
+    policy = MLPChunkPolicy(env.obs_dim, env.action_dim, horizon=horizon)
+    seeds = train_seeds(episodes, start=500_000)
+    results: dict[str, object] = {
+        "task": task.name,
+        "episodes": episodes,
+        "num_envs": num_envs,
+        "workers": workers,
+        "horizon": horizon,
+        "execute_steps": execute_steps,
+        "max_steps": max_steps,
+        "torch_threads": torch.get_num_threads(),
+    }
+    config = RolloutConfig(num_envs=num_envs, execute_steps=execute_steps, workers=workers)
+    for label, supervisor in (("autonomous", None), ("supervised", SupervisorConfig(share=1.0))):
+        ready: list[float] = []
+        start = time.perf_counter()
+        rollouts = list(run_policy(policy, task, seeds, config, supervisor, on_ready=lambda: ready.append(time.perf_counter())))
+        end = time.perf_counter()
+        steps = sum(len(r.actions) for r in rollouts)
+        results[f"{label}_steps_per_s"] = round(steps / (end - ready[0]), 1)
+        results[f"{label}_steps_per_s_incl_startup"] = round(steps / (end - start), 1)
+        results[f"{label}_startup_s"] = round(ready[0] - start, 2)
+        results[f"{label}_steps"] = steps
+        results[f"{label}_corrections"] = int(sum(r.is_correction.sum() for r in rollouts))
+    start = time.perf_counter()
+    demos = list(collect_demos(task, seeds, DemoConfig(), workers=workers))
+    seconds = time.perf_counter() - start
+    steps = sum(d.length for d in demos)
+    results["demo_steps_per_s"] = round(steps / seconds, 1)
+    results["demo_steps"] = steps
+    results["demo_seconds"] = round(seconds, 2)
+    results["demo_success_rate"] = round(sum(d.success for d in demos) / len(demos), 3)
+    return results

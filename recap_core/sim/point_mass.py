@@ -1,0 +1,58 @@
+"""A light second environment: a 2-D point mass that must reach a goal, with a PD expert.
+
+It exists to prove that a plain gymnasium environment plugs into the same collectors as Meta-World, and
+to make collector tests fast (a step is a few microseconds of numpy instead of a MuJoCo step).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from recap_core.sim.gym_adapter import GymnasiumEnv
+
+
+class PointMassReach(gym.Env):
+    """Observation: position (2), velocity (2), goal (2). Action: force (2) in [-1, 1].
+
+    Success when the mass is within ``success_radius`` of the goal and nearly at rest, so a policy has to
+    brake, not just fly through.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 - gymnasium's class attribute
+
+    def __init__(self, dt: float = 0.05, success_radius: float = 0.05, damping: float = 0.9) -> None:
+        self.dt = dt
+        self.success_radius = success_radius
+        self.damping = damping
+        self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(6,), dtype=np.float64)
+        self._state = np.zeros(6)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        pos = self.np_random.uniform(-1.0, 1.0, size=2)
+        goal = self.np_random.uniform(-1.0, 1.0, size=2)
+        self._state = np.concatenate([pos, np.zeros(2), goal])
+        return self._state.copy(), {}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        force = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
+        s = self._state
+        s[2:4] = self.damping * s[2:4] + force * self.dt * 1.5
+        s[0:2] = np.clip(s[0:2] + s[2:4] * self.dt * 1.5, -1.5, 1.5)
+        distance = float(np.hypot(*(s[0:2] - s[4:6])))
+        success = distance < self.success_radius and float(np.hypot(*s[2:4])) < 0.1
+        return s.copy(), -distance, False, False, {"success": success}
+
+
+def point_mass_expert(_env: Any, obs: np.ndarray) -> np.ndarray:
+    """PD controller on the goal: the scripted 'operator' for the point mass."""
+    return np.clip(3.0 * (obs[4:6] - obs[0:2]) - 1.5 * obs[2:4], -1.0, 1.0).astype(np.float32)
+
+
+def make_point_mass_env() -> GymnasiumEnv:
+    env = PointMassReach()
+    return GymnasiumEnv(env, point_mass_expert, control_period=env.dt)

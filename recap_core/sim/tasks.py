@@ -1,0 +1,96 @@
+"""Task registry: name -> prompt, episode limit and environment factory; and the seed ranges.
+
+Training data and evaluation draw initial states from disjoint seed ranges, so an evaluation never
+replays an initial state a policy was trained on.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from recap_core.sim.environment import TaskSpec
+from recap_core.sim.metaworld_env import MetaWorldEnv
+from recap_core.sim.point_mass import make_point_mass_env
+
+TRAIN_SEED_START = 0
+EVAL_SEED_START = 1_000_000
+SEED_RANGE_SIZE = 1_000_000
+
+# Meta-World's own limit is 500 steps; its experts finish these tasks in ~40-140 steps at full speed and
+# in under ~2.5x that when slowed to the slowest default operator speed, so 300 (400 for peg insertion)
+# leaves room for slow demos and recoveries while keeping failed rollouts cheap.
+_METAWORLD_TASKS: dict[str, tuple[str, int]] = {
+    "push-v3": ("push the puck to the goal", 300),
+    "pick-place-v3": ("pick up the puck and place it at the goal", 300),
+    "peg-insert-side-v3": ("insert the peg into the hole from the side", 400),
+    "reach-v3": ("reach the goal position with the gripper", 300),
+    "drawer-open-v3": ("open the drawer", 300),
+    "button-press-topdown-v3": ("press the button from the top", 300),
+    "door-open-v3": ("open the door", 300),
+    "window-open-v3": ("slide the window open", 300),
+}
+
+_REGISTRY: dict[str, TaskSpec] = {
+    name: TaskSpec(
+        name=name,
+        prompt=prompt,
+        max_steps=max_steps,
+        make_env=partial(MetaWorldEnv, name),
+        motion_dims=(0, 1, 2),
+        family="metaworld",
+    )
+    for name, (prompt, max_steps) in _METAWORLD_TASKS.items()
+}
+_REGISTRY["point-reach"] = TaskSpec(
+    name="point-reach",
+    prompt="move the point to the goal and stop there",
+    max_steps=100,
+    make_env=make_point_mass_env,
+    motion_dims=(0, 1),
+    family="gymnasium",
+)
+
+
+def register_task(spec: TaskSpec, *, replace: bool = False) -> None:
+    """Add a task (any ``SimEnv``) so collectors, the evaluator and the CLI can use it by name."""
+    if spec.name in _REGISTRY and not replace:
+        raise ValueError(f"task {spec.name!r} is already registered")
+    _REGISTRY[spec.name] = spec
+
+
+def get_task(name: str) -> TaskSpec:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown task {name!r}; known tasks: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def task_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def with_max_steps(spec: TaskSpec, max_steps: int | None) -> TaskSpec:
+    """The same task with a different episode limit (None keeps the registered one)."""
+    if max_steps is None:
+        return spec
+    return TaskSpec(spec.name, spec.prompt, max_steps, spec.make_env, spec.motion_dims, spec.family)
+
+
+def train_seeds(count: int, start: int = 0) -> list[int]:
+    """``count`` initial-state seeds for data collection, offset ``start`` inside the training range."""
+    return _seeds(TRAIN_SEED_START, count, start, "training")
+
+
+def eval_seeds(count: int, start: int = 0) -> list[int]:
+    """``count`` held-out initial-state seeds for evaluation; never overlap ``train_seeds``."""
+    return _seeds(EVAL_SEED_START, count, start, "evaluation")
+
+
+def _seeds(base: int, count: int, start: int, what: str) -> list[int]:
+    if count < 0 or start < 0 or start + count > SEED_RANGE_SIZE:
+        raise ValueError(f"{what} seeds: start={start}, count={count} leave the range [0, {SEED_RANGE_SIZE})")
+    return list(range(base + start, base + start + count))
+
+
+def is_eval_seed(seed: int) -> bool:
+    return EVAL_SEED_START <= seed < EVAL_SEED_START + SEED_RANGE_SIZE
