@@ -78,7 +78,11 @@ def bench_collect(
     for label, supervisor in (("autonomous", None), ("supervised", SupervisorConfig(share=1.0))):
         ready: list[float] = []
         start = time.perf_counter()
-        rollouts = list(run_policy(policy, task, seeds, config, supervisor, on_ready=lambda: ready.append(time.perf_counter())))
+
+        def mark_ready(marks: list[float] = ready) -> None:
+            marks.append(time.perf_counter())
+
+        rollouts = list(run_policy(policy, task, seeds, config, supervisor, on_ready=mark_ready))
         end = time.perf_counter()
         steps = sum(len(r.actions) for r in rollouts)
         results[f"{label}_steps_per_s"] = round(steps / (end - ready[0]), 1)

@@ -55,7 +55,9 @@ def summarize(
     success = np.asarray(successes, dtype=bool)
     n = len(length)
     if n == 0 or len(success) != n:
-        raise ValueError(f"task {task}: need as many success labels as lengths (> 0), got {len(success)} and {n}")
+        raise ValueError(
+            f"task {task}: need as many success labels as lengths (> 0), got {len(success)} and {n}"
+        )
     p = float(success.mean())
     durations = length[success] * control_period
     hours = (length * control_period + reset_seconds) / 3600.0

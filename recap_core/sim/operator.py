@@ -37,7 +37,9 @@ class DemoConfig:
         for name in ("speed_range", "noise_range", "mistake_steps", "give_up_steps"):
             low, high = getattr(self, name)
             if low > high or low < 0:
-                raise ValueError(f"DemoConfig.{name} must be (low, high) with 0 <= low <= high, got {(low, high)}")
+                raise ValueError(
+                    f"DemoConfig.{name} must be (low, high) with 0 <= low <= high, got {(low, high)}"
+                )
         if not 0.0 <= self.failure_share <= 1.0:
             raise ValueError(f"DemoConfig.failure_share must be in [0, 1], got {self.failure_share}")
         if not 0.0 <= self.mistake_rate <= 1.0:

@@ -7,6 +7,7 @@ per chunk, not per step. A slot that finishes an episode resets to its next seed
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 from collections import deque
 from collections.abc import Sequence
@@ -142,7 +143,9 @@ class RolloutWorker:
 class LocalPool:
     """All environments in this process: no start-up cost; right for light envs and small runs."""
 
-    def __init__(self, task: TaskSpec, seeds: Sequence[int], num_envs: int, supervisor: SupervisorConfig | None):
+    def __init__(
+        self, task: TaskSpec, seeds: Sequence[int], num_envs: int, supervisor: SupervisorConfig | None
+    ):
         self.worker = RolloutWorker(task, seeds, num_envs, supervisor)
 
     def observations(self) -> np.ndarray:
@@ -229,10 +232,8 @@ class ProcessPool:
 
     def close(self) -> None:
         for connection in self.connections:
-            try:
+            with contextlib.suppress(BrokenPipeError, OSError):
                 connection.send(None)
-            except (BrokenPipeError, OSError):
-                pass
             connection.close()
         for process in self.processes:
             process.join(timeout=5)
