@@ -1,9 +1,216 @@
-"""`recap` commands for the robot area."""
+"""`recap` commands for the robot area: collect demos/rollouts, evaluate, and `recap bench collect`."""
 
 from __future__ import annotations
 
+import json
+import math
+from itertools import islice
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+StoreOption = Annotated[
+    str | None, typer.Option("--store", help="Store root URI (default: settings.store_uri()).")
+]
+TaskOption = Annotated[str, typer.Option("--task", help="Task name, e.g. push-v3 (see `recap tasks`).")]
+MaxStepsOption = Annotated[
+    int | None, typer.Option("--max-steps", help="Episode limit (default: the task's registered one).")
+]
+
+
+def _task(name: str, max_steps: int | None):
+    from recap_core.sim import get_task, with_max_steps
+
+    try:
+        return with_max_steps(get_task(name), max_steps)
+    except KeyError as error:
+        typer.echo(f"error: {error.args[0]}", err=True)
+        raise typer.Exit(code=2) from error
+
+
+def _load_policy(path: str, beta: float):
+    """The trained flow-matching policy; imported lazily so `recap collect demos` never loads torch models."""
+    from recap_core.training import checkpoint_sha256, load_policy
+
+    checkpoint = Path(path)
+    if not checkpoint.is_dir():
+        typer.echo(f"error: policy checkpoint {path} is not a directory", err=True)
+        raise typer.Exit(code=2)
+    name = f"policy:{checkpoint.resolve().name}@{checkpoint_sha256(checkpoint)[:12]}"
+    return load_policy(checkpoint, beta=beta), name
+
+
+def _store_in_batches(episodes, store_uri: str | None, total: int, desc: str, batch: int = 25) -> dict:
+    """Write episodes in atomic batches as they are produced, with a progress bar."""
+    from tqdm import tqdm
+
+    from recap_core.store import EpisodeStore
+
+    store = EpisodeStore(store_uri)
+    added = skipped = failures = 0
+    kinds: dict[str, int] = {}
+    versions = store.versions()
+    with tqdm(total=total, unit="episode", desc=desc) as bar:
+        while chunk := list(islice(episodes, batch)):
+            result = store.add_episodes(chunk)
+            added += len(result.added)
+            skipped += len(result.skipped)
+            versions = result.versions
+            for episode in chunk:
+                kinds[episode.kind] = kinds.get(episode.kind, 0) + 1
+                failures += not episode.success
+            bar.update(len(chunk))
+    return {
+        "added": added,
+        "skipped": skipped,
+        "failures": failures,
+        "kinds": kinds,
+        "versions": versions,
+        "store": store.uri,
+    }
+
+
+def _clean(value: object) -> object:
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     """Add this area's commands to the main app and its benchmark to `recap bench`."""
+    collect = typer.Typer(no_args_is_help=True, help="Collect episodes with the simulated robot.")
+    app.add_typer(collect, name="collect")
+
+    @app.command("tasks")
+    def tasks() -> None:
+        """Simulated tasks: name, prompt, episode limit."""
+        from recap_core.sim import get_task, task_names
+
+        for name in task_names():
+            spec = get_task(name)
+            typer.echo(f"{name:28s} max_steps={spec.max_steps:<4d} {spec.prompt}")
+
+    @collect.command("demos")
+    def collect_demos_command(
+        task: TaskOption,
+        episodes: Annotated[int, typer.Option(help="Number of demonstrations.")] = 50,
+        seed_start: Annotated[int, typer.Option(help="First seed inside the training seed range.")] = 0,
+        failure_share: Annotated[float, typer.Option(help="Share of episodes the operator gives up.")] = 0.1,
+        operator_seed: Annotated[int, typer.Option(help="Seed of the operator's imperfections.")] = 0,
+        operator: Annotated[str, typer.Option(help="collected_by value.")] = "operator:scripted-expert",
+        workers: Annotated[int, typer.Option(help="Worker processes (0 = in-process).")] = 0,
+        max_steps: MaxStepsOption = None,
+        store: StoreOption = None,
+    ) -> None:
+        """Teleoperation-like demonstrations (kind=demo) into the episode store."""
+        from recap_core.sim import DemoConfig, collect_demos, train_seeds
+
+        spec = _task(task, max_steps)
+        config = DemoConfig(failure_share=failure_share, seed=operator_seed)
+        demos = collect_demos(
+            spec, train_seeds(episodes, seed_start), config, operator=operator, workers=workers
+        )
+        typer.echo(json.dumps(_store_in_batches(demos, store, episodes, f"demos {task}")))
+
+    @collect.command("rollouts")
+    def collect_rollouts_command(
+        policy: Annotated[str, typer.Option("--policy", help="Policy checkpoint directory.")],
+        task: TaskOption,
+        episodes: Annotated[int, typer.Option(help="Number of rollouts.")] = 50,
+        iteration: Annotated[int, typer.Option(help="RECAP iteration the data is for.")] = 1,
+        intervention_share: Annotated[float, typer.Option(help="Share of rollouts a human watches.")] = 0.5,
+        seed_start: Annotated[
+            int | None, typer.Option(help="First training seed (default: 100000 * iteration).")
+        ] = None,
+        num_envs: Annotated[int, typer.Option(help="Environments stepped together.")] = 16,
+        execute_steps: Annotated[
+            int | None, typer.Option(help="Actions executed per chunk (default: all).")
+        ] = None,
+        workers: Annotated[int, typer.Option(help="Environment worker processes (0 = in-process).")] = 2,
+        beta: Annotated[float, typer.Option(help="Classifier-free guidance weight (1 = no CFG).")] = 1.0,
+        max_steps: MaxStepsOption = None,
+        store: StoreOption = None,
+    ) -> None:
+        """Policy rollouts with human-gated interventions (autonomous/intervention) into the store."""
+        from recap_core.sim import RolloutConfig, SupervisorConfig, collect_rollouts, train_seeds
+
+        spec = _task(task, max_steps)
+        chunk_policy, checkpoint_name = _load_policy(policy, beta)
+        start = 100_000 * iteration if seed_start is None else seed_start
+        rollouts = collect_rollouts(
+            chunk_policy,
+            spec,
+            train_seeds(episodes, start),
+            collected_by=checkpoint_name,
+            iteration=iteration,
+            config=RolloutConfig(num_envs=num_envs, execute_steps=execute_steps, workers=workers),
+            supervisor=SupervisorConfig(share=intervention_share),
+        )
+        summary = _store_in_batches(rollouts, store, episodes, f"rollouts {task}")
+        summary["collected_by"] = checkpoint_name
+        typer.echo(json.dumps(summary))
+
+    @app.command("evaluate")
+    def evaluate_command(
+        policy: Annotated[str, typer.Option("--policy", help="Policy checkpoint directory.")],
+        task: TaskOption,
+        episodes: Annotated[int, typer.Option(help="Held-out initial states to evaluate on.")] = 50,
+        reset_seconds: Annotated[float, typer.Option(help="Robot time per reset, in seconds.")] = 10.0,
+        num_envs: Annotated[int, typer.Option(help="Environments stepped together.")] = 16,
+        execute_steps: Annotated[
+            int | None, typer.Option(help="Actions executed per chunk (default: all).")
+        ] = None,
+        workers: Annotated[int, typer.Option(help="Environment worker processes (0 = in-process).")] = 2,
+        beta: Annotated[float, typer.Option(help="Classifier-free guidance weight (1 = no CFG).")] = 1.0,
+        max_steps: MaxStepsOption = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    ) -> None:
+        """Success rate, mean success duration and throughput (with standard errors) on held-out seeds."""
+        from tqdm import tqdm
+
+        from recap_core.sim import RolloutConfig, eval_seeds, evaluate_policy
+
+        spec = _task(task, max_steps)
+        chunk_policy, checkpoint_name = _load_policy(policy, beta)
+        with tqdm(total=episodes, unit="episode", desc=f"evaluate {task}") as bar:
+            result = evaluate_policy(
+                chunk_policy,
+                spec,
+                eval_seeds(episodes),
+                reset_seconds=reset_seconds,
+                config=RolloutConfig(num_envs=num_envs, execute_steps=execute_steps, workers=workers),
+                on_episode=lambda _rollout: bar.update(1),
+            )
+        metrics = {key: _clean(value) for key, value in result.as_dict().items()}
+        metrics["policy"] = checkpoint_name
+        if as_json:
+            typer.echo(json.dumps(metrics))
+            return
+        typer.echo(f"policy {checkpoint_name} on {task}: {result.episodes} held-out episodes")
+        typer.echo(f"  success rate      {result.success_rate:.3f} ± {result.success_rate_se:.3f}")
+        typer.echo(
+            f"  mean duration     {result.mean_success_duration_s:.2f} s ± "
+            f"{result.mean_success_duration_se:.2f} s (successful episodes)"
+        )
+        typer.echo(
+            f"  throughput        {result.throughput_per_hour:.1f} ± {result.throughput_se:.1f} successes/h"
+        )
+        typer.echo(f"  robot time        {result.robot_hours:.4f} h (reset {reset_seconds:g} s per episode)")
+
+    @bench.command("collect")
+    def bench_collect_command(
+        task: Annotated[str, typer.Option(help="Task to benchmark.")] = "push-v3",
+        episodes: Annotated[int, typer.Option(help="Episodes per measurement.")] = 64,
+        num_envs: Annotated[int, typer.Option(help="Environments stepped together.")] = 16,
+        workers: Annotated[int, typer.Option(help="Environment worker processes.")] = 2,
+        execute_steps: Annotated[int, typer.Option(help="Actions executed per chunk.")] = 8,
+        horizon: Annotated[int, typer.Option(help="Chunk length H of the benchmark policy.")] = 10,
+        max_steps: Annotated[int, typer.Option(help="Episode limit used in the benchmark.")] = 150,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="Print JSON (always JSON; kept for symmetry).")
+        ] = True,
+    ) -> None:
+        """Environment steps/s for autonomous, supervised and demo collection (small MLP policy)."""
+        from recap_core.sim.benchmark import bench_collect
+
+        result = bench_collect(task, episodes, num_envs, workers, execute_steps, horizon, max_steps)
+        typer.echo(json.dumps(result, indent=None if as_json else 2))
