@@ -64,7 +64,9 @@ def test_metaworld_demos_round_trip(tmp_path):
     assert len(store.add_episodes(demos).added) == 2
     steps = store.load_steps(task="reach-v3", kind="demo")
     assert steps.observations.shape == (sum(d.length for d in demos), 39)
+    by_id = {d.episode_id: d for d in demos}
+    stored_order = steps.episodes["episode_id"].to_list()
+    np.testing.assert_allclose(steps.actions, np.concatenate([by_id[i].actions for i in stored_order]))
     np.testing.assert_allclose(
-        steps.actions,
-        np.concatenate([d.actions for d in demos if d.episode_id in steps.episodes["episode_id"]]),
+        steps.observations, np.concatenate([by_id[i].observations for i in stored_order])
     )
