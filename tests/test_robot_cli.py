@@ -1,0 +1,77 @@
+"""`recap collect demos`, `recap collect rollouts` and `recap evaluate` from the shell entry point."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from pipelines.cli import app
+from recap_core.store import EpisodeStore
+from recap_core.training import PolicyTrainConfig, save_policy, train_policy
+
+
+@pytest.fixture
+def recap_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECAP_HOME", str(tmp_path))
+    monkeypatch.delenv("RECAP_STORE_URI", raising=False)
+    return tmp_path
+
+
+def _last_json(output: str) -> dict:
+    """The JSON summary line (progress bars go to stderr, which the runner may interleave)."""
+    lines = output.replace("\r", "\n").splitlines()
+    return json.loads([line[line.index("{") :] for line in lines if "{" in line][-1])
+
+
+def test_collect_demos_train_then_rollouts_and_evaluate(recap_home):
+    runner = CliRunner()
+    result = runner.invoke(app, ["collect", "demos", "--task", "point-reach", "--episodes", "12"])
+    assert result.exit_code == 0, result.output
+    summary = _last_json(result.output)
+    assert summary["added"] == 12 and summary["skipped"] == 0 and summary["kinds"] == {"demo": 12}
+    again = _last_json(
+        runner.invoke(app, ["collect", "demos", "--task", "point-reach", "--episodes", "12"]).output
+    )
+    assert again["added"] == 0 and again["skipped"] == 12
+
+    store = EpisodeStore()
+    steps = store.load_steps(task="point-reach")
+    torch.manual_seed(0)
+    config = PolicyTrainConfig(epochs=1, hidden=32, depth=1, batch_size=64, progress=False, horizon=4)
+    policy, _ = train_policy(steps, np.ones(len(steps), dtype=bool), config)
+    checkpoint = recap_home / "checkpoints" / "pi-test"
+    save_policy(policy, checkpoint, config)
+
+    result = runner.invoke(
+        app,
+        ["collect", "rollouts", "--policy", str(checkpoint), "--task", "point-reach", "--episodes", "6",
+         "--iteration", "1", "--intervention-share", "1.0", "--workers", "0"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = _last_json(result.output)
+    assert summary["added"] == 6
+    assert summary["collected_by"].startswith("policy:pi-test@")
+    stored = store.episodes(task="point-reach", iteration=1).frame
+    assert stored.height == 6 and set(stored["kind"]) <= {"autonomous", "intervention"}
+
+    result = runner.invoke(
+        app,
+        ["evaluate", "--policy", str(checkpoint), "--task", "point-reach", "--episodes", "5",
+         "--workers", "0", "--reset-seconds", "2", "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    metrics = _last_json(result.output)
+    assert metrics["episodes"] == 5 and metrics["task"] == "point-reach"
+    assert metrics["success_rate"] == pytest.approx(metrics["successes"] / 5)
+    assert metrics["throughput_per_hour"] == pytest.approx(metrics["successes"] / metrics["robot_hours"])
+    assert metrics["robot_hours"] >= 5 * 2 / 3600
+
+
+def test_unknown_task_is_a_clear_error(recap_home):
+    result = CliRunner().invoke(app, ["collect", "demos", "--task", "nope", "--episodes", "1"])
+    assert result.exit_code == 2
+    assert "unknown task 'nope'" in result.output
