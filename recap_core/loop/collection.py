@@ -1,0 +1,126 @@
+"""Getting experience into the store: operator demonstrations, and (per iteration) the policy's rollouts.
+
+Seeds fix every initial state, so collecting the same iteration twice yields the same episode ids and
+the store skips them: re-materialising a collection stage never duplicates data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from recap_core.episode import stable_episode_id
+from recap_core.loop.artifacts import iteration_path, require_checkpoint
+from recap_core.loop.fleet import ingest_pending
+from recap_core.loop.settings import LoopSettings
+from recap_core.sim.operator import collect_demos
+from recap_core.sim.rollouts import RolloutConfig, collect_rollouts
+from recap_core.sim.supervisor import SupervisorConfig
+from recap_core.sim.tasks import get_task, train_seeds, with_max_steps
+from recap_core.store import EpisodeStore
+from recap_core.training import checkpoint_sha256, load_policy
+
+
+@dataclass
+class CollectionResult:
+    """What a collection stage added to the store, per task and kind."""
+
+    added: int
+    skipped: int
+    versions: dict[str, int]
+    per_task: dict[str, dict[str, float]] = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+
+def collect_demonstrations(store: EpisodeStore, settings: LoopSettings) -> CollectionResult:
+    """``demos_per_task`` operator demonstrations of every task (iteration 0), ingested per task."""
+    added = skipped = 0
+    versions: dict[str, int] = store.versions()
+    per_task: dict[str, dict[str, float]] = {}
+    for task_name in settings.tasks:
+        task = with_max_steps(get_task(task_name), settings.max_steps)
+        seeds = train_seeds(settings.demos_per_task, settings.demo_seed_start)
+        episodes = list(collect_demos(task, seeds, settings.demo, workers=settings.workers))
+        result = store.add_episodes(episodes)
+        added += len(result.added)
+        skipped += len(result.skipped)
+        versions = result.versions
+        per_task[task_name] = {
+            "episodes": len(episodes),
+            "success_rate": sum(e.success for e in episodes) / len(episodes),
+            "mean_length": sum(e.length for e in episodes) / len(episodes),
+        }
+    return CollectionResult(added, skipped, versions, per_task)
+
+
+def rollout_seeds(settings: LoopSettings, iteration: int) -> list[int]:
+    """Initial states of iteration k's rollouts: their own block of the training seed range."""
+    start = settings.demo_seed_start + iteration * settings.rollout_seed_stride
+    return train_seeds(settings.rollouts_per_iteration, start)
+
+
+def policy_label(path: Path) -> str:
+    """``collected_by`` of a rollout: which checkpoint (and exact weights) drove the robot."""
+    return f"policy:{path.parent.name}/{path.name}@{checkpoint_sha256(path)[:12]}"
+
+
+def collect_iteration_experience(
+    store: EpisodeStore,
+    settings: LoopSettings,
+    root: Path,
+    task_name: str,
+    iteration: int,
+    drop_folder: str | None = None,
+) -> CollectionResult:
+    """Iteration k's new data: the fleet's dropped datasets, and on the simulated robot pi^{k-1}'s
+    rollouts (a share watched by the supervisor, whose takeovers are corrections), stored as iteration k.
+
+    Seeds whose episode is already stored are not collected again, so a re-run adds nothing.
+    """
+    fleet = ingest_pending(store, drop_folder, task_name, iteration) if drop_folder else {}
+    extra: dict = {"fleet_datasets": len(fleet), "fleet_episodes": sum(fleet.values())}
+    try:
+        task = with_max_steps(get_task(task_name), settings.max_steps)
+    except KeyError:
+        task = None  # a fleet-only task: no simulator to collect with
+    added = sum(fleet.values())
+    skipped = 0
+    per_kind: dict[str, dict[str, float]] = {}
+    if iteration >= 1 and task is not None:
+        policy_dir = require_checkpoint(
+            iteration_path(root, "policy", task_name, iteration - 1), f"pi^{iteration - 1}", "policy"
+        )
+        collected_by = policy_label(policy_dir)
+        seeds = rollout_seeds(settings, iteration)
+        stored = set(store.episodes(task=task_name, iteration=iteration).frame["episode_id"].to_list())
+        todo = [
+            s
+            for s in seeds
+            if stable_episode_id(task_name, "rollout", s, collected_by, iteration) not in stored
+        ]
+        skipped = len(seeds) - len(todo)
+        episodes = list(
+            collect_rollouts(
+                load_policy(policy_dir, beta=settings.beta, seed=settings.seed + iteration),
+                task,
+                todo,
+                collected_by=collected_by,
+                iteration=iteration,
+                config=RolloutConfig(workers=settings.workers),
+                supervisor=SupervisorConfig(share=settings.intervention_share, seed=settings.seed),
+            )
+        )
+        if episodes:
+            result = store.add_episodes(episodes)
+            added += len(result.added)
+            skipped += len(result.skipped)
+        for kind in ("autonomous", "intervention"):
+            mine = [e for e in episodes if e.kind == kind]
+            if mine:
+                per_kind[kind] = {
+                    "episodes": len(mine),
+                    "success_rate": sum(e.success for e in mine) / len(mine),
+                    "correction_steps": int(sum(e.is_correction.sum() for e in mine)),
+                }
+        extra["collected_by"] = collected_by
+    return CollectionResult(added, skipped, store.versions(), per_kind, extra)

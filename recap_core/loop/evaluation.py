@@ -1,0 +1,99 @@
+"""Evaluating a policy checkpoint on held-out initial states and recording it in the metrics ledger."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from recap_core.ledger import record_evaluations
+from recap_core.loop.artifacts import iteration_path, require_checkpoint
+from recap_core.loop.collection import rollout_seeds
+from recap_core.loop.settings import LoopSettings
+from recap_core.sim.evaluation import evaluate_policy
+from recap_core.sim.rollouts import RolloutConfig
+from recap_core.sim.tasks import eval_seeds, get_task, is_eval_seed, train_seeds, with_max_steps
+from recap_core.store import EpisodeStore
+from recap_core.training import checkpoint_sha256, load_policy
+
+
+@dataclass
+class EvaluationOutcome:
+    row: dict[str, Any]
+    ledger_version: int
+    held_out: bool
+    overlap: int
+
+
+def _none_if_nan(value: float) -> float | None:
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def training_seeds_used(settings: LoopSettings, iteration: int) -> set[int]:
+    """Every initial state the task's training data of iterations <= k came from."""
+    seeds = set(train_seeds(settings.demos_per_task, settings.demo_seed_start))
+    for k in range(1, iteration + 1):
+        seeds.update(rollout_seeds(settings, k))
+    return seeds
+
+
+def evaluate_checkpoint(
+    settings: LoopSettings,
+    policy_dir: Path,
+    task_name: str,
+    iteration: int,
+    method: str,
+    ledger_uri: str,
+    run_id: str,
+) -> EvaluationOutcome:
+    """Run the policy unsupervised from ``eval_episodes`` held-out seeds and upsert its ledger row."""
+    torch.set_num_threads(max(1, settings.torch_threads))
+    task = with_max_steps(get_task(task_name), settings.max_steps)
+    seeds = eval_seeds(settings.eval_episodes)
+    policy = load_policy(policy_dir, beta=settings.beta, seed=settings.seed)
+    result = evaluate_policy(
+        policy,
+        task,
+        seeds,
+        reset_seconds=settings.reset_time_s,
+        config=RolloutConfig(workers=settings.workers),
+    )
+    overlap = len(set(seeds) & training_seeds_used(settings, iteration))
+    row = {
+        "task": task_name,
+        "iteration": iteration,
+        "method": method,
+        "policy_checkpoint": str(policy_dir.resolve()),
+        "policy_sha256": checkpoint_sha256(policy_dir),
+        "episodes": result.episodes,
+        "success_rate": result.success_rate,
+        "success_rate_se": _none_if_nan(result.success_rate_se) or 0.0,
+        "mean_duration_s": _none_if_nan(result.mean_success_duration_s),
+        "mean_duration_s_se": _none_if_nan(result.mean_success_duration_se),
+        "throughput_per_hour": result.throughput_per_hour,
+        "throughput_per_hour_se": _none_if_nan(result.throughput_se) or 0.0,
+        "eval_seeds": f"{seeds[0]}-{seeds[-1]}",
+        "run_id": run_id,
+        "evaluated_at": datetime.now(UTC),
+    }
+    version = record_evaluations(ledger_uri, [row])
+    held_out = all(is_eval_seed(s) for s in seeds) and overlap == 0
+    return EvaluationOutcome(row, version, held_out, overlap)
+
+
+def evaluate_iteration(
+    store: EpisodeStore,
+    settings: LoopSettings,
+    root: Path,
+    ledger_uri: str,
+    task_name: str,
+    iteration: int,
+    run_id: str,
+) -> EvaluationOutcome:
+    """pi^k of the RECAP loop on the held-out seeds."""
+    policy_dir = require_checkpoint(iteration_path(root, "policy", task_name, iteration), "pi^k", "policy")
+    return evaluate_checkpoint(settings, policy_dir, task_name, iteration, "recap", ledger_uri, run_id)

@@ -1,0 +1,135 @@
+"""Advantages, per-task thresholds and improvement indicators, written to the store's derived tables.
+
+Pre-training labels use the full-episode advantage R_t - V_pre(o_t) and a 30% positive target; iteration
+k uses the N-step advantage under V^k and a 40% target (per-task overrides allowed). Corrections are
+forced True, and iteration 0 labels everything True (plain SFT on the task's demonstrations).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from recap_core.loop.artifacts import iteration_path, pretrained_path, read_lineage, require_checkpoint
+from recap_core.loop.data import demonstration_steps, task_steps
+from recap_core.loop.labels import (
+    ADVANTAGES,
+    PRETRAINING_ITERATION,
+    aligned_column,
+    write_advantages,
+    write_indicators,
+    write_thresholds,
+)
+from recap_core.loop.results import LabelResult
+from recap_core.loop.settings import LoopSettings
+from recap_core.loop.training_stages import iteration_value_versions
+from recap_core.method import (
+    episode_advantages,
+    indicators,
+    normalised_returns,
+    nstep_advantages,
+    positive_fraction_per_task,
+    task_thresholds,
+)
+from recap_core.steps import StepArrays
+from recap_core.store import EpisodeStore
+from recap_core.training import CheckpointRef, checkpoint_sha256, load_value_function, predict_values
+
+
+def _label(
+    store: EpisodeStore,
+    steps: StepArrays,
+    iteration: int,
+    advantages: np.ndarray,
+    fraction: float,
+    mode: str,
+    value_ref,
+    versions: dict[str, int],
+) -> LabelResult:
+    tasks = steps.per_step("task")
+    thresholds = task_thresholds(advantages, tasks, fraction)
+    labels = indicators(advantages, tasks, thresholds, steps.is_correction, mode=mode)
+    after = positive_fraction_per_task(labels, tasks)
+    version = write_indicators(store, steps, iteration, labels, mode)
+    write_thresholds(store, iteration, thresholds, after, value_ref.sha256)
+    corrections = steps.is_correction
+    return LabelResult(
+        iteration=iteration,
+        mode=mode,
+        thresholds={t: th.threshold for t, th in thresholds.items()},
+        target_fraction={t: th.target_fraction for t, th in thresholds.items()},
+        positive_fraction=after,
+        positive_fraction_before_corrections={t: th.realised_fraction for t, th in thresholds.items()},
+        corrections=int(corrections.sum()),
+        corrections_labelled_true=int(labels[corrections].sum()),
+        steps=len(steps),
+        table_version=version,
+        value_checkpoint=value_ref,
+        versions=versions,
+    )
+
+
+def pretraining_labels(store: EpisodeStore, settings: LoopSettings, root: Path) -> LabelResult:
+    """Full-episode advantages under V_pre on all demonstrations; 30% positive per task."""
+    value_dir = require_checkpoint(pretrained_path(root, "value"), "V_pre", "value_function_pretrained")
+    versions = read_lineage(value_dir)["versions"]
+    steps = demonstration_steps(store, versions)
+    vf = load_value_function(value_dir)
+    values = predict_values(vf, steps)
+    returns = normalised_returns(steps, vf.reward_config)
+    advantages = episode_advantages(steps, values, vf.reward_config)
+    write_advantages(
+        store, steps, PRETRAINING_ITERATION, values, returns, advantages, vf.checkpoint.sha256, versions
+    )
+    return _label(
+        store,
+        steps,
+        PRETRAINING_ITERATION,
+        advantages,
+        settings.pretrain_positive_fraction,
+        "recap",
+        vf.checkpoint,
+        versions,
+    )
+
+
+def iteration_advantages(
+    store: EpisodeStore, settings: LoopSettings, root: Path, task: str, iteration: int
+) -> dict:
+    """N-step advantages of the task's data of iterations <= k under V^k; returns summary statistics."""
+    versions = iteration_value_versions(root, task, iteration)
+    steps = task_steps(store, task, iteration, versions)
+    vf = load_value_function(iteration_path(root, "value", task, iteration))
+    values = predict_values(vf, steps)
+    returns = normalised_returns(steps, vf.reward_config)
+    advantages = nstep_advantages(steps, values, settings.lookahead, vf.reward_config)
+    version = write_advantages(
+        store, steps, iteration, values, returns, advantages, vf.checkpoint.sha256, versions
+    )
+    success = steps.per_step("success").astype(bool)
+    return {
+        "table_version": version,
+        "steps": len(steps),
+        "value_checkpoint": vf.checkpoint,
+        "versions": versions,
+        "mean_advantage": float(advantages.mean()),
+        "mean_value_success": float(values[success].mean()) if success.any() else None,
+        "mean_value_failure": float(values[~success].mean()) if (~success).any() else None,
+        "value_return_mae": float(np.abs(values - returns).mean()),
+    }
+
+
+def iteration_labels(
+    store: EpisodeStore, settings: LoopSettings, root: Path, task: str, iteration: int
+) -> LabelResult:
+    """Threshold at the task's target percentile and indicators; all True at iteration 0 (SFT)."""
+    versions = iteration_value_versions(root, task, iteration)
+    steps = task_steps(store, task, iteration, versions)
+    advantages = aligned_column(store, ADVANTAGES, "advantage", steps, task, iteration).astype(np.float64)
+    vf_dir = iteration_path(root, "value", task, iteration)
+    value_ref = CheckpointRef(str(vf_dir.resolve()), checkpoint_sha256(vf_dir))
+    mode = "sft" if iteration == 0 else "recap"
+    return _label(
+        store, steps, iteration, advantages, settings.positive_fraction(task), mode, value_ref, versions
+    )

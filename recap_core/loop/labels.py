@@ -1,0 +1,117 @@
+"""Derived per-step tables (values, advantages, indicators, thresholds) in the episode store.
+
+Rows are keyed by (task, iteration, episode_id, t) and upserted, so re-running a stage replaces its rows
+instead of duplicating them. Pre-training rows use iteration -1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from recap_core.method.thresholds import TaskThreshold
+from recap_core.steps import StepArrays
+from recap_core.store import EpisodeStore
+
+ADVANTAGES = "advantages"
+INDICATORS = "indicators"
+THRESHOLDS = "thresholds"
+STEP_KEY = ["task", "iteration", "episode_id", "t"]
+PRETRAINING_ITERATION = -1
+
+
+def _step_keys(steps: StepArrays, iteration: int) -> dict[str, pa.Array]:
+    return {
+        "task": pa.array(steps.per_step("task"), pa.string()),
+        "iteration": pa.array(np.full(len(steps), iteration, np.int32)),
+        "episode_id": pa.array(steps.per_step("episode_id"), pa.string()),
+        "t": pa.array(steps.t.astype(np.int32)),
+    }
+
+
+def write_advantages(
+    store: EpisodeStore,
+    steps: StepArrays,
+    iteration: int,
+    values: np.ndarray,
+    returns: np.ndarray,
+    advantages: np.ndarray,
+    value_sha256: str,
+    versions: Mapping[str, int],
+) -> int:
+    table = pa.table(
+        {
+            **_step_keys(steps, iteration),
+            "value": pa.array(values.astype(np.float32)),
+            "normalised_return": pa.array(returns.astype(np.float32)),
+            "advantage": pa.array(advantages.astype(np.float32)),
+            "value_checkpoint_sha256": pa.array([value_sha256] * len(steps), pa.string()),
+            "episodes_version": pa.array([versions.get("episodes", -1)] * len(steps), pa.int64()),
+            "steps_version": pa.array([versions.get("steps", -1)] * len(steps), pa.int64()),
+        }
+    )
+    return store.write_derived(ADVANTAGES, table, STEP_KEY)
+
+
+def write_indicators(
+    store: EpisodeStore, steps: StepArrays, iteration: int, labels: np.ndarray, mode: str
+) -> int:
+    table = pa.table(
+        {
+            **_step_keys(steps, iteration),
+            "indicator": pa.array(labels.astype(bool)),
+            "is_correction": pa.array(steps.is_correction.astype(bool)),
+            "mode": pa.array([mode] * len(steps), pa.string()),
+        }
+    )
+    return store.write_derived(INDICATORS, table, STEP_KEY)
+
+
+def write_thresholds(
+    store: EpisodeStore,
+    iteration: int,
+    thresholds: Mapping[str, TaskThreshold],
+    positive_after_corrections: Mapping[str, float],
+    value_sha256: str,
+) -> int:
+    rows = [
+        {
+            **t.to_dict(),
+            "iteration": iteration,
+            "positive_fraction": float(positive_after_corrections[t.task]),
+            "value_checkpoint_sha256": value_sha256,
+        }
+        for t in thresholds.values()
+    ]
+    frame = pl.DataFrame(rows, schema_overrides={"iteration": pl.Int32, "n_steps": pl.Int64})
+    return store.write_derived(THRESHOLDS, frame.to_arrow(), ["task", "iteration"])
+
+
+def aligned_column(
+    store: EpisodeStore, table: str, column: str, steps: StepArrays, task: str, iteration: int
+) -> np.ndarray:
+    """``column`` of a derived table for exactly the steps of ``steps``, in their order.
+
+    Fails naming the first episode whose rows are missing, so a policy is never trained on labels of a
+    different selection of episodes than the one it was asked to use.
+    """
+    derived = store.read_derived(table, filter=f"task = '{task}' AND iteration = {iteration}")
+    wanted = pl.DataFrame(
+        {
+            "episode_id": steps.per_step("episode_id"),
+            "t": steps.t.astype(np.int32),
+            "_row": np.arange(len(steps)),
+        }
+    )
+    joined = wanted.join(derived.select("episode_id", "t", column), on=["episode_id", "t"], how="left")
+    missing = joined.filter(pl.col(column).is_null())
+    if missing.height:
+        first = missing.row(0, named=True)
+        raise ValueError(
+            f"{table}: no {column!r} for episode {first['episode_id']} t={first['t']} "
+            f"(task {task}, iteration {iteration}); materialise the stage that writes {table} first"
+        )
+    return joined.sort("_row")[column].to_numpy()

@@ -1,0 +1,67 @@
+"""Pictures people would rather look at than read: training curves, values along episodes, progress.
+
+Each function returns PNG bytes (matplotlib, Agg backend), so the same figure can go into Dagster
+metadata, a Markdown report or a notebook.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def training_curve(train_loss: Sequence[float], val_loss: Sequence[float], title: str) -> bytes:
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.plot(range(1, len(train_loss) + 1), train_loss, label="train")
+    if len(val_loss):
+        ax.plot(range(1, len(val_loss) + 1), val_loss, label="held-out")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.legend()
+    return _png(fig)
+
+
+def values_along_episodes(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str) -> bytes:
+    """V(o_t) against t for a few labelled episodes (the paper's Fig. 4): successes should climb to 0."""
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    for label, (values, returns) in curves.items():
+        line = ax.plot(values, label=f"{label}: V(o_t)")[0]
+        ax.plot(returns, linestyle="--", color=line.get_color(), alpha=0.6, label=f"{label}: return")
+    ax.set_xlabel("step t")
+    ax.set_ylabel("normalised value")
+    ax.set_ylim(-1.05, 0.05)
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def progress_per_iteration(
+    iterations: Sequence[int],
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    ylabel: str,
+    title: str,
+) -> bytes:
+    """One line per method with standard-error bars, over iterations."""
+    fig, ax = plt.subplots(figsize=(5, 3))
+    for label, (mean, se) in series.items():
+        ax.errorbar(list(iterations)[: len(mean)], mean, yerr=se, marker="o", capsize=3, label=label)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    return _png(fig)

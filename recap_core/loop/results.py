@@ -1,0 +1,40 @@
+"""What a stage returns: the product and the lineage facts a pipeline records next to it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from recap_core.training import CheckpointRef, TrainingHistory
+
+
+@dataclass
+class TrainingResult:
+    """A trained checkpoint, what it was finetuned from, and exactly which data trained it."""
+
+    checkpoint: CheckpointRef
+    parent: CheckpointRef | None
+    versions: dict[str, int]
+    episodes: int
+    steps: int
+    episodes_per_iteration: dict[int, int]
+    history: TrainingHistory
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LabelResult:
+    """Per-task thresholds and positive fractions of one labelling pass."""
+
+    iteration: int
+    mode: str
+    thresholds: dict[str, float]
+    target_fraction: dict[str, float]
+    positive_fraction: dict[str, float]
+    positive_fraction_before_corrections: dict[str, float]
+    corrections: int
+    corrections_labelled_true: int
+    steps: int
+    table_version: int
+    value_checkpoint: CheckpointRef | None
+    versions: dict[str, int]

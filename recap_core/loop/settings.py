@@ -1,0 +1,102 @@
+"""Settings of the RECAP loop and the named presets (tiny for tests, fast for the README, full for studies).
+
+Every constant of the method is here with the paper's default; presets only change sizes (episodes,
+epochs, evaluation budget), never the rules.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from recap_core.method.thresholds import FINETUNE_POSITIVE_FRACTION, PRETRAIN_POSITIVE_FRACTION
+from recap_core.sim.operator import DemoConfig
+from recap_core.training.config import PolicyTrainConfig, ValueTrainConfig
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """What one RECAP run does on the simulated robot.
+
+    ``finetune_positive_fraction_overrides`` maps a task to its own target (the paper uses 10% on some
+    tasks). ``rollout_seed_stride`` keeps each iteration's initial states distinct inside the training
+    seed range, so iteration k never re-collects iteration k-1's episodes.
+    """
+
+    tasks: tuple[str, ...] = ("push-v3", "pick-place-v3", "peg-insert-side-v3")
+    demos_per_task: int = 40
+    rollouts_per_iteration: int = 30
+    intervention_share: float = 0.3
+    eval_episodes: int = 50
+    lookahead: int = 50
+    pretrain_positive_fraction: float = PRETRAIN_POSITIVE_FRACTION
+    finetune_positive_fraction: float = FINETUNE_POSITIVE_FRACTION
+    finetune_positive_fraction_overrides: dict[str, float] = field(default_factory=dict)
+    beta: float = 1.0
+    max_steps: int | None = None
+    reset_time_s: float = 5.0
+    rollout_seed_stride: int = 10_000
+    demo_seed_start: int = 0
+    seed: int = 0
+    workers: int = 0
+    torch_threads: int = 1  # small networks: one thread is as fast, and training never fights collectors
+    demo: DemoConfig = field(default_factory=DemoConfig)
+    value_pretrain: ValueTrainConfig = field(default_factory=lambda: ValueTrainConfig(epochs=20))
+    value_finetune: ValueTrainConfig = field(default_factory=lambda: ValueTrainConfig(epochs=10))
+    policy_pretrain: PolicyTrainConfig = field(default_factory=lambda: PolicyTrainConfig(epochs=30))
+    policy_finetune: PolicyTrainConfig = field(default_factory=lambda: PolicyTrainConfig(epochs=15))
+
+    def __post_init__(self) -> None:
+        if not self.tasks:
+            raise ValueError("LoopSettings.tasks is empty")
+        if not 0.0 <= self.intervention_share <= 1.0:
+            raise ValueError(f"intervention_share must be in [0, 1], got {self.intervention_share}")
+        if self.eval_episodes < 1:
+            raise ValueError(f"eval_episodes must be >= 1, got {self.eval_episodes}")
+
+    def positive_fraction(self, task: str) -> float:
+        return float(self.finetune_positive_fraction_overrides.get(task, self.finetune_positive_fraction))
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self), default=str))
+
+
+PRESETS: dict[str, LoopSettings] = {
+    # Seconds per stage: the end-to-end tests materialise the whole graph with this.
+    "tiny": LoopSettings(
+        tasks=("reach-v3",),
+        demos_per_task=4,
+        rollouts_per_iteration=4,
+        intervention_share=0.5,
+        eval_episodes=3,
+        max_steps=60,
+        value_pretrain=ValueTrainConfig(epochs=2, hidden=64, depth=2, progress=False),
+        value_finetune=ValueTrainConfig(epochs=1, progress=False),
+        policy_pretrain=PolicyTrainConfig(epochs=2, hidden=64, depth=2, progress=False),
+        policy_finetune=PolicyTrainConfig(epochs=1, hidden=64, depth=2, progress=False),
+    ),
+    # The README's run command: pre-training and two RECAP iterations on two tasks in minutes.
+    "fast": LoopSettings(
+        tasks=("push-v3", "drawer-open-v3"),
+        demos_per_task=30,
+        rollouts_per_iteration=20,
+        eval_episodes=20,
+        value_pretrain=ValueTrainConfig(epochs=8, progress=False),
+        value_finetune=ValueTrainConfig(epochs=4, progress=False),
+        policy_pretrain=PolicyTrainConfig(epochs=12, progress=False),
+        policy_finetune=PolicyTrainConfig(epochs=6, progress=False),
+    ),
+    # The study: more data and evaluation episodes for standard errors under 5 points.
+    "full": LoopSettings(),
+}
+
+
+def preset(name: str, **overrides: Any) -> LoopSettings:
+    """A named preset, optionally with fields replaced (e.g. tasks=("push-v3",))."""
+    try:
+        base = PRESETS[name]
+    except KeyError:
+        raise KeyError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}") from None
+    return dataclasses.replace(base, **overrides) if overrides else base
