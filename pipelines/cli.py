@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from typing import Annotated
+
 import typer
 
 from recap_core.commands import core, robot, store
@@ -14,6 +19,71 @@ app.add_typer(bench_app, name="bench")
 
 for area in (store, core, robot):
     area.register(app, bench_app)
+
+PresetOption = Annotated[str, typer.Option(help="tiny | fast | full")]
+TasksOption = Annotated[str, typer.Option(help="Comma-separated tasks (default: the preset's).")]
+
+
+def _resource(preset: str, tasks: str):
+    from pipelines.resources import RecapResource
+
+    return RecapResource(
+        preset=preset,
+        tasks=[t for t in tasks.split(",") if t],
+        lerobot_drop_folder=os.environ.get("RECAP_DROP_FOLDER", ""),
+    )
+
+
+@app.command("run")
+def run(
+    preset: PresetOption = "fast",
+    tasks: TasksOption = "",
+    iterations: Annotated[int, typer.Option(help="RECAP iterations after iteration 0.")] = 2,
+) -> None:
+    """Pre-train and run iterations 0..K on the simulated robot; print success and throughput."""
+    import dagster as dg
+    import polars as pl
+
+    from pipelines.instance import ensure_dagster_home
+    from pipelines.run import run_loop
+
+    home = ensure_dagster_home()
+    table = run_loop(_resource(preset, tasks), dg.DagsterInstance.get(), iterations)
+    with pl.Config(tbl_rows=200, tbl_cols=20, tbl_hide_dataframe_shape=True):
+        typer.echo(table)
+    typer.echo(
+        f"\nRuns, lineage and plots are in the Dagster instance at {home}.\n"
+        "Inspect and re-materialise from the UI:  recap ui   (dagster dev on http://127.0.0.1:3000)"
+    )
+
+
+@app.command("iterate")
+def iterate(
+    task: Annotated[str, typer.Option(help="Task to run the iteration for.")],
+    iteration: Annotated[int, typer.Option(help="Iteration number (added as a partition if new).")],
+    preset: PresetOption = "fast",
+) -> None:
+    """Materialise one RECAP iteration of one task (the UI's one-click re-materialisation, from the shell)."""
+    import dagster as dg
+
+    from pipelines.instance import ensure_dagster_home
+    from pipelines.run import materialize_iteration, summary_table
+
+    ensure_dagster_home()
+    recap = _resource(preset, task)
+    result = materialize_iteration(recap, dg.DagsterInstance.get(), task, iteration)
+    typer.echo(f"run {result.run_id}: {'succeeded' if result.success else 'failed'}")
+    typer.echo(summary_table(recap.ledger(), [task], "recap").filter(iteration=iteration))
+
+
+@app.command("ui")
+def ui(port: Annotated[int, typer.Option(help="Port of the web UI.")] = 3000) -> None:
+    """Start `dagster dev` on the project's instance (DAGSTER_HOME) and code location."""
+    from pipelines.instance import ensure_dagster_home
+
+    ensure_dagster_home()
+    command = [sys.executable, "-m", "dagster", "dev", "-m", "pipelines.definitions", "-p", str(port)]
+    raise SystemExit(subprocess.call(command))
 
 
 def main() -> None:

@@ -1,0 +1,66 @@
+"""Asset checks shared by several assets: the method's invariants, evaluated on what was just written."""
+
+
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from recap_core.loop.results import LabelResult
+from recap_core.store import EpisodeStore
+from schemas.episodes import episodes_validation_schema
+
+POSITIVE_FRACTION_TOLERANCE = 0.02
+
+
+def table_check(store: EpisodeStore, check_name: str) -> dg.AssetCheckResult:
+    """The stored episodes table still satisfies its pandera schema (what every reader relies on)."""
+    frame = store.lazy("episodes").collect()
+    try:
+        episodes_validation_schema().validate(frame, lazy=True)
+    except Exception as error:  # pandera lists every failing column and value
+        return dg.AssetCheckResult(
+            check_name=check_name, passed=False, metadata={"errors": str(error)[:4000]}
+        )
+    return dg.AssetCheckResult(check_name=check_name, passed=True, metadata={"rows": frame.height})
+
+
+def fraction_check(result: LabelResult, check_name: str) -> dg.AssetCheckResult:
+    """Each task's share of A_t > eps_task is within 2 points of its target (not applicable to SFT mode)."""
+    gaps = {
+        task: abs(result.positive_fraction_before_corrections[task] - target)
+        for task, target in result.target_fraction.items()
+    }
+    passed = result.mode == "sft" or all(gap <= POSITIVE_FRACTION_TOLERANCE for gap in gaps.values())
+    return dg.AssetCheckResult(
+        check_name=check_name,
+        passed=passed,
+        metadata={"gap_per_task": dg.MetadataValue.json(gaps), "mode": result.mode},
+    )
+
+
+def corrections_check(result: LabelResult, check_name: str) -> dg.AssetCheckResult:
+    """Every step a human corrected is labelled positive."""
+    return dg.AssetCheckResult(
+        check_name=check_name,
+        passed=result.corrections_labelled_true == result.corrections,
+        metadata={"correction_steps": result.corrections, "labelled_true": result.corrections_labelled_true},
+    )
+
+
+def value_rises_check(
+    advantages: pl.DataFrame, success_ids: set[str], check_name: str
+) -> dg.AssetCheckResult:
+    """In successful episodes V is higher over the last quarter than over the first (progress is seen)."""
+    rising = []
+    for _episode_id, rows in advantages.filter(pl.col("episode_id").is_in(list(success_ids))).group_by(
+        "episode_id"
+    ):
+        values = rows.sort("t")["value"].to_numpy()
+        quarter = max(1, len(values) // 4)
+        rising.append(float(values[-quarter:].mean() > values[:quarter].mean()))
+    share = float(np.mean(rising)) if rising else float("nan")
+    return dg.AssetCheckResult(
+        check_name=check_name,
+        passed=bool(rising) and share >= 0.8,
+        metadata={"successful_episodes": len(rising), "share_with_rising_value": share},
+    )

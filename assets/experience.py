@@ -1,0 +1,38 @@
+"""The data of iteration k: the fleet's new datasets, and on the simulated robot the rollouts (some
+with human corrections) collected with pi^{k-1}. Iteration 0 has only the demonstrations."""
+
+
+import dagster as dg
+
+from assets.checks import table_check
+from assets.demonstrations import demonstrations
+from assets.iteration import ITERATION_GROUP, PARTITIONS
+from pipelines.partitions import task_and_iteration
+from pipelines.resources import RecapResource
+from recap_core.loop.collection import collect_iteration_experience
+
+
+@dg.asset(
+    group_name=ITERATION_GROUP,
+    partitions_def=PARTITIONS,
+    deps=[demonstrations],
+    kinds={"lance"},
+    check_specs=[dg.AssetCheckSpec("episodes_schema_valid", asset="experience")],
+    description="Rollouts and interventions of pi^{k-1} (k >= 1) plus the fleet's dropped datasets.",
+)
+def experience(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.MaterializeResult:
+    task, iteration = task_and_iteration(context)
+    store = recap.store()
+    result = collect_iteration_experience(
+        store, recap.settings(), recap.checkpoints(), task, iteration, recap.lerobot_drop_folder or None
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "added": result.added,
+            "skipped_already_stored": result.skipped,
+            "table_versions": dg.MetadataValue.json(result.versions),
+            "per_kind": dg.MetadataValue.json(result.per_task),
+            **{k: v for k, v in result.extra.items() if isinstance(v, int | float | str)},
+        },
+        check_results=[table_check(store, "episodes_schema_valid")],
+    )

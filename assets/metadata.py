@@ -1,0 +1,58 @@
+"""Turning stage results into Dagster metadata: lineage facts, curves and pictures."""
+
+
+import base64
+from typing import Any
+
+import dagster as dg
+
+from recap_core.loop.plots import training_curve
+from recap_core.loop.results import LabelResult, TrainingResult
+
+
+def image(png: bytes, alt: str) -> dg.MetadataValue:
+    """A PNG inline in the asset's metadata (rendered by the Dagster UI's Markdown viewer)."""
+    return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})")
+
+
+def training_metadata(result: TrainingResult, title: str) -> dict[str, Any]:
+    history = result.history
+    meta: dict[str, Any] = {
+        "checkpoint": dg.MetadataValue.path(result.checkpoint.path),
+        "checkpoint_sha256": result.checkpoint.sha256,
+        "parent_checkpoint": dg.MetadataValue.path(result.parent.path) if result.parent else "none",
+        "parent_sha256": result.parent.sha256 if result.parent else "none",
+        "table_versions": dg.MetadataValue.json(result.versions),
+        "episodes": result.episodes,
+        "rows": result.steps,
+        "episodes_per_iteration": dg.MetadataValue.json(
+            {str(k): v for k, v in result.episodes_per_iteration.items()}
+        ),
+        "epochs": history.epochs_run,
+        "best_epoch": history.best_epoch,
+        "final_train_loss": float(history.train_loss[-1]) if history.train_loss else float("nan"),
+        "final_heldout_loss": float(history.val_loss[-1]) if history.val_loss else float("nan"),
+        "samples_per_second": float(history.samples_per_second),
+        "training_seconds": float(history.seconds),
+        "training_curve": image(training_curve(history.train_loss, history.val_loss, title), title),
+    }
+    meta.update({k: v for k, v in result.extra.items() if isinstance(v, int | float | str)})
+    return meta
+
+
+def label_metadata(result: LabelResult) -> dict[str, Any]:
+    return {
+        "mode": result.mode,
+        "thresholds": dg.MetadataValue.json(result.thresholds),
+        "target_positive_fraction": dg.MetadataValue.json(result.target_fraction),
+        "positive_fraction": dg.MetadataValue.json(result.positive_fraction),
+        "positive_fraction_before_corrections": dg.MetadataValue.json(
+            result.positive_fraction_before_corrections
+        ),
+        "correction_steps": result.corrections,
+        "correction_steps_labelled_true": result.corrections_labelled_true,
+        "rows": result.steps,
+        "indicators_table_version": result.table_version,
+        "value_checkpoint_sha256": result.value_checkpoint.sha256 if result.value_checkpoint else "none",
+        "table_versions": dg.MetadataValue.json(result.versions),
+    }

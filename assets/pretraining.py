@@ -1,0 +1,50 @@
+"""Pre-training: V_pre and pi_pre on all demonstrations, with the 30%-positive pre-training indicators."""
+
+
+import dagster as dg
+
+from assets.checks import fraction_check
+from assets.demonstrations import demonstrations
+from assets.metadata import label_metadata, training_metadata
+from pipelines.resources import RecapResource
+from recap_core.loop.labelling_stages import pretraining_labels
+from recap_core.loop.training_stages import pretrain_policy, pretrain_value
+
+
+@dg.asset(
+    group_name="pretraining",
+    deps=[demonstrations],
+    pool="training",
+    kinds={"pytorch"},
+    description="V_pre: the multi-task distributional value function (201 bins on (-1, 0)) on all demos.",
+)
+def value_function_pretrained(recap: RecapResource) -> dg.MaterializeResult:
+    result = pretrain_value(recap.store(), recap.settings(), recap.checkpoints())
+    return dg.MaterializeResult(metadata=training_metadata(result, "V_pre"))
+
+
+@dg.asset(
+    group_name="pretraining",
+    deps=[value_function_pretrained],
+    kinds={"lance"},
+    check_specs=[dg.AssetCheckSpec("positive_fraction_on_target", asset="pretraining_indicators")],
+    description="Full-episode advantages R_t - V_pre(o_t), per-task thresholds at 30% positive, indicators.",
+)
+def pretraining_indicators(recap: RecapResource) -> dg.MaterializeResult:
+    result = pretraining_labels(recap.store(), recap.settings(), recap.checkpoints())
+    return dg.MaterializeResult(
+        metadata=label_metadata(result),
+        check_results=[fraction_check(result, "positive_fraction_on_target")],
+    )
+
+
+@dg.asset(
+    group_name="pretraining",
+    deps=[pretraining_indicators],
+    pool="training",
+    kinds={"pytorch"},
+    description="pi_pre: the advantage-conditioned flow-matching action-chunk policy on all demos.",
+)
+def policy_pretrained(recap: RecapResource) -> dg.MaterializeResult:
+    result = pretrain_policy(recap.store(), recap.settings(), recap.checkpoints())
+    return dg.MaterializeResult(metadata=training_metadata(result, "pi_pre"))

@@ -1,0 +1,28 @@
+"""V^k: the task's value function, finetuned FROM V_pre on the task's data of iterations <= k."""
+
+
+import dagster as dg
+
+from assets.experience import experience
+from assets.iteration import ITERATION_GROUP, PARTITIONS
+from assets.metadata import training_metadata
+from assets.pretraining import value_function_pretrained
+from pipelines.partitions import task_and_iteration
+from pipelines.resources import RecapResource
+from recap_core.loop.training_stages import train_iteration_value
+
+
+@dg.asset(
+    group_name=ITERATION_GROUP,
+    partitions_def=PARTITIONS,
+    deps=[experience, value_function_pretrained],
+    pool="training",
+    kinds={"pytorch"},
+    description="V^k finetuned from V_pre (never from V^{k-1}) on all of the task's data so far.",
+)
+def value_function(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.MaterializeResult:
+    task, iteration = task_and_iteration(context)
+    result = train_iteration_value(recap.store(), recap.settings(), recap.checkpoints(), task, iteration)
+    meta = training_metadata(result, f"V^{iteration} {task}")
+    meta["max_iteration_read"] = max(result.episodes_per_iteration)
+    return dg.MaterializeResult(metadata=meta)

@@ -1,0 +1,85 @@
+"""The nightly schedule and the new-fleet-data sensor.
+
+Dagster cannot build a schedule from dynamic partitions, so both compute the partition themselves: the
+next iteration is one past the newest iteration whose policies were all evaluated (or that newest one
+again if it is unfinished), added as a dynamic partition before the runs are requested.
+"""
+
+
+import json
+from collections.abc import Iterable
+
+import dagster as dg
+
+from pipelines.jobs import iteration_job
+from pipelines.partitions import ITERATIONS, TASKS, partition_key
+from pipelines.resources import RecapResource
+from recap_core.loop.fleet import pending_datasets
+
+EVALUATION_KEY = dg.AssetKey("evaluation")
+PRETRAINED_POLICY_KEY = dg.AssetKey("policy_pretrained")
+
+
+def next_iteration(instance: dg.DagsterInstance, tasks: Iterable[str]) -> int:
+    """The iteration tonight's run should materialise for ``tasks``."""
+    known = sorted(int(k) for k in instance.get_dynamic_partitions(ITERATIONS.name))
+    if not known:
+        return 0
+    newest = known[-1]
+    evaluated = instance.get_materialized_partitions(EVALUATION_KEY)
+    done = all(str(partition_key(task, newest)) in evaluated for task in tasks)
+    return newest + 1 if done else newest
+
+
+def _ensure_partitions(instance: dg.DagsterInstance, tasks: list[str], iteration: int) -> None:
+    missing_tasks = [t for t in tasks if not instance.has_dynamic_partition(TASKS.name, t)]
+    if missing_tasks:
+        instance.add_dynamic_partitions(TASKS.name, missing_tasks)
+    if not instance.has_dynamic_partition(ITERATIONS.name, str(iteration)):
+        instance.add_dynamic_partitions(ITERATIONS.name, [str(iteration)])
+
+
+def _requests(tasks: list[str], iteration: int, reason: str) -> list[dg.RunRequest]:
+    return [
+        dg.RunRequest(
+            run_key=f"{reason}:{task}:{iteration}",
+            partition_key=partition_key(task, iteration),
+            tags={"recap/trigger": reason},
+        )
+        for task in tasks
+    ]
+
+
+@dg.schedule(job=iteration_job, cron_schedule="0 2 * * *", execution_timezone="UTC", name="nightly_recap")
+def nightly_recap(context: dg.ScheduleEvaluationContext, recap: RecapResource):
+    """Every night: next iteration of every task (its experience stage ingests the fleet's drop folder)."""
+    if context.instance.get_latest_materialization_event(PRETRAINED_POLICY_KEY) is None:
+        return dg.SkipReason("pi_pre has not been materialised: run the pretraining job first")
+    tasks = sorted(set(recap.settings().tasks) | set(context.instance.get_dynamic_partitions(TASKS.name)))
+    iteration = next_iteration(context.instance, tasks)
+    _ensure_partitions(context.instance, tasks, iteration)
+    night = context.scheduled_execution_time.strftime("%Y-%m-%d")
+    return _requests(tasks, iteration, f"nightly-{night}")
+
+
+@dg.sensor(job=iteration_job, minimum_interval_seconds=300, name="new_fleet_data")
+def new_fleet_data(context: dg.SensorEvaluationContext, recap: RecapResource):
+    """When robots drop new LeRobot datasets, add the next iteration and run it for their tasks."""
+    if not recap.lerobot_drop_folder:
+        return dg.SkipReason("no lerobot_drop_folder configured")
+    seen = set(json.loads(context.cursor)) if context.cursor else set()
+    new = [d for d in pending_datasets(recap.store(), recap.lerobot_drop_folder) if d.name not in seen]
+    if not new:
+        return dg.SkipReason("no new datasets in the drop folder")
+    tasks = sorted({d.task for d in new})
+    iteration = next_iteration(context.instance, tasks)
+    return dg.SensorResult(
+        run_requests=_requests(tasks, iteration, "fleet-" + "+".join(sorted(d.name for d in new))),
+        dynamic_partitions_requests=[
+            TASKS.build_add_request(
+                [t for t in tasks if not context.instance.has_dynamic_partition(TASKS.name, t)]
+            ),
+            ITERATIONS.build_add_request([str(iteration)]),
+        ],
+        cursor=json.dumps(sorted(seen | {d.name for d in new})),
+    )

@@ -1,0 +1,51 @@
+"""The Dagster code location: `dagster dev -m pipelines.definitions` (or `recap ui`)."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from assets.advantages import advantages
+from assets.demonstrations import demonstrations
+from assets.evaluation import evaluation
+from assets.experience import experience
+from assets.indicators import indicators
+from assets.policy import policy
+from assets.pretraining import policy_pretrained, pretraining_indicators, value_function_pretrained
+from assets.value_function import value_function
+from pipelines.automation import new_fleet_data, nightly_recap
+from pipelines.jobs import iteration_job, pretraining_job
+from pipelines.resources import RecapResource
+
+ALL_ASSETS = [
+    demonstrations,
+    value_function_pretrained,
+    pretraining_indicators,
+    policy_pretrained,
+    experience,
+    value_function,
+    advantages,
+    indicators,
+    policy,
+    evaluation,
+]
+
+
+def recap_resource_from_env() -> RecapResource:
+    """The resource as the UI, the CLI and the schedule see it; RECAP_* variables override defaults."""
+    tasks = os.environ.get("RECAP_TASKS", "")
+    return RecapResource(
+        preset=os.environ.get("RECAP_PRESET", "fast"),
+        tasks=[t for t in tasks.split(",") if t],
+        lerobot_drop_folder=os.environ.get("RECAP_DROP_FOLDER", ""),
+    )
+
+
+defs = dg.Definitions(
+    assets=ALL_ASSETS,
+    jobs=[pretraining_job, iteration_job],
+    schedules=[nightly_recap],
+    sensors=[new_fleet_data],
+    resources={"recap": recap_resource_from_env()},
+)

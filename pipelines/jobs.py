@@ -1,0 +1,21 @@
+"""Jobs: pre-training (unpartitioned) and one RECAP iteration of one task (partitioned)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from assets.iteration import ITERATION_GROUP
+from pipelines.partitions import TASK_ITERATION
+
+pretraining_job = dg.define_asset_job(
+    "pretraining",
+    selection=dg.AssetSelection.groups("pretraining"),
+    description="Demonstrations, V_pre, pre-training indicators and pi_pre.",
+)
+
+iteration_job = dg.define_asset_job(
+    "recap_iteration",
+    selection=dg.AssetSelection.groups(ITERATION_GROUP),
+    partitions_def=TASK_ITERATION,
+    description="One RECAP iteration of one task: experience, V^k, advantages, indicators, pi^k, evaluation.",
+)
