@@ -1,0 +1,147 @@
+"""The whole RECAP graph materialised in-process on tiny data, against a real Dagster instance.
+
+One module-scoped run (pre-training, iterations 0 and 1 of one Meta-World task) feeds every assertion:
+lineage facts, the method's invariants and idempotent re-materialisation.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import polars as pl
+import pytest
+
+from pipelines.resources import RecapResource
+from pipelines.run import materialize_iteration, run_loop
+from recap_core.ledger import read_ledger
+from recap_core.loop.artifacts import iteration_path, pretrained_path, read_lineage
+from recap_core.training import read_checkpoint_config
+
+TASK = "reach-v3"
+
+
+@pytest.fixture(scope="module")
+def loop(tmp_path_factory):
+    root = tmp_path_factory.mktemp("recap")
+    (root / "dagster").mkdir()
+    recap = RecapResource(
+        preset="tiny",
+        store_uri=str(root / "lance"),
+        checkpoint_root=str(root / "checkpoints"),
+        ledger_uri=str(root / "ledger" / "metrics"),
+    )
+    with dg.instance_for_test(temp_dir=str(root / "dagster")) as instance:
+        table = run_loop(recap, instance, iterations=1, log=lambda _: None)
+        yield recap, instance, table, root
+
+
+def _latest_metadata(instance: dg.DagsterInstance, key: str, partition: str | None = None) -> dict:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey(key), asset_partitions=[partition] if partition else None
+        ),
+        limit=1,
+    ).records
+    assert records, f"{key} {partition} was never materialised"
+    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
+
+
+def _checks(instance: dg.DagsterInstance, key: str) -> dict[str, bool]:
+    out = {}
+    for check in (
+        "episodes_schema_valid",
+        "value_rises_in_successes",
+        "positive_fraction_on_target",
+        "corrections_labelled_positive",
+        "evaluated_on_held_out_seeds",
+    ):
+        record = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+            [dg.AssetCheckKey(dg.AssetKey(key), check)]
+        ).get(dg.AssetCheckKey(dg.AssetKey(key), check))
+        if record is not None and record.event is not None:
+            out[check] = record.event.dagster_event.event_specific_data.passed
+    return out
+
+
+def test_finetunes_start_from_the_pretrained_checkpoints(loop):
+    recap, _, _, _ = loop
+    root = recap.checkpoints()
+    for kind in ("value", "policy"):
+        pretrained_sha = read_checkpoint_config(pretrained_path(root, kind))
+        for iteration in (0, 1):
+            parent = read_checkpoint_config(iteration_path(root, kind, TASK, iteration))["parent"]
+            assert Path(parent["path"]) == pretrained_path(root, kind).resolve()
+            assert parent["path"] != str(iteration_path(root, kind, TASK, iteration - 1).resolve())
+        assert pretrained_sha["parent"] is None
+
+
+def test_iteration_k_reads_data_of_iterations_up_to_k_only(loop):
+    recap, instance, _, _ = loop
+    zero = read_lineage(iteration_path(recap.checkpoints(), "value", TASK, 0))
+    one = read_lineage(iteration_path(recap.checkpoints(), "value", TASK, 1))
+    assert set(zero["episodes_per_iteration"]) == {"0"}
+    assert set(one["episodes_per_iteration"]) == {"0", "1"}
+    meta = _latest_metadata(instance, "value_function", f"1|{TASK}")
+    assert meta["max_iteration_read"] == 1
+    assert (
+        meta["parent_sha256"] == _latest_metadata(instance, "value_function_pretrained")["checkpoint_sha256"]
+    )
+
+
+def test_indicators_follow_the_rules(loop):
+    recap, instance, _, _ = loop
+    store = recap.store()
+    labels = store.read_derived("indicators", filter=f"task = '{TASK}'")
+    zero = labels.filter(pl.col("iteration") == 0)
+    assert zero.height > 0 and zero["indicator"].all(), "iteration 0 is plain SFT: every indicator True"
+    one = labels.filter(pl.col("iteration") == 1)
+    corrections = one.filter(pl.col("is_correction"))
+    assert corrections.height > 0, "the tiny preset's supervisor must have intervened at least once"
+    assert corrections["indicator"].all()
+    meta = _latest_metadata(instance, "indicators", f"1|{TASK}")
+    before = meta["positive_fraction_before_corrections"][TASK]
+    assert abs(before - 0.4) <= 0.02
+    assert _checks(instance, "indicators") == {
+        "positive_fraction_on_target": True,
+        "corrections_labelled_positive": True,
+    }
+
+
+def test_every_iteration_is_evaluated_into_the_ledger(loop):
+    recap, instance, table, _ = loop
+    ledger = read_ledger(recap.ledger())
+    assert sorted(ledger.filter(task=TASK, method="recap")["iteration"].to_list()) == [0, 1]
+    assert table.height == 2 and set(table["iteration"].to_list()) == {0, 1}
+    meta = _latest_metadata(instance, "evaluation", f"1|{TASK}")
+    policy_sha = _latest_metadata(instance, "policy", f"1|{TASK}")["checkpoint_sha256"]
+    assert meta["policy_sha256"] == policy_sha
+    assert _checks(instance, "evaluation") == {"evaluated_on_held_out_seeds": True}
+
+
+def test_rematerialising_an_iteration_is_idempotent(loop):
+    recap, instance, _, _ = loop
+    store = recap.store()
+    before = store.episodes().frame
+    result = materialize_iteration(recap, instance, TASK, 1)
+    assert result.success
+    after = store.episodes().frame
+    assert after.height == before.height
+    assert after["episode_id"].n_unique() == after.height
+    meta = _latest_metadata(instance, "experience", f"1|{TASK}")
+    assert meta["added"] == 0 and meta["skipped_already_stored"] > 0
+    advantages = store.read_derived("advantages", filter=f"task = '{TASK}' AND iteration = 1")
+    assert advantages.select("episode_id", "t").is_duplicated().sum() == 0
+
+
+def test_lineage_metadata_records_versions_and_pictures(loop):
+    _, instance, _, _ = loop
+    meta = _latest_metadata(instance, "advantages", f"1|{TASK}")
+    assert set(meta["table_versions"]) >= {"episodes", "steps"}
+    assert meta["values_along_episodes"].startswith("![")
+    evaluation = _latest_metadata(instance, "evaluation", f"1|{TASK}")
+    assert "data:image/png;base64," in evaluation["throughput_per_iteration"]
+    assert np.isfinite(evaluation["success_rate"])
+    assert json.dumps(meta["table_versions"])
