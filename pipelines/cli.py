@@ -57,6 +57,30 @@ def run(
     )
 
 
+@app.command("experiment")
+def experiment(
+    preset: PresetOption = "fast",
+    tasks: TasksOption = "",
+    iterations: Annotated[int, typer.Option(help="RECAP iterations after iteration 0.")] = 2,
+    reports: Annotated[str, typer.Option(help="Reports root (default: $RECAP_HOME/reports).")] = "",
+) -> None:
+    """The evidence study: RECAP iterations 0..K plus SFT/AWR/PPO baselines, then the ledger report."""
+    from pathlib import Path
+
+    import dagster as dg
+
+    from pipelines.experiment import run_experiment
+    from pipelines.instance import ensure_dagster_home
+
+    home = ensure_dagster_home()
+    report = run_experiment(
+        _resource(preset, tasks), dg.DagsterInstance.get(), iterations, Path(reports) if reports else None
+    )
+    typer.echo(report.markdown.split("## Every evaluation")[0])
+    typer.echo(f"Report: {report.directory / 'report.md'} (ledger version {report.ledger_version})")
+    typer.echo(f"Runs, lineage and the report asset are in the Dagster instance at {home} (recap ui).")
+
+
 @app.command("iterate")
 def iterate(
     task: Annotated[str, typer.Option(help="Task to run the iteration for.")],

@@ -7,15 +7,17 @@ import os
 import dagster as dg
 
 from assets.advantages import advantages
+from assets.baselines import baselines
 from assets.demonstrations import demonstrations
 from assets.evaluation import evaluation
 from assets.experience import experience
 from assets.indicators import indicators
 from assets.policy import policy
 from assets.pretraining import policy_pretrained, pretraining_indicators, value_function_pretrained
+from assets.report import experiment_report
 from assets.value_function import value_function
 from pipelines.automation import new_fleet_data, nightly_recap
-from pipelines.jobs import iteration_job, pretraining_job
+from pipelines.jobs import experiment_iteration_job, iteration_job, pretraining_job
 from pipelines.resources import RecapResource
 
 ALL_ASSETS = [
@@ -29,6 +31,8 @@ ALL_ASSETS = [
     indicators,
     policy,
     evaluation,
+    baselines,
+    experiment_report,
 ]
 
 
@@ -44,7 +48,7 @@ def recap_resource_from_env() -> RecapResource:
 
 defs = dg.Definitions(
     assets=ALL_ASSETS,
-    jobs=[pretraining_job, iteration_job],
+    jobs=[pretraining_job, iteration_job, experiment_iteration_job],
     schedules=[nightly_recap],
     sensors=[new_fleet_data],
     resources={"recap": recap_resource_from_env()},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from assets.baselines import BASELINE_GROUP
 from assets.iteration import ITERATION_GROUP
 from pipelines.partitions import TASK_ITERATION
 
@@ -18,4 +19,11 @@ iteration_job = dg.define_asset_job(
     selection=dg.AssetSelection.groups(ITERATION_GROUP),
     partitions_def=TASK_ITERATION,
     description="One RECAP iteration of one task: experience, V^k, advantages, indicators, pi^k, evaluation.",
+)
+
+experiment_iteration_job = dg.define_asset_job(
+    "recap_iteration_with_baselines",
+    selection=dg.AssetSelection.groups(ITERATION_GROUP, BASELINE_GROUP),
+    partitions_def=TASK_ITERATION,
+    description="One RECAP iteration of one task plus the SFT/AWR/PPO baselines on the same data.",
 )

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import recap_core.sim.variants  # noqa: F401 - registers the strict study tasks the presets name
 from recap_core.method.thresholds import FINETUNE_POSITIVE_FRACTION, PRETRAIN_POSITIVE_FRACTION
 from recap_core.sim.operator import DemoConfig
 from recap_core.training.config import PolicyTrainConfig, ValueTrainConfig

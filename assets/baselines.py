@@ -1,0 +1,72 @@
+"""SFT, AWR and PPO-style baselines of one (task, iteration): pi^k's data and advantages, from pi_pre."""
+
+import dagster as dg
+
+from assets.advantages import advantages
+from assets.iteration import PARTITIONS
+from assets.pretraining import policy_pretrained
+from pipelines.partitions import task_and_iteration
+from pipelines.resources import RecapResource
+from recap_core.loop.artifacts import pretrained_path
+from recap_core.loop.baselines import BASELINE_METHODS, run_baselines
+from recap_core.loop.training_stages import iteration_value_versions
+from recap_core.training import checkpoint_sha256
+
+BASELINE_GROUP = "recap_baselines"
+
+
+@dg.asset(
+    group_name=BASELINE_GROUP,
+    partitions_def=PARTITIONS,
+    deps=[advantages, policy_pretrained],
+    pool="training",
+    kinds={"pytorch", "deltalake"},
+    check_specs=[dg.AssetCheckSpec("baselines_share_pi_k_data", asset="baselines")],
+    description="SFT, AWR and PPO-style policies finetuned from pi_pre on V^k's data and advantages, "
+    "evaluated on the held-out seeds into the ledger.",
+)
+def baselines(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.MaterializeResult:
+    task, iteration = task_and_iteration(context)
+    root = recap.checkpoints()
+    outcomes = run_baselines(
+        recap.store(), recap.settings(), root, recap.ledger(), task, iteration, context.run_id
+    )
+    value_versions = iteration_value_versions(root, task, iteration)
+    pretrained_sha = checkpoint_sha256(pretrained_path(root, "policy"))
+    metadata: dict = {"table_versions": dg.MetadataValue.json(value_versions)}
+    same_data, problems = True, []
+    for outcome in outcomes:
+        row, training = outcome.evaluation.row, outcome.training
+        parent_sha = training.parent.sha256 if training.parent else "none"
+        if training.versions != value_versions or parent_sha != pretrained_sha:
+            same_data = False
+            problems.append(outcome.method)
+        metadata.update(
+            {
+                f"{outcome.method}_checkpoint_sha256": training.checkpoint.sha256,
+                f"{outcome.method}_parent_sha256": parent_sha,
+                f"{outcome.method}_table_versions": dg.MetadataValue.json(training.versions),
+                f"{outcome.method}_steps": training.steps,
+                f"{outcome.method}_success_rate": row["success_rate"],
+                f"{outcome.method}_success_rate_se": row["success_rate_se"],
+                f"{outcome.method}_throughput_per_hour": row["throughput_per_hour"],
+                f"{outcome.method}_throughput_per_hour_se": row["throughput_per_hour_se"],
+                f"{outcome.method}_ledger_version": outcome.evaluation.ledger_version,
+            }
+        )
+        if outcome.advantages_mean is not None:
+            metadata[f"{outcome.method}_mean_advantage"] = outcome.advantages_mean
+    return dg.MaterializeResult(
+        metadata={"methods": ", ".join(BASELINE_METHODS), **metadata},
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="baselines_share_pi_k_data",
+                passed=same_data,
+                metadata={
+                    "pi_pre_sha256": pretrained_sha,
+                    "value_table_versions": dg.MetadataValue.json(value_versions),
+                    "mismatched": ", ".join(problems) or "none",
+                },
+            )
+        ],
+    )

@@ -1,0 +1,47 @@
+"""The study's report (Markdown tables + PNG plots from the ledger), written to disk and into the run."""
+
+
+import dagster as dg
+
+from assets.baselines import baselines
+from assets.evaluation import evaluation
+from assets.metadata import image
+from pipelines.resources import RecapResource
+from recap_core.loop.experiment import DEFAULT_ITERATIONS, ExperimentPlan
+from recap_core.loop.report import write_report
+
+REPORT_GROUP = "experiment_report"
+
+
+class ReportConfig(dg.Config):
+    """Which study to report; ``reports_root`` empty means data_root()/reports."""
+
+    iterations: int = DEFAULT_ITERATIONS
+    reports_root: str = ""
+
+
+@dg.asset(
+    group_name=REPORT_GROUP,
+    deps=[evaluation, baselines],
+    kinds={"markdown"},
+    description="RECAP^K against SFT, AWR and PPO per task, every number read back from the Delta ledger.",
+)
+def experiment_report(config: ReportConfig, recap: RecapResource) -> dg.MaterializeResult:
+    from pathlib import Path
+
+    settings = recap.settings()
+    plan = ExperimentPlan.from_settings(recap.preset, settings, config.iterations)
+    directory = plan.report_dir(Path(config.reports_root) if config.reports_root else None)
+    report = write_report(recap.ledger(), plan.tasks, plan.iterations, directory, plan.title)
+    missed = [f"{t['task']}: {t['claim']}" for t in report.targets if not t["met"]]
+    return dg.MaterializeResult(
+        metadata={
+            "report": dg.MetadataValue.md(report.markdown),
+            "report_path": dg.MetadataValue.path(str(directory / "report.md")),
+            "ledger_version": report.ledger_version,
+            "evaluations": report.rows.height,
+            "targets_met": sum(t["met"] for t in report.targets),
+            "targets_missed": dg.MetadataValue.json(missed),
+            **{name.removesuffix(".png"): image(png, name) for name, png in report.images.items()},
+        }
+    )

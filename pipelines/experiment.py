@@ -1,0 +1,80 @@
+"""`recap experiment`: the evidence study materialised through Dagster into the persistent instance.
+
+Same mechanism as `recap run` (in-process ``dagster.materialize`` against $DAGSTER_HOME), with the
+baselines materialised in the same partition as each RECAP iteration, then the report asset.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import dagster as dg
+
+from assets.baselines import BASELINE_GROUP
+from assets.iteration import ITERATION_GROUP
+from assets.report import REPORT_GROUP
+from pipelines.definitions import ALL_ASSETS
+from pipelines.partitions import partition_key, register_partitions
+from pipelines.resources import RecapResource
+from pipelines.run import materialize_pretraining
+from recap_core.loop.experiment import ExperimentPlan
+from recap_core.loop.report import Report, write_report
+
+ITERATION_AND_BASELINES = dg.AssetSelection.groups(ITERATION_GROUP, BASELINE_GROUP)
+REPORT = dg.AssetSelection.groups(REPORT_GROUP)
+
+
+def materialize_iteration_with_baselines(
+    recap: RecapResource, instance: dg.DagsterInstance, task: str, iteration: int
+) -> dg.ExecuteInProcessResult:
+    register_partitions(instance, [task], [iteration])
+    return dg.materialize(
+        ALL_ASSETS,
+        selection=ITERATION_AND_BASELINES,
+        instance=instance,
+        resources={"recap": recap},
+        partition_key=str(partition_key(task, iteration)),
+        tags={"recap/trigger": "recap-experiment"},
+    )
+
+
+def materialize_report(
+    recap: RecapResource, instance: dg.DagsterInstance, iterations: int, reports_root: Path | None
+) -> dg.ExecuteInProcessResult:
+    config = {"iterations": iterations, "reports_root": str(reports_root or "")}
+    return dg.materialize(
+        ALL_ASSETS,
+        selection=REPORT,
+        instance=instance,
+        resources={"recap": recap},
+        run_config={"ops": {"experiment_report": {"config": config}}},
+        tags={"recap/trigger": "recap-experiment"},
+    )
+
+
+def run_experiment(
+    recap: RecapResource,
+    instance: dg.DagsterInstance,
+    iterations: int,
+    reports_root: Path | None = None,
+    log: Callable[[str], None] = print,
+) -> Report:
+    """Pre-train, then for k = 0..K and every task: RECAP's iteration plus the baselines; then the report."""
+    plan = ExperimentPlan.from_settings(recap.preset, recap.settings(), iterations)
+    register_partitions(instance, list(plan.tasks), list(range(iterations + 1)))
+    start = time.monotonic()
+    log(f"experiment {plan.name}: pre-training")
+    materialize_pretraining(recap, instance)
+    log(f"  done in {time.monotonic() - start:.0f}s")
+    for iteration in range(iterations + 1):
+        for task in plan.tasks:
+            began = time.monotonic()
+            materialize_iteration_with_baselines(recap, instance, task, iteration)
+            log(f"iteration {iteration} of {task} (+ baselines): {time.monotonic() - began:.0f}s")
+    materialize_report(recap, instance, iterations, reports_root)
+    log(f"total {time.monotonic() - start:.0f}s")
+    # The asset wrote the report; read the same ledger version back for the caller.
+    directory = plan.report_dir(reports_root)
+    return write_report(recap.ledger(), plan.tasks, iterations, directory, plan.title)

@@ -1,0 +1,89 @@
+"""The comparison methods of the study: SFT, AWR and PPO-style extraction on RECAP's own data.
+
+A baseline is only a fair comparison if the sole difference from pi^k is how the policy is extracted.
+So each baseline of (task, iteration k) is finetuned FROM pi_pre (like pi^k), on the steps of exactly the
+table versions V^k was trained on (``iteration_value_versions``), with the advantages the ``advantages``
+stage wrote under V^k (read back aligned step by step), and evaluated on the same held-out seeds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from recap_core.loop.artifacts import iteration_path, read_lineage
+from recap_core.loop.data import task_steps
+from recap_core.loop.evaluation import EvaluationOutcome, evaluate_checkpoint
+from recap_core.loop.labels import ADVANTAGES, aligned_column
+from recap_core.loop.results import TrainingResult
+from recap_core.loop.settings import LoopSettings
+from recap_core.loop.training_stages import iteration_value_versions, train_iteration_policy
+from recap_core.store import EpisodeStore
+
+BASELINE_METHODS = ("sft", "awr", "ppo")
+"""SFT ignores advantages; AWR weights by exp(A/T); PPO uses them in a clipped surrogate."""
+
+_USES_ADVANTAGES = {"sft": False, "awr": True, "ppo": True}
+
+
+@dataclass
+class BaselineOutcome:
+    """One baseline of one (task, iteration): its training lineage and its ledger row."""
+
+    method: str
+    training: TrainingResult
+    evaluation: EvaluationOutcome
+    advantages_mean: float | None
+
+
+def baseline_path(root: Path, task: str, iteration: int, method: str) -> Path:
+    return iteration_path(root, "policy", task, iteration, method)
+
+
+def iteration_advantages_for_training(
+    store: EpisodeStore, root: Path, task: str, iteration: int
+) -> np.ndarray:
+    """A_t under V^k for exactly the steps pi^k trains on (same versions, same order)."""
+    versions = iteration_value_versions(root, task, iteration)
+    steps = task_steps(store, task, iteration, versions)
+    return aligned_column(store, ADVANTAGES, "advantage", steps, task, iteration).astype(np.float32)
+
+
+def train_baseline(
+    store: EpisodeStore, settings: LoopSettings, root: Path, task: str, iteration: int, method: str
+) -> tuple[TrainingResult, float | None]:
+    """Finetune one baseline from pi_pre on V^k's data; returns the result and the mean advantage used."""
+    if method not in BASELINE_METHODS:
+        raise ValueError(f"unknown baseline {method!r}; baselines: {', '.join(BASELINE_METHODS)}")
+    advantages = (
+        iteration_advantages_for_training(store, root, task, iteration) if _USES_ADVANTAGES[method] else None
+    )
+    result = train_iteration_policy(store, settings, root, task, iteration, method, advantages)
+    return result, float(advantages.mean()) if advantages is not None else None
+
+
+def run_baselines(
+    store: EpisodeStore,
+    settings: LoopSettings,
+    root: Path,
+    ledger_uri: str,
+    task: str,
+    iteration: int,
+    run_id: str,
+    methods: tuple[str, ...] = BASELINE_METHODS,
+) -> list[BaselineOutcome]:
+    """Train and evaluate every baseline of one (task, iteration) into the metrics ledger."""
+    outcomes = []
+    for method in methods:
+        training, mean_advantage = train_baseline(store, settings, root, task, iteration, method)
+        policy_dir = Path(training.checkpoint.path)
+        evaluation = evaluate_checkpoint(settings, policy_dir, task, iteration, method, ledger_uri, run_id)
+        outcomes.append(BaselineOutcome(method, training, evaluation, mean_advantage))
+    return outcomes
+
+
+def baseline_lineage(root: Path, task: str, iteration: int, method: str) -> dict:
+    """What a stored baseline was trained on (versions, episodes per iteration, method)."""
+    return read_lineage(baseline_path(root, task, iteration, method))

@@ -1,0 +1,184 @@
+"""The evidence study on the tiny preset: it runs through Dagster, the baselines are trained from pi_pre on
+exactly V^k's data, and every number in the report is read back from the Delta ledger.
+
+One module-scoped experiment (pre-training, iterations 0 and 1 of one Meta-World task, with baselines)
+feeds every assertion. The learning outcome is not tested here: the tiny preset trains for seconds.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from pipelines.cli import app
+from pipelines.experiment import run_experiment
+from pipelines.resources import RecapResource
+from recap_core.ledger import read_ledger, record_evaluations
+from recap_core.loop.artifacts import iteration_path, pretrained_path, read_lineage
+from recap_core.loop.baselines import BASELINE_METHODS, baseline_lineage, train_baseline
+from recap_core.loop.report import write_report
+from recap_core.loop.training_stages import iteration_value_versions
+from recap_core.training import checkpoint_sha256, read_checkpoint_config
+
+TASK = "reach-v3"
+ITERATIONS = 1
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("experiment")
+    (root / "dagster").mkdir()
+    recap = RecapResource(
+        preset="tiny",
+        store_uri=str(root / "lance"),
+        checkpoint_root=str(root / "checkpoints"),
+        ledger_uri=str(root / "ledger" / "metrics"),
+    )
+    with dg.instance_for_test(temp_dir=str(root / "dagster")) as instance:
+        report = run_experiment(
+            recap, instance, ITERATIONS, reports_root=root / "reports", log=lambda _: None
+        )
+        yield recap, instance, report, root
+
+
+def _latest_metadata(instance: dg.DagsterInstance, key: str, partition: str | None = None) -> dict:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey(key), asset_partitions=[partition] if partition else None
+        ),
+        limit=1,
+    ).records
+    assert records, f"{key} {partition} was never materialised"
+    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
+
+
+def test_every_method_and_iteration_is_in_the_ledger(study):
+    recap, _, report, _ = study
+    ledger = read_ledger(recap.ledger()).filter(task=TASK)
+    found = set(zip(ledger["method"].to_list(), ledger["iteration"].to_list(), strict=True))
+    expected = {(m, k) for m in ("recap", *BASELINE_METHODS) for k in range(ITERATIONS + 1)}
+    assert found == expected
+    assert report.rows.height == len(expected)
+    # Every method is evaluated on the same held-out seeds.
+    assert ledger["eval_seeds"].n_unique() == 1
+
+
+def test_baselines_start_from_pi_pre_on_the_value_functions_table_versions(study):
+    recap, instance, _, _ = study
+    root = recap.checkpoints()
+    pi_pre = pretrained_path(root, "policy")
+    for iteration in range(ITERATIONS + 1):
+        versions = iteration_value_versions(root, TASK, iteration)
+        recap_lineage = read_lineage(iteration_path(root, "policy", TASK, iteration))
+        for method in BASELINE_METHODS:
+            lineage = baseline_lineage(root, TASK, iteration, method)
+            assert lineage["versions"] == versions, (method, iteration)
+            assert lineage["method"] == method
+            assert lineage["episodes_per_iteration"] == recap_lineage["episodes_per_iteration"]
+            assert lineage["steps"] == recap_lineage["steps"]
+            parent = read_checkpoint_config(iteration_path(root, "policy", TASK, iteration, method))["parent"]
+            assert Path(parent["path"]) == pi_pre.resolve()
+            assert parent["sha256"] == checkpoint_sha256(pi_pre)
+        meta = _latest_metadata(instance, "baselines", f"{iteration}|{TASK}")
+        assert meta["awr_table_versions"] == versions
+        assert meta["ppo_parent_sha256"] == checkpoint_sha256(pi_pre)
+    # Iteration 1 trains on the demos and pi^0's rollouts: more than iteration 0 saw.
+    assert set(baseline_lineage(root, TASK, 1, "awr")["episodes_per_iteration"]) == {"0", "1"}
+    key = dg.AssetCheckKey(dg.AssetKey("baselines"), "baselines_share_pi_k_data")
+    record = instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[key]
+    assert record.event.dagster_event.event_specific_data.passed
+
+
+def test_a_baseline_refuses_an_iteration_without_a_value_function(study):
+    recap, _, _, _ = study
+    with pytest.raises(FileNotFoundError, match="V\\^k checkpoint missing"):
+        train_baseline(recap.store(), recap.settings(), recap.checkpoints(), TASK, ITERATIONS + 1, "awr")
+    with pytest.raises(ValueError, match="unknown baseline 'dagger'"):
+        train_baseline(recap.store(), recap.settings(), recap.checkpoints(), TASK, 0, "dagger")
+
+
+def _table_rows(markdown: str, section: str) -> list[list[str]]:
+    body = markdown.split(f"## {section}")[1].split("\n## ")[0]
+    lines = [line for line in body.splitlines() if line.startswith("| ") and not line.startswith("| task")]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+
+
+def _pm(value, se, scale=1.0, digits=1) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value * scale:.{digits}f}" + ("" if se is None else f" ± {se * scale:.{digits}f}")
+
+
+def test_every_number_in_the_report_comes_from_the_ledger(study):
+    recap, _, report, root = study
+    ledger = read_ledger(recap.ledger(), version=report.ledger_version).filter(task=TASK)
+    text = (root / "reports" / report.directory.name / "report.md").read_text()
+    assert text == report.markdown
+    assert f"Delta version {report.ledger_version}" in text
+    rows = _table_rows(text, "Every evaluation")
+    assert len(rows) == ledger.height
+    for task, method, iteration, episodes, success, duration, throughput in rows:
+        row = ledger.filter(method=method, iteration=int(iteration)).row(0, named=True)
+        assert task == TASK and int(episodes) == row["episodes"]
+        assert success == _pm(row["success_rate"], row["success_rate_se"], 100.0)
+        assert duration == _pm(row["mean_duration_s"], row["mean_duration_s_se"], 1.0, 2)
+        assert throughput == _pm(row["throughput_per_hour"], row["throughput_per_hour_se"])
+    sft0 = ledger.filter(method="sft", iteration=0).row(0, named=True)
+    final = ledger.filter(method="recap", iteration=ITERATIONS).row(0, named=True)
+    targets = {r[1]: r[2] for r in _table_rows(text, "The paper's targets")}
+    if sft0["throughput_per_hour"] > 0:
+        ratio = final["throughput_per_hour"] / sft0["throughput_per_hour"]
+        assert targets["throughput RECAP^K / SFT"] == f"{ratio:.2f}"
+    for method in ("awr", "ppo"):
+        other = ledger.filter(method=method, iteration=ITERATIONS).row(0, named=True)
+        gap = final["throughput_per_hour"] - other["throughput_per_hour"]
+        assert targets[f"throughput RECAP^K - {method.upper()}^K (per hour)"] == f"{gap:.2f}"
+    csv = pl.read_csv(report.directory / "ledger_rows.csv")
+    assert csv.height == ledger.height
+
+
+def test_the_report_follows_the_ledger_and_its_versions(study, tmp_path):
+    recap, _, report, _ = study
+    before = report.ledger_version
+    row = read_ledger(recap.ledger(), version=before).filter(task=TASK, method="ppo", iteration=ITERATIONS)
+    changed = row.row(0, named=True) | {
+        "policy_sha256": "f" * 64,
+        "success_rate": 0.123,
+        "success_rate_se": 0.045,
+        "evaluated_at": datetime.now(UTC),
+    }
+    version = record_evaluations(recap.ledger(), [changed])
+    newer = write_report(recap.ledger(), [TASK], ITERATIONS, tmp_path / "newer")
+    assert newer.ledger_version == version
+    assert "| reach-v3 | ppo | 1 |" in newer.markdown and "12.3 ± 4.5" in newer.markdown
+    older = write_report(
+        recap.ledger(), [TASK], ITERATIONS, tmp_path / "older", report.markdown.split("\n")[0][2:], before
+    )
+    assert older.markdown == report.markdown, "the same ledger version gives the same report"
+    assert "12.3 ± 4.5" not in older.markdown
+
+
+def test_the_report_is_written_with_plots_and_attached_to_the_run(study):
+    _, instance, report, _ = study
+    for name in ("final_throughput.png", f"{TASK}_success_rate.png", f"{TASK}_throughput_per_hour.png"):
+        data = (report.directory / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"]({name})" in report.markdown
+    meta = _latest_metadata(instance, "experiment_report")
+    assert meta["ledger_version"] == report.ledger_version
+    assert re.search(r"## The paper's targets", meta["report"])
+    assert meta["final_throughput"].startswith("![")
+    assert Path(meta["report_path"]) == report.directory / "report.md"
+
+
+def test_the_experiment_command_is_registered():
+    result = CliRunner().invoke(app, ["experiment", "--help"])
+    assert result.exit_code == 0
+    for option in ("--preset", "--tasks", "--iterations", "--reports"):
+        assert option in result.output
