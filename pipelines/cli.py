@@ -49,7 +49,13 @@ def run(
 
     home = ensure_dagster_home()
     table = run_loop(_resource(preset, tasks), dg.DagsterInstance.get(), iterations)
-    with pl.Config(tbl_rows=200, tbl_cols=20, tbl_hide_dataframe_shape=True):
+    with pl.Config(
+        tbl_rows=200,
+        tbl_cols=20,
+        tbl_width_chars=200,
+        tbl_hide_dataframe_shape=True,
+        tbl_hide_column_data_types=True,
+    ):
         typer.echo(table)
     typer.echo(
         f"\nRuns, lineage and plots are in the Dagster instance at {home}.\n"

@@ -18,11 +18,15 @@ from pipelines.resources import RecapResource
 from recap_core.ledger import read_ledger
 
 PRETRAINING = dg.AssetSelection.groups("pretraining")
+# Progress lines are ours; Dagster's per-event log stays in the instance (and the UI), not the terminal.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 ITERATION = dg.AssetSelection.groups("recap_iteration")
 
 
 def materialize_pretraining(recap: RecapResource, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
-    return dg.materialize(ALL_ASSETS, selection=PRETRAINING, instance=instance, resources={"recap": recap})
+    return dg.materialize(
+        ALL_ASSETS, selection=PRETRAINING, instance=instance, resources={"recap": recap}, run_config=QUIET
+    )
 
 
 def materialize_iteration(
@@ -36,6 +40,7 @@ def materialize_iteration(
         resources={"recap": recap},
         partition_key=str(partition_key(task, iteration)),
         tags={"recap/trigger": "recap-run"},
+        run_config=QUIET,
     )
 
 

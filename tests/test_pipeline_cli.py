@@ -1,0 +1,132 @@
+"""The pipeline from the shell: `dagster asset materialize` of one task/iteration partition against the
+project's dagster.yaml, and `dagster dev` serving the asset graph over GraphQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from pipelines.instance import PROJECT_DAGSTER_YAML
+from pipelines.partitions import register_partitions
+
+TASK = "reach-v3"
+
+
+@pytest.fixture
+def env(tmp_path) -> dict[str, str]:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(PROJECT_DAGSTER_YAML, home / "dagster.yaml")
+    return {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "RECAP_HOME": str(tmp_path / "data"),
+        "RECAP_PRESET": "tiny",
+        "RECAP_TASKS": TASK,
+        "HF_HUB_OFFLINE": "1",
+    }
+
+
+def _dagster(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "dagster", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_materialize_one_task_iteration_partition_from_the_shell(env):
+    pre = _dagster(
+        env, "asset", "materialize", "-m", "pipelines.definitions", "--select", "group:pretraining"
+    )
+    assert pre.returncode == 0, pre.stderr[-3000:]
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        register_partitions(instance, [TASK], [0])
+    run = _dagster(
+        env,
+        "asset",
+        "materialize",
+        "-m",
+        "pipelines.definitions",
+        "--select",
+        "group:recap_iteration",
+        "--partition",
+        f"0|{TASK}",
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        evaluated = instance.get_materialized_partitions(dg.AssetKey("evaluation"))
+        assert evaluated == {f"0|{TASK}"}
+        assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
+    ledger = Path(env["RECAP_HOME"]) / "ledger" / "metrics"
+    assert (ledger / "_delta_log").is_dir()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _graphql(port: int, query: str) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_dagster_dev_serves_the_asset_graph_over_graphql(env):
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "dev",
+            "-m",
+            "pipelines.definitions",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        nodes = None
+        while time.monotonic() < deadline:
+            try:
+                data = _graphql(port, "{ assetNodes { assetKey { path } groupName } }")
+                nodes = data.get("data", {}).get("assetNodes")
+                if nodes:
+                    break
+            except OSError:
+                pass
+            assert process.poll() is None, "dagster dev exited early"
+            time.sleep(2)
+        assert nodes, "dagster dev did not answer GraphQL within 180 s"
+        groups = {node["assetKey"]["path"][-1]: node["groupName"] for node in nodes}
+        assert groups["value_function_pretrained"] == "pretraining"
+        assert groups["policy"] == "recap_iteration"
+        assert {"demonstrations", "experience", "advantages", "indicators", "evaluation"} <= set(groups)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
