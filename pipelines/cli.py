@@ -65,7 +65,7 @@ def run(
 
 @app.command("experiment")
 def experiment(
-    preset: PresetOption = "fast",
+    preset: Annotated[str, typer.Option(help="study-fast | study-full | tiny | fast | full")] = "study-fast",
     tasks: TasksOption = "",
     iterations: Annotated[int, typer.Option(help="RECAP iterations after iteration 0.")] = 2,
     reports: Annotated[str, typer.Option(help="Reports root (default: $RECAP_HOME/reports).")] = "",
