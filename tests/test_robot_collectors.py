@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from robot_helpers import ConstantChunkPolicy, PointMassPDPolicy
 
 from recap_core.policy_api import ChunkPolicy
 from recap_core.sim import (
@@ -19,7 +20,6 @@ from recap_core.sim import (
     run_policy,
     train_seeds,
 )
-from tests.robot_helpers import ConstantChunkPolicy, PointMassPDPolicy
 
 TASK = get_task("point-reach")
 

@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from robot_helpers import ConstantChunkPolicy, PointMassPDPolicy
 
 from recap_core.sim import RolloutConfig, eval_seeds, evaluate_policy, get_task, run_policy, summarize
-from tests.robot_helpers import ConstantChunkPolicy, PointMassPDPolicy
 
 
 def test_summarize_matches_a_hand_count():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from robot_helpers import ConstantChunkPolicy
 
 from recap_core.sim import (
     DemoConfig,
@@ -17,7 +18,6 @@ from recap_core.sim import (
     train_seeds,
     with_max_steps,
 )
-from tests.robot_helpers import ConstantChunkPolicy
 
 
 @pytest.fixture(scope="module")

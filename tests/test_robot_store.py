@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from robot_helpers import ConstantChunkPolicy
 
 from recap_core.sim import (
     SupervisorConfig,
@@ -13,7 +14,6 @@ from recap_core.sim import (
     with_max_steps,
 )
 from recap_core.store import EpisodeStore
-from tests.robot_helpers import ConstantChunkPolicy
 
 
 def test_demos_rollouts_and_interventions_round_trip(tmp_path):
