@@ -1,6 +1,5 @@
 """N-step advantages of the task's data under V^k, with a picture of V along a success and a failure."""
 
-
 import dagster as dg
 import numpy as np
 import polars as pl

@@ -1,6 +1,5 @@
 """Asset checks shared by several assets: the method's invariants, evaluated on what was just written."""
 
-
 import dagster as dg
 import numpy as np
 import polars as pl

@@ -1,6 +1,5 @@
 """Demonstrations: the operator's episodes of every task (and LeRobot datasets dropped for ingest)."""
 
-
 import dagster as dg
 
 from assets.checks import table_check

@@ -1,7 +1,6 @@
 """The data of iteration k: the fleet's new datasets, and on the simulated robot the rollouts (some
 with human corrections) collected with pi^{k-1}. Iteration 0 has only the demonstrations."""
 
-
 import dagster as dg
 
 from assets.checks import table_check

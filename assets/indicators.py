@@ -1,6 +1,5 @@
 """eps_task at the target percentile and I_t = 1[A_t > eps]; corrections forced True; all True at k = 0."""
 
-
 import dagster as dg
 
 from assets.advantages import advantages

@@ -1,6 +1,5 @@
 """Turning stage results into Dagster metadata: lineage facts, curves and pictures."""
 
-
 import base64
 from typing import Any
 

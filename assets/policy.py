@@ -1,6 +1,5 @@
 """pi^k: the advantage-conditioned policy finetuned FROM pi_pre on the task's labelled data so far."""
 
-
 import dagster as dg
 
 from assets.indicators import indicators

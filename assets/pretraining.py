@@ -1,6 +1,5 @@
 """Pre-training: V_pre and pi_pre on all demonstrations, with the 30%-positive pre-training indicators."""
 
-
 import dagster as dg
 
 from assets.checks import fraction_check

@@ -1,6 +1,5 @@
 """V^k: the task's value function, finetuned FROM V_pre on the task's data of iterations <= k."""
 
-
 import dagster as dg
 
 from assets.experience import experience

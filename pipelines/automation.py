@@ -5,7 +5,6 @@ next iteration is one past the newest iteration whose policies were all evaluate
 again if it is unfinished), added as a dynamic partition before the runs are requested.
 """
 
-
 import json
 from collections.abc import Iterable
 

@@ -16,7 +16,7 @@ from recap_core.loop.collection import rollout_seeds
 from recap_core.loop.settings import LoopSettings
 from recap_core.sim.evaluation import evaluate_policy
 from recap_core.sim.rollouts import RolloutConfig
-from recap_core.sim.tasks import eval_seeds, get_task, is_eval_seed, train_seeds, with_max_steps
+from recap_core.sim.tasks import eval_seeds, get_task, is_eval_seed, task_names, train_seeds, with_max_steps
 from recap_core.store import EpisodeStore
 from recap_core.training import checkpoint_sha256, load_policy
 
@@ -93,7 +93,10 @@ def evaluate_iteration(
     task_name: str,
     iteration: int,
     run_id: str,
-) -> EvaluationOutcome:
-    """pi^k of the RECAP loop on the held-out seeds."""
+) -> EvaluationOutcome | None:
+    """pi^k of the RECAP loop on the held-out seeds; None for a task with no simulator (a fleet task,
+    whose policy is evaluated on the robot and arrives as next iteration's data)."""
+    if task_name not in task_names():
+        return None
     policy_dir = require_checkpoint(iteration_path(root, "policy", task_name, iteration), "pi^k", "policy")
     return evaluate_checkpoint(settings, policy_dir, task_name, iteration, "recap", ledger_uri, run_id)
