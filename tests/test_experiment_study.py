@@ -129,7 +129,7 @@ def test_every_number_in_the_report_comes_from_the_ledger(study):
         assert success == _pm(row["success_rate"], row["success_rate_se"], 100.0)
         assert duration == _pm(row["mean_duration_s"], row["mean_duration_s_se"], 1.0, 2)
         assert throughput == _pm(row["throughput_per_hour"], row["throughput_per_hour_se"])
-    sft0 = ledger.filter(method="sft", iteration=0).row(0, named=True)
+    sft0 = ledger.filter(method="recap", iteration=0).row(0, named=True)
     final = ledger.filter(method="recap", iteration=ITERATIONS).row(0, named=True)
     targets = {r[1]: r[2] for r in _table_rows(text, "The paper's targets")}
     if sft0["throughput_per_hour"] > 0:

@@ -101,7 +101,7 @@ def _targets(rows: pl.DataFrame, tasks: Sequence[str], final: int) -> list[dict]
     results = []
     sft_success = {}
     for task in tasks:
-        sft, recap = _get(rows, task, 0, "sft"), _get(rows, task, final, "recap")
+        sft, recap = _get(rows, task, 0, "recap"), _get(rows, task, final, "recap")
         if sft is None or recap is None:
             continue
         sft_success[task] = sft["success_rate"]
@@ -178,11 +178,11 @@ def _progress(xs: dict, series: dict, ylabel: str, title: str) -> bytes:
 
 
 def _final_bars(rows: pl.DataFrame, tasks: Sequence[str], final: int) -> bytes:
-    labels = ["SFT (k=0)"] + [f"{m.upper()} (k={final})" for m in METHOD_ORDER]
+    labels = ["SFT = RECAP k=0"] + [f"{m.upper()} (k={final})" for m in METHOD_ORDER]
     fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(tasks), 3.4))
     width = 0.8 / len(labels)
     for j, label in enumerate(labels):
-        method, iteration = ("sft", 0) if j == 0 else (METHOD_ORDER[j - 1], final)
+        method, iteration = ("recap", 0) if j == 0 else (METHOD_ORDER[j - 1], final)
         heights, errors = [], []
         for task in tasks:
             row = _get(rows, task, iteration, method)
@@ -226,7 +226,8 @@ def render_report(
     headline = []
     for task in tasks:
         for name, method, iteration in (
-            ("SFT on demos", "sft", 0),
+            ("SFT on demos (RECAP k=0, I=True)", "recap", 0),
+            ("SFT on demos, no indicator", "sft", 0),
             (f"RECAP k={final}", "recap", final),
             (f"SFT k={final}", "sft", final),
             (f"AWR k={final}", "awr", final),
@@ -258,9 +259,11 @@ def render_report(
 Every number below is read from the metrics ledger `{ledger_uri}` at Delta version {ledger_version}
 (newest evaluation of each task, iteration and method). Success rate and throughput carry standard errors;
 throughput is successes per hour of robot time (steps x control period + a reset per episode);
-duration is the mean duration of successful episodes. "SFT on demos" is the SFT baseline finetuned from
-pi_pre on the task's demonstrations (iteration 0); the other baselines at k={final} are trained from pi_pre on
-exactly the data and advantages RECAP's pi^{final} used.
+duration is the mean duration of successful episodes. The SFT reference of the targets is iteration 0
+(pi_pre finetuned on the task's demonstrations with every indicator True, Algorithm 1's plain SFT); the
+unconditioned SFT on the same demos is listed too. The baselines at k={final} are finetuned from pi_pre on
+exactly the table versions, steps and advantages RECAP's pi^{final} used, and every policy is evaluated on the
+same held-out seeds.
 
 ## RECAP's final iteration against the baselines
 
