@@ -17,7 +17,7 @@ def _progress_plots(ledger_uri: str, task: str) -> dict[str, bytes]:
     series_success, series_throughput = {}, {}
     iterations = sorted(set(rows["iteration"].to_list()))
     for method in sorted(set(rows["method"].to_list())):
-        part = rows.filter(method=method).group_by("iteration").last().sort("iteration")
+        part = rows.filter(method=method).sort("evaluated_at").group_by("iteration").last().sort("iteration")
         series_success[method] = (part["success_rate"].to_list(), part["success_rate_se"].to_list())
         series_throughput[method] = (
             part["throughput_per_hour"].to_list(),

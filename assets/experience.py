@@ -6,7 +6,7 @@ import dagster as dg
 from assets.checks import table_check
 from assets.demonstrations import demonstrations
 from assets.iteration import ITERATION_GROUP, PARTITIONS
-from pipelines.partitions import task_and_iteration
+from pipelines.partitions import ITERATIONS, task_and_iteration
 from pipelines.resources import RecapResource
 from recap_core.loop.collection import collect_iteration_experience
 
@@ -22,8 +22,11 @@ from recap_core.loop.collection import collect_iteration_experience
 def experience(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.MaterializeResult:
     task, iteration = task_and_iteration(context)
     store = recap.store()
+    # Newly dropped fleet data belongs to the newest iteration; re-running an old one must not absorb it.
+    newest = max(int(k) for k in context.instance.get_dynamic_partitions(ITERATIONS.name))
+    drop_folder = recap.lerobot_drop_folder if iteration == newest else ""
     result = collect_iteration_experience(
-        store, recap.settings(), recap.checkpoints(), task, iteration, recap.lerobot_drop_folder or None
+        store, recap.settings(), recap.checkpoints(), task, iteration, drop_folder or None
     )
     return dg.MaterializeResult(
         metadata={

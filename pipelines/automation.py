@@ -20,14 +20,15 @@ PRETRAINED_POLICY_KEY = dg.AssetKey("policy_pretrained")
 
 
 def next_iteration(instance: dg.DagsterInstance, tasks: Iterable[str]) -> int:
-    """The iteration tonight's run should materialise for ``tasks``."""
+    """The iteration tonight's run should materialise for ``tasks``: the oldest one not yet evaluated for
+    all of them (an interrupted run may have registered later partitions that cannot run yet), else one
+    past the newest."""
     known = sorted(int(k) for k in instance.get_dynamic_partitions(ITERATIONS.name))
-    if not known:
-        return 0
-    newest = known[-1]
     evaluated = instance.get_materialized_partitions(EVALUATION_KEY)
-    done = all(str(partition_key(task, newest)) in evaluated for task in tasks)
-    return newest + 1 if done else newest
+    for iteration in known:
+        if not all(str(partition_key(task, iteration)) in evaluated for task in tasks):
+            return iteration
+    return known[-1] + 1 if known else 0
 
 
 def _ensure_partitions(instance: dg.DagsterInstance, tasks: list[str], iteration: int) -> None:

@@ -7,6 +7,8 @@ evaluation replaces its row instead of adding a duplicate.
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -14,11 +16,12 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
-from deltalake.exceptions import TableNotFoundError
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from schemas.metrics import METRICS_ARROW_SCHEMA, MetricsRow
 
 LEDGER_KEY = ("task", "iteration", "method", "policy_sha256")
+_COMMIT_ATTEMPTS = 20
 
 
 def _validated_table(rows: Iterable[Mapping[str, Any]]) -> pa.Table:
@@ -34,12 +37,27 @@ def record_evaluations(uri: str | Path, rows: Iterable[Mapping[str, Any]]) -> in
     """
     table = _validated_table(rows)
     uri = str(uri)
+    for attempt in range(_COMMIT_ATTEMPTS):
+        try:
+            return _upsert(uri, table)
+        except CommitFailedError:
+            # Another run committed first (two evaluations finishing together): re-read and retry.
+            if attempt == _COMMIT_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1) + random.random() * 0.05)
+    raise AssertionError("unreachable")
+
+
+def _upsert(uri: str, table: pa.Table) -> int:
     try:
         ledger = DeltaTable(uri)
     except TableNotFoundError:
         Path(uri).parent.mkdir(parents=True, exist_ok=True)
-        write_deltalake(uri, table, mode="append")
-        return DeltaTable(uri).version()
+        try:
+            write_deltalake(uri, table, mode="error")
+            return DeltaTable(uri).version()
+        except DeltaError:
+            ledger = DeltaTable(uri)  # created by a concurrent writer meanwhile: merge into it
     predicate = " AND ".join(f"target.{k} = source.{k}" for k in LEDGER_KEY)
     (
         ledger.merge(table, predicate=predicate, source_alias="source", target_alias="target")

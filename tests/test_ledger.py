@@ -61,3 +61,23 @@ def test_missing_ledger_reads_empty_with_schema(tmp_path):
     ledger = read_ledger(tmp_path / "nothing")
     assert ledger.height == 0
     assert "throughput_per_hour" in ledger.columns
+
+
+def _upsert_many(uri: str, method: str, count: int) -> None:
+    for i in range(count):
+        record_evaluations(uri, [_row(method=method, policy_sha256=f"{method}-{i}")])
+
+
+def test_two_processes_recording_at_once_both_land(tmp_path):
+    import multiprocessing
+
+    uri = str(tmp_path / "metrics")
+    record_evaluations(uri, [_row()])
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_upsert_many, args=(uri, m, 6)) for m in ("sft", "awr")]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=120)
+    assert [w.exitcode for w in workers] == [0, 0]
+    assert read_ledger(uri).height == 1 + 12

@@ -65,3 +65,23 @@ def test_import_options_must_name_task_and_kind(tmp_path):
     (drop / "bad" / "recap_import.json").write_text(json.dumps({"kind": "demo", "colour": "red"}))
     with pytest.raises(LeRobotFormatError, match=r"bad: recap_import\.json needs 'task' and 'kind'"):
         pending_datasets(EpisodeStore(tmp_path / "lance"), drop)
+
+
+def test_an_import_interrupted_before_its_record_is_finished_not_refused(tmp_path):
+    from recap_core.loop.fleet import dropped_datasets
+    from recap_core.store.lerobot import LeRobotOptions, iter_episodes, open_dataset
+
+    store = EpisodeStore(tmp_path / "lance")
+    drop = tmp_path / "drop"
+    _drop(drop, "tuesday", "drawer-station-3", [9, 11])
+    dataset = dropped_datasets(drop)[0]
+    # The crash: episodes landed as iteration 2, the fleet_imports record did not.
+    options = LeRobotOptions(iteration=2, **dataset.options)
+    store.add_episodes(iter_episodes(open_dataset(str(dataset.path)), options))
+
+    later = collect_iteration_experience(
+        store, preset("tiny"), tmp_path / "ckpt", "drawer-station-3", 3, str(drop)
+    )
+    assert later.added == 0
+    assert store.read_derived(FLEET_IMPORTS)["iteration"].to_list() == [2]
+    assert store.episodes(task="drawer-station-3").frame["iteration"].to_list() == [2, 2]

@@ -104,3 +104,12 @@ def test_sensor_refuses_a_dataset_without_import_options(instance, recap, tmp_pa
     write_lerobot_dataset(tmp_path / "drop" / "mystery", [5])
     with pytest.raises(Exception, match=r"mystery: no recap_import\.json"):
         new_fleet_data(dg.build_sensor_context(instance=instance, resources={"recap": recap}))
+
+
+def test_next_iteration_is_the_oldest_one_not_evaluated_everywhere(instance):
+    instance.add_dynamic_partitions(ITERATIONS.name, ["0", "1", "2"])  # an interrupted run registered 3
+    _materialised(instance, "evaluation", "0|reach-v3")
+    assert next_iteration(instance, ["reach-v3"]) == 1
+    _materialised(instance, "evaluation", "1|reach-v3")
+    _materialised(instance, "evaluation", "2|reach-v3")
+    assert next_iteration(instance, ["reach-v3"]) == 3

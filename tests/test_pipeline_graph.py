@@ -145,3 +145,49 @@ def test_lineage_metadata_records_versions_and_pictures(loop):
     assert "data:image/png;base64," in evaluation["throughput_per_iteration"]
     assert np.isfinite(evaluation["success_rate"])
     assert json.dumps(meta["table_versions"])
+
+
+def test_policy_lineage_names_the_indicator_version_it_trained_on(loop):
+    recap, _, _, _ = loop
+    lineage = read_lineage(iteration_path(recap.checkpoints(), "policy", TASK, 1))
+    labels = recap.store().read_derived(
+        "indicators", filter=f"task = '{TASK}' AND iteration = 1", version=lineage["versions"]["indicators"]
+    )
+    assert labels.height == lineage["steps"]
+
+
+def test_a_policy_refuses_labels_made_under_another_value_function(loop):
+    recap, instance, _, _ = loop
+    from assets.policy import policy
+    from assets.value_function import value_function
+    from pipelines.definitions import ALL_ASSETS
+
+    def only(asset):
+        return dg.materialize(
+            ALL_ASSETS,
+            selection=[asset],
+            instance=instance,
+            resources={"recap": recap},
+            partition_key=f"1|{TASK}",
+            raise_on_error=False,
+        )
+
+    assert only(value_function).success  # V^1 re-trained; its advantages and indicators are now stale
+    stale = only(policy)
+    assert not stale.success
+    failure = next(e for e in stale.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "re-materialise the stages after the value function" in str(failure.event_specific_data.error)
+    assert materialize_iteration(recap, instance, TASK, 1).success  # the full iteration repairs it
+
+
+def test_retraining_the_previous_policy_does_not_recollect_an_iteration(loop):
+    recap, instance, _, _ = loop
+    store = recap.store()
+    rollouts = recap.settings().rollouts_per_iteration
+    assert store.episodes(task=TASK, iteration=1).frame.height == rollouts
+    old_created = read_checkpoint_config(iteration_path(recap.checkpoints(), "policy", TASK, 0))["created_at"]
+    assert materialize_iteration(recap, instance, TASK, 0).success  # pi^0 re-trained: a new checkpoint
+    new_created = read_checkpoint_config(iteration_path(recap.checkpoints(), "policy", TASK, 0))["created_at"]
+    assert new_created != old_created
+    assert materialize_iteration(recap, instance, TASK, 1).success
+    assert store.episodes(task=TASK, iteration=1).frame.height == rollouts

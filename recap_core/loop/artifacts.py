@@ -8,6 +8,7 @@ directory also holds ``lineage.json``: the table versions and rows it was traine
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -30,22 +31,28 @@ def iteration_path(root: Path, kind: str, task: str, iteration: int, method: str
 
 @contextmanager
 def atomic_directory(target: Path) -> Iterator[Path]:
-    """Yield a scratch directory that replaces ``target`` only if the block succeeds.
+    """Yield a fresh directory that becomes ``target`` only if the block succeeds.
 
-    A failed training run leaves the previous checkpoint untouched; readers never see a directory
-    whose weights and config come from different runs.
+    ``target`` is a symlink to the current version's directory and is switched with one atomic rename,
+    so a failed training run leaves the previous checkpoint in place, and a reader (another run) always
+    sees either the old or the new checkpoint, never a gap or a mix of the two.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
+    version = target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}"
     try:
-        yield scratch
-        retired = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-        if target.exists():
-            target.rename(retired)
-        scratch.rename(target)
-        shutil.rmtree(retired, ignore_errors=True)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        yield version
+    except BaseException:
+        shutil.rmtree(version, ignore_errors=True)
+        raise
+    previous = target.resolve() if target.is_symlink() else None
+    if target.exists() and not target.is_symlink():  # a plain directory: retire it first
+        previous = target.parent / f".{target.name}.retired-{uuid.uuid4().hex[:8]}"
+        target.rename(previous)
+    link = target.parent / f".{target.name}.link-{uuid.uuid4().hex[:8]}"
+    os.symlink(version.name, link)
+    os.replace(link, target)
+    if previous is not None and previous != version.resolve():
+        shutil.rmtree(previous, ignore_errors=True)
 
 
 def write_lineage(directory: Path, lineage: dict[str, Any]) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow as pa
+
 from recap_core.episode import stable_episode_id
 from recap_core.loop.artifacts import iteration_path, require_checkpoint
 from recap_core.loop.fleet import ingest_pending
@@ -59,6 +61,44 @@ def rollout_seeds(settings: LoopSettings, iteration: int) -> list[int]:
     return train_seeds(settings.rollouts_per_iteration, start)
 
 
+ROLLOUT_SEEDS = "rollout_seeds"
+
+
+def _seed_filter(task: str, iteration: int) -> str:
+    return f"task = '{task}' AND iteration = {iteration}"
+
+
+def collected_seeds(store: EpisodeStore, task: str, iteration: int) -> set[int]:
+    """Seeds whose iteration-k rollout is already stored, whichever checkpoint of pi^{k-1} collected it.
+
+    Iteration k's experience is collected once: re-training pi^{k-1} later (its checkpoint sha changes
+    with every save) must not add a second batch of rollouts from the same initial states.
+    """
+    if ROLLOUT_SEEDS not in store.table_names():
+        return set()
+    rows = store.read_derived(ROLLOUT_SEEDS, filter=_seed_filter(task, iteration))
+    stored = set(store.episodes(task=task, iteration=iteration).frame["episode_id"].to_list())
+    return {int(r["seed"]) for r in rows.iter_rows(named=True) if r["episode_id"] in stored}
+
+
+def record_collected_seeds(
+    store: EpisodeStore, task: str, iteration: int, seeds: list[int], episodes: list, collected_by: str
+) -> None:
+    """Which initial state each rollout came from, and which policy drove it (after the episodes landed)."""
+    by_id = {stable_episode_id(task, "rollout", s, collected_by, iteration): s for s in seeds}
+    rows = [(by_id[e.episode_id], e.episode_id) for e in episodes if e.episode_id in by_id]
+    table = pa.table(
+        {
+            "task": pa.array([task] * len(rows), pa.string()),
+            "iteration": pa.array([iteration] * len(rows), pa.int32()),
+            "seed": pa.array([seed for seed, _ in rows], pa.int64()),
+            "episode_id": pa.array([episode_id for _, episode_id in rows], pa.string()),
+            "collected_by": pa.array([collected_by] * len(rows), pa.string()),
+        }
+    )
+    store.write_derived(ROLLOUT_SEEDS, table, ["task", "iteration", "seed"])
+
+
 def policy_label(path: Path) -> str:
     """``collected_by`` of a rollout: which checkpoint (and exact weights) drove the robot."""
     return f"policy:{path.parent.name}/{path.name}@{checkpoint_sha256(path)[:12]}"
@@ -92,12 +132,8 @@ def collect_iteration_experience(
         )
         collected_by = policy_label(policy_dir)
         seeds = rollout_seeds(settings, iteration)
-        stored = set(store.episodes(task=task_name, iteration=iteration).frame["episode_id"].to_list())
-        todo = [
-            s
-            for s in seeds
-            if stable_episode_id(task_name, "rollout", s, collected_by, iteration) not in stored
-        ]
+        done = collected_seeds(store, task_name, iteration)
+        todo = [s for s in seeds if s not in done]
         skipped = len(seeds) - len(todo)
         episodes = list(
             collect_rollouts(
@@ -114,6 +150,7 @@ def collect_iteration_experience(
             result = store.add_episodes(episodes)
             added += len(result.added)
             skipped += len(result.skipped)
+            record_collected_seeds(store, task_name, iteration, todo, episodes, collected_by)
         for kind in ("autonomous", "intervention"):
             mine = [e for e in episodes if e.kind == kind]
             if mine:
@@ -123,4 +160,5 @@ def collect_iteration_experience(
                     "correction_steps": int(sum(e.is_correction.sum() for e in mine)),
                 }
         extra["collected_by"] = collected_by
+        extra["seeds_already_collected"] = len(done)
     return CollectionResult(added, skipped, store.versions(), per_kind, extra)

@@ -28,8 +28,13 @@ def demonstration_steps(store: EpisodeStore, versions: Mapping[str, int]) -> Ste
 
 
 def task_steps(store: EpisodeStore, task: str, iteration: int, versions: Mapping[str, int]) -> StepArrays:
-    """All of the task's data of iterations <= ``iteration`` (Algorithm 1 trains on all data so far)."""
-    steps = store.load_steps(task=task, max_iteration=iteration, versions=versions)
+    """All of the task's data of iterations <= ``iteration`` (Algorithm 1 trains on all data so far).
+
+    Iteration 0 is the first finetune on the task's demonstrations only: any other data stored as
+    iteration 0 (e.g. fleet rollouts that arrived before the first iteration) joins from iteration 1.
+    """
+    kind = "demo" if iteration == 0 else None
+    steps = store.load_steps(task=task, kind=kind, max_iteration=iteration, versions=versions)
     if len(steps) == 0:
         raise ValueError(f"task {task!r} has no episodes of iteration <= {iteration} in {store.uri}")
     return steps

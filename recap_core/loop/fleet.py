@@ -82,13 +82,18 @@ def ingest_pending(store: EpisodeStore, folder: str | Path, task: str, iteration
     for dataset in pending_datasets(store, folder, task):
         options = LeRobotOptions(iteration=iteration, **dataset.options)
         episodes = list(iter_episodes(open_dataset(str(dataset.path)), options))
-        result = store.add_episodes(episodes)
-        added[dataset.name] = len(result.added)
+        # A crash between the ingest and its fleet_imports record leaves the episodes stored under an
+        # earlier iteration: finish that import instead of re-ingesting them as a conflicting iteration.
+        stored = dict(store.episodes(task=task).frame.select("episode_id", "iteration").iter_rows())
+        new = [e for e in episodes if e.episode_id not in stored]
+        if new:
+            added[dataset.name] = len(store.add_episodes(new).added)
+        iterations = {stored[e.episode_id] for e in episodes if e.episode_id in stored}
         record = pa.table(
             {
                 "dataset": [dataset.name],
                 "task": [task],
-                "iteration": pa.array([iteration], pa.int32()),
+                "iteration": pa.array([min(iterations | ({iteration} if new else set()))], pa.int32()),
                 "episodes": pa.array([len(episodes)], pa.int64()),
                 "ingested_at": pa.array([datetime.now(UTC)], pa.timestamp("us", tz="UTC")),
             }

@@ -51,7 +51,7 @@ def _label(
     thresholds = task_thresholds(advantages, tasks, fraction)
     labels = indicators(advantages, tasks, thresholds, steps.is_correction, mode=mode)
     after = positive_fraction_per_task(labels, tasks)
-    version = write_indicators(store, steps, iteration, labels, mode)
+    version = write_indicators(store, steps, iteration, labels, mode, value_ref.sha256)
     write_thresholds(store, iteration, thresholds, after, value_ref.sha256)
     corrections = steps.is_correction
     return LabelResult(
@@ -126,9 +126,10 @@ def iteration_labels(
     """Threshold at the task's target percentile and indicators; all True at iteration 0 (SFT)."""
     versions = iteration_value_versions(root, task, iteration)
     steps = task_steps(store, task, iteration, versions)
-    advantages = aligned_column(store, ADVANTAGES, "advantage", steps, task, iteration).astype(np.float64)
     vf_dir = iteration_path(root, "value", task, iteration)
     value_ref = CheckpointRef(str(vf_dir.resolve()), checkpoint_sha256(vf_dir))
+    advantages = aligned_column(store, ADVANTAGES, "advantage", steps, task, iteration, value_ref.sha256)
+    advantages = advantages.astype(np.float64)
     mode = "sft" if iteration == 0 else "recap"
     return _label(
         store, steps, iteration, advantages, settings.positive_fraction(task), mode, value_ref, versions

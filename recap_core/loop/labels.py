@@ -57,7 +57,7 @@ def write_advantages(
 
 
 def write_indicators(
-    store: EpisodeStore, steps: StepArrays, iteration: int, labels: np.ndarray, mode: str
+    store: EpisodeStore, steps: StepArrays, iteration: int, labels: np.ndarray, mode: str, value_sha256: str
 ) -> int:
     table = pa.table(
         {
@@ -65,6 +65,7 @@ def write_indicators(
             "indicator": pa.array(labels.astype(bool)),
             "is_correction": pa.array(steps.is_correction.astype(bool)),
             "mode": pa.array([mode] * len(steps), pa.string()),
+            "value_checkpoint_sha256": pa.array([value_sha256] * len(steps), pa.string()),
         }
     )
     return store.write_derived(INDICATORS, table, STEP_KEY)
@@ -91,14 +92,40 @@ def write_thresholds(
 
 
 def aligned_column(
-    store: EpisodeStore, table: str, column: str, steps: StepArrays, task: str, iteration: int
+    store: EpisodeStore,
+    table: str,
+    column: str,
+    steps: StepArrays,
+    task: str,
+    iteration: int,
+    value_sha256: str | None = None,
 ) -> np.ndarray:
-    """``column`` of a derived table for exactly the steps of ``steps``, in their order.
+    """``column`` of a derived table for exactly the steps of ``steps``, in their order."""
+    return read_aligned(store, table, column, steps, task, iteration, value_sha256)[0]
+
+
+def read_aligned(
+    store: EpisodeStore,
+    table: str,
+    column: str,
+    steps: StepArrays,
+    task: str,
+    iteration: int,
+    value_sha256: str | None = None,
+) -> tuple[np.ndarray, int]:
+    """``column`` of a derived table for exactly ``steps``, and the table version it was read at.
 
     Fails naming the first episode whose rows are missing, so a policy is never trained on labels of a
-    different selection of episodes than the one it was asked to use.
+    different selection of episodes; with ``value_sha256``, also fails when the rows were derived from
+    another value-function checkpoint (e.g. V^k was re-trained but its advantages were not recomputed).
     """
-    derived = store.read_derived(table, filter=f"task = '{task}' AND iteration = {iteration}")
+    dataset = store.dataset(table)
+    if dataset is None:
+        raise ValueError(f"no {table} table in {store.uri}: materialise the stage that writes {table} first")
+    version = dataset.version
+    derived = store.read_derived(
+        table, filter=f"task = '{task}' AND iteration = {iteration}", version=version
+    )
     wanted = pl.DataFrame(
         {
             "episode_id": steps.per_step("episode_id"),
@@ -106,7 +133,8 @@ def aligned_column(
             "_row": np.arange(len(steps)),
         }
     )
-    joined = wanted.join(derived.select("episode_id", "t", column), on=["episode_id", "t"], how="left")
+    keep = ["episode_id", "t", column] + (["value_checkpoint_sha256"] if value_sha256 else [])
+    joined = wanted.join(derived.select(keep), on=["episode_id", "t"], how="left")
     missing = joined.filter(pl.col(column).is_null())
     if missing.height:
         first = missing.row(0, named=True)
@@ -114,4 +142,14 @@ def aligned_column(
             f"{table}: no {column!r} for episode {first['episode_id']} t={first['t']} "
             f"(task {task}, iteration {iteration}); materialise the stage that writes {table} first"
         )
-    return joined.sort("_row")[column].to_numpy()
+    if value_sha256:
+        stale = joined.filter(pl.col("value_checkpoint_sha256") != value_sha256)
+        if stale.height:
+            first = stale.row(0, named=True)
+            raise ValueError(
+                f"{table} (version {version}) of task {task}, iteration {iteration}: episode "
+                f"{first['episode_id']} t={first['t']} was derived from value checkpoint "
+                f"{first['value_checkpoint_sha256'][:12]}, not the current {value_sha256[:12]}; "
+                f"re-materialise the stages after the value function"
+            )
+    return joined.sort("_row")[column].to_numpy(), version

@@ -23,7 +23,7 @@ from recap_core.loop.artifacts import (
     write_lineage,
 )
 from recap_core.loop.data import demonstration_steps, episodes_per_iteration, reward_config, task_steps
-from recap_core.loop.labels import INDICATORS, PRETRAINING_ITERATION, aligned_column
+from recap_core.loop.labels import INDICATORS, PRETRAINING_ITERATION, read_aligned
 from recap_core.loop.results import TrainingResult
 from recap_core.loop.settings import LoopSettings
 from recap_core.steps import StepArrays
@@ -97,7 +97,8 @@ def pretrain_policy(store: EpisodeStore, settings: LoopSettings, root: Path) -> 
     value_dir = require_checkpoint(pretrained_path(root, "value"), "V_pre", "value_function_pretrained")
     versions = read_lineage(value_dir)["versions"]
     steps = demonstration_steps(store, versions)
-    labels = _labels(store, steps, PRETRAINING_ITERATION)
+    labels, label_versions = _labels(store, steps, PRETRAINING_ITERATION, value_dir)
+    versions = {**versions, **label_versions}
     target = pretrained_path(root, "policy")
     config = dataclasses.replace(settings.policy_pretrain, seed=settings.seed)
     with atomic_directory(target) as scratch:
@@ -106,15 +107,20 @@ def pretrain_policy(store: EpisodeStore, settings: LoopSettings, root: Path) -> 
     return _finish(target, steps, versions, history, {"positive_fraction": float(labels.mean())})
 
 
-def _labels(store: EpisodeStore, steps: StepArrays, iteration: int) -> np.ndarray:
+def _labels(
+    store: EpisodeStore, steps: StepArrays, iteration: int, value_dir: Path
+) -> tuple[np.ndarray, dict[str, int]]:
+    """The indicators of ``steps`` made under the value checkpoint in ``value_dir``, and the indicators
+    table version read (so the policy's lineage names the exact labels it was trained on)."""
+    value_sha = checkpoint_sha256(value_dir)
     out = np.empty(len(steps), dtype=bool)
     tasks = steps.per_step("task")
+    version = -1
     for task in sorted(set(tasks.tolist())):
         part = steps.select_episodes(steps.episodes["task"].to_numpy() == task)
-        out[tasks == task] = aligned_column(store, INDICATORS, "indicator", part, task, iteration).astype(
-            bool
-        )
-    return out
+        labels, version = read_aligned(store, INDICATORS, "indicator", part, task, iteration, value_sha)
+        out[tasks == task] = labels.astype(bool)
+    return out, {INDICATORS: version}
 
 
 def train_iteration_value(
@@ -153,7 +159,11 @@ def train_iteration_policy(
     parent = require_checkpoint(pretrained_path(root, "policy"), "pi_pre", "policy_pretrained")
     versions = iteration_value_versions(root, task, iteration)
     steps = task_steps(store, task, iteration, versions)
-    labels = _labels(store, steps, iteration) if method == "recap" else None
+    labels = None
+    if method == "recap":
+        value_dir = iteration_path(root, "value", task, iteration)
+        labels, label_versions = _labels(store, steps, iteration, value_dir)
+        versions = {**versions, **label_versions}
     target = iteration_path(root, "policy", task, iteration, method)
     config = dataclasses.replace(settings.policy_finetune, seed=settings.seed + iteration)
     with atomic_directory(target) as scratch:

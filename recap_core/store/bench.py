@@ -164,4 +164,3 @@ def _measure(
         "unit": "frames/s = samples/s; one sample = 1 observation + a horizon-step action chunk (with mask)",
         "store_versions": store.versions(),
     }
-
