@@ -1,6 +1,5 @@
 """The study's report (Markdown tables + PNG plots from the ledger), written to disk and into the run."""
 
-
 import dagster as dg
 
 from assets.baselines import baselines
