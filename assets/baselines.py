@@ -7,7 +7,7 @@ from assets.iteration import PARTITIONS
 from assets.pretraining import policy_pretrained
 from pipelines.partitions import task_and_iteration
 from pipelines.resources import RecapResource
-from recap_core.loop.artifacts import pretrained_path
+from recap_core.loop.artifacts import iteration_path, pretrained_path, read_lineage
 from recap_core.loop.baselines import BASELINE_METHODS, run_baselines
 from recap_core.loop.training_stages import iteration_value_versions
 from recap_core.training import checkpoint_sha256
@@ -34,11 +34,20 @@ def baselines(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.Mat
     value_versions = iteration_value_versions(root, task, iteration)
     pretrained_sha = checkpoint_sha256(pretrained_path(root, "policy"))
     metadata: dict = {"table_versions": dg.MetadataValue.json(value_versions)}
+    # The reference is what pi^k itself trained on when it exists (else what V^k trained on).
+    pi_k = iteration_path(root, "policy", task, iteration)
+    reference = (
+        read_lineage(pi_k)
+        if (pi_k / "lineage.json").is_file()
+        else read_lineage(iteration_path(root, "value", task, iteration))
+    )
+    data_keys = ("episodes", "steps")
     same_data, problems = True, []
     for outcome in outcomes:
         row, training = outcome.evaluation.row, outcome.training
         parent_sha = training.parent.sha256 if training.parent else "none"
-        if training.versions != value_versions or parent_sha != pretrained_sha:
+        mismatch = any(training.versions.get(k) != reference["versions"].get(k) for k in data_keys)
+        if mismatch or training.steps != reference["steps"] or parent_sha != pretrained_sha:
             same_data = False
             problems.append(outcome.method)
         metadata.update(

@@ -21,6 +21,7 @@ from recap_core.loop.results import TrainingResult
 from recap_core.loop.settings import LoopSettings
 from recap_core.loop.training_stages import iteration_value_versions, train_iteration_policy
 from recap_core.store import EpisodeStore
+from recap_core.training import checkpoint_sha256
 
 BASELINE_METHODS = ("sft", "awr", "ppo")
 """SFT ignores advantages; AWR weights by exp(A/T); PPO uses them in a clipped surrogate."""
@@ -48,7 +49,10 @@ def iteration_advantages_for_training(
     """A_t under V^k for exactly the steps pi^k trains on (same versions, same order)."""
     versions = iteration_value_versions(root, task, iteration)
     steps = task_steps(store, task, iteration, versions)
-    return aligned_column(store, ADVANTAGES, "advantage", steps, task, iteration).astype(np.float32)
+    value_sha = checkpoint_sha256(iteration_path(root, "value", task, iteration))
+    return aligned_column(store, ADVANTAGES, "advantage", steps, task, iteration, value_sha).astype(
+        np.float32
+    )
 
 
 def train_baseline(
