@@ -37,23 +37,31 @@ def _night(day: int) -> datetime:
     return datetime(2026, 11, day, 2, 0, tzinfo=UTC)
 
 
+def _schedule(instance, recap, day: int | None = None):
+    """Evaluate the schedule in a closed context (an unclosed one leaks Dagster's resource generators)."""
+    extra = {"scheduled_execution_time": _night(day)} if day else {}
+    with dg.build_schedule_context(instance=instance, resources={"recap": recap}, **extra) as context:
+        return nightly_recap(context)
+
+
+def _sensor(instance, recap, cursor: str | None = None):
+    with dg.build_sensor_context(instance=instance, resources={"recap": recap}, cursor=cursor) as context:
+        return new_fleet_data(context)
+
+
 def _materialised(instance, key: str, partition: str | None = None) -> None:
     instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=key, partition=partition))
 
 
 def test_schedule_skips_until_pretraining_exists(instance, recap):
-    context = dg.build_schedule_context(instance=instance, resources={"recap": recap})
-    result = nightly_recap(context)
+    result = _schedule(instance, recap)
     assert isinstance(result, dg.SkipReason)
     assert "pretraining" in result.skip_message
 
 
 def test_schedule_requests_iteration_zero_then_the_next_once_evaluated(instance, recap):
     _materialised(instance, "policy_pretrained")
-    context = dg.build_schedule_context(
-        instance=instance, resources={"recap": recap}, scheduled_execution_time=_night(23)
-    )
-    first = nightly_recap(context)
+    first = _schedule(instance, recap, 23)
     assert {r.run_key for r in first} == {"nightly-2026-11-23:push-v3:0", "nightly-2026-11-23:reach-v3:0"}
     assert sorted(r.partition_key for r in first) == ["0|push-v3", "0|reach-v3"]
     assert instance.get_dynamic_partitions(ITERATIONS.name) == ["0"]
@@ -62,48 +70,38 @@ def test_schedule_requests_iteration_zero_then_the_next_once_evaluated(instance,
     # Only one task finished iteration 0: tonight re-runs iteration 0, it does not skip ahead.
     instance.add_dynamic_partitions(ITERATIONS.name, ["0"])
     _materialised(instance, "evaluation", "0|reach-v3")
-    again = nightly_recap(
-        dg.build_schedule_context(
-            instance=instance, resources={"recap": recap}, scheduled_execution_time=_night(24)
-        )
-    )
+    again = _schedule(instance, recap, 24)
     assert sorted(r.partition_key for r in again) == ["0|push-v3", "0|reach-v3"]
 
     _materialised(instance, "evaluation", "0|push-v3")
     assert next_iteration(instance, ["push-v3", "reach-v3"]) == 1
-    nxt = nightly_recap(
-        dg.build_schedule_context(
-            instance=instance, resources={"recap": recap}, scheduled_execution_time=_night(25)
-        )
-    )
+    nxt = _schedule(instance, recap, 25)
     assert sorted(r.partition_key for r in nxt) == ["1|push-v3", "1|reach-v3"]
     assert instance.get_dynamic_partitions(ITERATIONS.name) == ["0", "1"]
 
 
 def test_sensor_adds_the_next_iteration_for_new_fleet_datasets(instance, recap, tmp_path):
-    context = dg.build_sensor_context(instance=instance, resources={"recap": recap})
-    assert isinstance(new_fleet_data(context), dg.SkipReason)
+    assert isinstance(_sensor(instance, recap), dg.SkipReason)
 
     dataset = tmp_path / "drop" / "station-7-2026-11-23"
     write_lerobot_dataset(dataset, [12, 9, 15])
     (dataset / "recap_import.json").write_text(
         json.dumps({"task": "drawer-station-7", "kind": "autonomous", "success_column": "next.success"})
     )
-    result = new_fleet_data(dg.build_sensor_context(instance=instance, resources={"recap": recap}))
+    result = _sensor(instance, recap)
     assert [r.partition_key for r in result.run_requests] == ["0|drawer-station-7"]
     added = {req.partitions_def_name: req.partition_keys for req in result.dynamic_partitions_requests}
     assert added == {"task": ["drawer-station-7"], "iteration": ["0"]}
     assert json.loads(result.cursor) == ["station-7-2026-11-23"]
 
     # The same dataset is not announced twice.
-    seen = dg.build_sensor_context(instance=instance, resources={"recap": recap}, cursor=result.cursor)
-    assert isinstance(new_fleet_data(seen), dg.SkipReason)
+    assert isinstance(_sensor(instance, recap, result.cursor), dg.SkipReason)
 
 
 def test_sensor_refuses_a_dataset_without_import_options(instance, recap, tmp_path):
     write_lerobot_dataset(tmp_path / "drop" / "mystery", [5])
     with pytest.raises(Exception, match=r"mystery: no recap_import\.json"):
-        new_fleet_data(dg.build_sensor_context(instance=instance, resources={"recap": recap}))
+        _sensor(instance, recap)
 
 
 def test_next_iteration_is_the_oldest_one_not_evaluated_everywhere(instance):
