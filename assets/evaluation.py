@@ -13,22 +13,21 @@ from recap_core.loop.plots import progress_per_iteration
 
 
 def _progress_plots(ledger_uri: str, task: str) -> dict[str, bytes]:
-    rows = read_ledger(ledger_uri).filter(task=task).sort("iteration")
-    series_success, series_throughput = {}, {}
-    iterations = sorted(set(rows["iteration"].to_list()))
+    rows = read_ledger(ledger_uri).filter(task=task)
+    success, throughput = {}, {}
     for method in sorted(set(rows["method"].to_list())):
         part = rows.filter(method=method).sort("evaluated_at").group_by("iteration").last().sort("iteration")
-        series_success[method] = (part["success_rate"].to_list(), part["success_rate_se"].to_list())
-        series_throughput[method] = (
+        iterations = part["iteration"].to_list()
+        success[method] = (iterations, part["success_rate"].to_list(), part["success_rate_se"].to_list())
+        throughput[method] = (
+            iterations,
             part["throughput_per_hour"].to_list(),
             part["throughput_per_hour_se"].to_list(),
         )
     return {
-        "success_per_iteration": progress_per_iteration(
-            iterations, series_success, "success rate", f"{task}: success rate"
-        ),
+        "success_per_iteration": progress_per_iteration(success, "success rate", f"{task}: success rate"),
         "throughput_per_iteration": progress_per_iteration(
-            iterations, series_throughput, "successes per hour", f"{task}: throughput"
+            throughput, "successes per hour", f"{task}: throughput"
         ),
     }
 

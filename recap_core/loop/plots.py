@@ -14,6 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 
 def _png(fig) -> bytes:
@@ -51,15 +52,13 @@ def values_along_episodes(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], t
 
 
 def progress_per_iteration(
-    iterations: Sequence[int],
-    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
-    ylabel: str,
-    title: str,
+    series: Mapping[str, tuple[Sequence[int], Sequence[float], Sequence[float]]], ylabel: str, title: str
 ) -> bytes:
-    """One line per method with standard-error bars, over iterations."""
-    fig, ax = plt.subplots(figsize=(5, 3))
-    for label, (mean, se) in series.items():
-        ax.errorbar(list(iterations)[: len(mean)], mean, yerr=se, marker="o", capsize=3, label=label)
+    """One line per method, (iterations, means, standard errors), with error bars over iterations."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    for label, (iterations, mean, se) in series.items():
+        ax.errorbar(list(iterations), mean, yerr=se, marker="o", capsize=3, label=label)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("iteration")
     ax.set_ylabel(ylabel)
     ax.set_title(title)

@@ -20,7 +20,7 @@ import polars as pl
 from deltalake import DeltaTable
 
 from recap_core.ledger import read_ledger
-from recap_core.loop.plots import _png
+from recap_core.loop.plots import _png, progress_per_iteration
 
 METHOD_ORDER = ("recap", "sft", "awr", "ppo")
 THROUGHPUT_TARGET = 2.0  # paper: RECAP more than doubles throughput on the hardest task
@@ -156,25 +156,17 @@ def _progress_images(rows: pl.DataFrame, tasks: Sequence[str]) -> dict[str, byte
     for task in tasks:
         part = rows.filter(task=task)
         for column, label in (("success_rate", "success rate"), ("throughput_per_hour", "successes/hour")):
-            xs, series = {}, {}
+            series = {}
             for method in METHOD_ORDER:
                 mine = part.filter(method=method).sort("iteration")
                 if mine.height:
-                    xs[method] = mine["iteration"].to_list()
-                    series[method] = (mine[column].to_list(), mine[f"{column}_se"].to_list())
-            images[f"{task}_{column}.png"] = _progress(xs, series, label, f"{task}: {label}")
+                    series[method] = (
+                        mine["iteration"].to_list(),
+                        mine[column].to_list(),
+                        mine[f"{column}_se"].to_list(),
+                    )
+            images[f"{task}_{column}.png"] = progress_per_iteration(series, label, f"{task}: {label}")
     return images
-
-
-def _progress(xs: dict, series: dict, ylabel: str, title: str) -> bytes:
-    fig, ax = plt.subplots(figsize=(5.5, 3.2))
-    for method, (mean, se) in series.items():
-        ax.errorbar(xs[method], mean, yerr=se, marker="o", capsize=3, label=method)
-    ax.set_xlabel("iteration")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.legend(fontsize=7)
-    return _png(fig)
 
 
 def _final_bars(rows: pl.DataFrame, tasks: Sequence[str], final: int) -> bytes:
