@@ -16,28 +16,14 @@ from assets.baselines import BASELINE_GROUP
 from assets.iteration import ITERATION_GROUP
 from assets.report import REPORT_GROUP
 from pipelines.definitions import ALL_ASSETS
-from pipelines.partitions import partition_key, register_partitions
+from pipelines.partitions import register_partitions
 from pipelines.resources import RecapResource
-from pipelines.run import materialize_pretraining
+from pipelines.run import materialize_iteration, materialize_pretraining
 from recap_core.loop.experiment import ExperimentPlan
 from recap_core.loop.report import Report, write_report
 
 ITERATION_AND_BASELINES = dg.AssetSelection.groups(ITERATION_GROUP, BASELINE_GROUP)
 REPORT = dg.AssetSelection.groups(REPORT_GROUP)
-
-
-def materialize_iteration_with_baselines(
-    recap: RecapResource, instance: dg.DagsterInstance, task: str, iteration: int
-) -> dg.ExecuteInProcessResult:
-    register_partitions(instance, [task], [iteration])
-    return dg.materialize(
-        ALL_ASSETS,
-        selection=ITERATION_AND_BASELINES,
-        instance=instance,
-        resources={"recap": recap},
-        partition_key=str(partition_key(task, iteration)),
-        tags={"recap/trigger": "recap-experiment"},
-    )
 
 
 def materialize_report(
@@ -71,7 +57,9 @@ def run_experiment(
     for iteration in range(iterations + 1):
         for task in plan.tasks:
             began = time.monotonic()
-            materialize_iteration_with_baselines(recap, instance, task, iteration)
+            materialize_iteration(
+                recap, instance, task, iteration, ITERATION_AND_BASELINES, trigger="recap-experiment"
+            )
             log(f"iteration {iteration} of {task} (+ baselines): {time.monotonic() - began:.0f}s")
     materialize_report(recap, instance, iterations, reports_root)
     log(f"total {time.monotonic() - start:.0f}s")

@@ -30,16 +30,22 @@ def materialize_pretraining(recap: RecapResource, instance: dg.DagsterInstance) 
 
 
 def materialize_iteration(
-    recap: RecapResource, instance: dg.DagsterInstance, task: str, iteration: int
+    recap: RecapResource,
+    instance: dg.DagsterInstance,
+    task: str,
+    iteration: int,
+    selection: dg.AssetSelection = ITERATION,
+    trigger: str = "recap-run",
 ) -> dg.ExecuteInProcessResult:
+    """One (task, iteration) partition of ``selection`` (the RECAP iteration, optionally with more)."""
     register_partitions(instance, [task], [iteration])
     return dg.materialize(
         ALL_ASSETS,
-        selection=ITERATION,
+        selection=selection,
         instance=instance,
         resources={"recap": recap},
         partition_key=str(partition_key(task, iteration)),
-        tags={"recap/trigger": "recap-run"},
+        tags={"recap/trigger": trigger},
         run_config=QUIET,
     )
 

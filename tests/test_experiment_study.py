@@ -14,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 import pytest
+from pipeline_helpers import latest_metadata
 from typer.testing import CliRunner
 
 from pipelines.cli import app
@@ -47,17 +48,6 @@ def study(tmp_path_factory):
         yield recap, instance, report, root
 
 
-def _latest_metadata(instance: dg.DagsterInstance, key: str, partition: str | None = None) -> dict:
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(
-            asset_key=dg.AssetKey(key), asset_partitions=[partition] if partition else None
-        ),
-        limit=1,
-    ).records
-    assert records, f"{key} {partition} was never materialised"
-    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
-
-
 def test_every_method_and_iteration_is_in_the_ledger(study):
     recap, _, report, _ = study
     ledger = read_ledger(recap.ledger()).filter(task=TASK)
@@ -85,7 +75,7 @@ def test_baselines_start_from_pi_pre_on_the_value_functions_table_versions(study
             parent = read_checkpoint_config(iteration_path(root, "policy", TASK, iteration, method))["parent"]
             assert Path(parent["path"]) == pi_pre.resolve()
             assert parent["sha256"] == checkpoint_sha256(pi_pre)
-        meta = _latest_metadata(instance, "baselines", f"{iteration}|{TASK}")
+        meta = latest_metadata(instance, "baselines", f"{iteration}|{TASK}")
         assert meta["awr_table_versions"] == versions
         assert meta["ppo_parent_sha256"] == checkpoint_sha256(pi_pre)
     # Iteration 1 trains on the demos and pi^0's rollouts: more than iteration 0 saw.
@@ -170,7 +160,7 @@ def test_the_report_is_written_with_plots_and_attached_to_the_run(study):
         data = (report.directory / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"]({name})" in report.markdown
-    meta = _latest_metadata(instance, "experiment_report")
+    meta = latest_metadata(instance, "experiment_report")
     assert meta["ledger_version"] == report.ledger_version
     assert re.search(r"## The paper's targets", meta["report"])
     assert meta["final_throughput"].startswith("![")

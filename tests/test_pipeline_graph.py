@@ -13,6 +13,7 @@ import dagster as dg
 import numpy as np
 import polars as pl
 import pytest
+from pipeline_helpers import latest_metadata
 
 from pipelines.resources import RecapResource
 from pipelines.run import materialize_iteration, run_loop
@@ -36,17 +37,6 @@ def loop(tmp_path_factory):
     with dg.instance_for_test(temp_dir=str(root / "dagster")) as instance:
         table = run_loop(recap, instance, iterations=1, log=lambda _: None)
         yield recap, instance, table, root
-
-
-def _latest_metadata(instance: dg.DagsterInstance, key: str, partition: str | None = None) -> dict:
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(
-            asset_key=dg.AssetKey(key), asset_partitions=[partition] if partition else None
-        ),
-        limit=1,
-    ).records
-    assert records, f"{key} {partition} was never materialised"
-    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
 
 
 def _checks(instance: dg.DagsterInstance, key: str) -> dict[str, bool]:
@@ -84,10 +74,10 @@ def test_iteration_k_reads_data_of_iterations_up_to_k_only(loop):
     one = read_lineage(iteration_path(recap.checkpoints(), "value", TASK, 1))
     assert set(zero["episodes_per_iteration"]) == {"0"}
     assert set(one["episodes_per_iteration"]) == {"0", "1"}
-    meta = _latest_metadata(instance, "value_function", f"1|{TASK}")
+    meta = latest_metadata(instance, "value_function", f"1|{TASK}")
     assert meta["max_iteration_read"] == 1
     assert (
-        meta["parent_sha256"] == _latest_metadata(instance, "value_function_pretrained")["checkpoint_sha256"]
+        meta["parent_sha256"] == latest_metadata(instance, "value_function_pretrained")["checkpoint_sha256"]
     )
 
 
@@ -101,7 +91,7 @@ def test_indicators_follow_the_rules(loop):
     corrections = one.filter(pl.col("is_correction"))
     assert corrections.height > 0, "the tiny preset's supervisor must have intervened at least once"
     assert corrections["indicator"].all()
-    meta = _latest_metadata(instance, "indicators", f"1|{TASK}")
+    meta = latest_metadata(instance, "indicators", f"1|{TASK}")
     before = meta["positive_fraction_before_corrections"][TASK]
     assert abs(before - 0.4) <= 0.02
     assert _checks(instance, "indicators") == {
@@ -115,8 +105,8 @@ def test_every_iteration_is_evaluated_into_the_ledger(loop):
     ledger = read_ledger(recap.ledger())
     assert sorted(ledger.filter(task=TASK, method="recap")["iteration"].to_list()) == [0, 1]
     assert table.height == 2 and set(table["iteration"].to_list()) == {0, 1}
-    meta = _latest_metadata(instance, "evaluation", f"1|{TASK}")
-    policy_sha = _latest_metadata(instance, "policy", f"1|{TASK}")["checkpoint_sha256"]
+    meta = latest_metadata(instance, "evaluation", f"1|{TASK}")
+    policy_sha = latest_metadata(instance, "policy", f"1|{TASK}")["checkpoint_sha256"]
     assert meta["policy_sha256"] == policy_sha
     assert _checks(instance, "evaluation") == {"evaluated_on_held_out_seeds": True}
 
@@ -130,7 +120,7 @@ def test_rematerialising_an_iteration_is_idempotent(loop):
     after = store.episodes().frame
     assert after.height == before.height
     assert after["episode_id"].n_unique() == after.height
-    meta = _latest_metadata(instance, "experience", f"1|{TASK}")
+    meta = latest_metadata(instance, "experience", f"1|{TASK}")
     assert meta["added"] == 0 and meta["skipped_already_stored"] > 0
     advantages = store.read_derived("advantages", filter=f"task = '{TASK}' AND iteration = 1")
     assert advantages.select("episode_id", "t").is_duplicated().sum() == 0
@@ -138,10 +128,10 @@ def test_rematerialising_an_iteration_is_idempotent(loop):
 
 def test_lineage_metadata_records_versions_and_pictures(loop):
     _, instance, _, _ = loop
-    meta = _latest_metadata(instance, "advantages", f"1|{TASK}")
+    meta = latest_metadata(instance, "advantages", f"1|{TASK}")
     assert set(meta["table_versions"]) >= {"episodes", "steps"}
     assert meta["values_along_episodes"].startswith("![")
-    evaluation = _latest_metadata(instance, "evaluation", f"1|{TASK}")
+    evaluation = latest_metadata(instance, "evaluation", f"1|{TASK}")
     assert "data:image/png;base64," in evaluation["throughput_per_iteration"]
     assert np.isfinite(evaluation["success_rate"])
     assert json.dumps(meta["table_versions"])
