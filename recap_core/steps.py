@@ -54,6 +54,20 @@ class StepArrays:
         """Broadcast an episode-level column (task, success, kind, ...) to steps."""
         return self.episodes[column].to_numpy()[self.episode_index]
 
+    def require_finite(self, values: np.ndarray, column: str) -> None:
+        """Raise naming the first episode and t where ``values`` (one row per step) has NaN or inf.
+
+        Training on one bad frame silently poisons a whole network; the error says which frame it was.
+        """
+        finite = np.isfinite(np.asarray(values)).reshape(len(values), -1).all(axis=1)
+        if not finite.all():
+            bad = int(np.argmin(finite))
+            episode_id = self.episodes["episode_id"][int(self.episode_index[bad])]
+            value = np.asarray(values)[bad]
+            raise ValueError(
+                f"episode {episode_id}: column {column!r} at t={self.t[bad]} is {value} (NaN or inf)"
+            )
+
     def select_episodes(self, mask: np.ndarray | Sequence[bool]) -> StepArrays:
         """Keep the episodes where ``mask`` (one entry per episode row) is True."""
         keep_episode = np.asarray(mask, dtype=bool)

@@ -22,10 +22,7 @@ def _check_values(steps: StepArrays, values: np.ndarray) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64)
     if values.shape != (len(steps),):
         raise ValueError(f"values has shape {values.shape}, expected ({len(steps)},) - one per step")
-    if not np.all(np.isfinite(values)):
-        bad = int(np.argmax(~np.isfinite(values)))
-        episode_id = steps.episodes["episode_id"][int(steps.episode_index[bad])]
-        raise ValueError(f"episode {episode_id}: column 'value' at t={steps.t[bad]} is {values[bad]}")
+    steps.require_finite(values, "value")
     return values
 
 

@@ -60,17 +60,9 @@ def _validate(
             raise ValueError(
                 f"method={method!r} needs one advantage per step ({n},), got {np.shape(advantages)}"
             )
-        finite = np.isfinite(np.asarray(advantages, dtype=np.float64))
-        if not finite.all():
-            bad = int(np.argmin(finite))
-            episode_id = steps.episodes["episode_id"][int(steps.episode_index[bad])]
-            raise ValueError(f"episode {episode_id}: column 'advantage' at t={steps.t[bad]} is not finite")
-    for name, array in (("observation", steps.observations), ("action", steps.actions)):
-        finite = np.isfinite(array).all(axis=1)
-        if not finite.all():
-            bad = int(np.argmin(finite))
-            episode_id = steps.episodes["episode_id"][int(steps.episode_index[bad])]
-            raise ValueError(f"episode {episode_id}: column {name!r} at t={steps.t[bad]} has NaN or inf")
+        steps.require_finite(np.asarray(advantages, dtype=np.float64), "advantage")
+    steps.require_finite(steps.observations, "observation")
+    steps.require_finite(steps.actions, "action")
 
 
 def train_policy(

@@ -58,11 +58,7 @@ def _check_obs(steps: StepArrays, obs_dim: int) -> None:
         raise ValueError(
             f"observations have shape {steps.observations.shape}; the model expects (N, {obs_dim})"
         )
-    finite = np.isfinite(steps.observations).all(axis=1)
-    if not finite.all():
-        bad = int(np.argmin(finite))
-        episode_id = steps.episodes["episode_id"][int(steps.episode_index[bad])]
-        raise ValueError(f"episode {episode_id}: column 'observation' at t={steps.t[bad]} has NaN or inf")
+    steps.require_finite(steps.observations, "observation")
 
 
 def train_value_function(
