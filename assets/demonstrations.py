@@ -3,7 +3,8 @@
 import dagster as dg
 
 from assets.checks import table_check
-from pipelines.partitions import TASKS
+from assets.metadata import collection_metadata
+from pipelines.partitions import register_partitions
 from pipelines.resources import RecapResource
 from recap_core.loop.collection import collect_demonstrations
 
@@ -18,16 +19,8 @@ def demonstrations(context: dg.AssetExecutionContext, recap: RecapResource) -> d
     settings = recap.settings()
     store = recap.store()
     result = collect_demonstrations(store, settings)
-    known = set(context.instance.get_dynamic_partitions(TASKS.name))
-    new_tasks = [t for t in settings.tasks if t not in known]
-    if new_tasks:
-        context.instance.add_dynamic_partitions(TASKS.name, new_tasks)
+    register_partitions(context.instance, list(settings.tasks), [])
     return dg.MaterializeResult(
-        metadata={
-            "added": result.added,
-            "skipped_already_stored": result.skipped,
-            "table_versions": dg.MetadataValue.json(result.versions),
-            "per_task": dg.MetadataValue.json(result.per_task),
-        },
+        metadata=collection_metadata(result, "per_task"),
         check_results=[table_check(store, "episodes_schema_valid")],
     )

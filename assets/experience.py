@@ -6,6 +6,7 @@ import dagster as dg
 from assets.checks import table_check
 from assets.demonstrations import demonstrations
 from assets.iteration import ITERATION_GROUP, PARTITIONS
+from assets.metadata import collection_metadata
 from pipelines.partitions import ITERATIONS, task_and_iteration
 from pipelines.resources import RecapResource
 from recap_core.loop.collection import collect_iteration_experience
@@ -29,12 +30,6 @@ def experience(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.Ma
         store, recap.settings(), recap.checkpoints(), task, iteration, drop_folder or None
     )
     return dg.MaterializeResult(
-        metadata={
-            "added": result.added,
-            "skipped_already_stored": result.skipped,
-            "table_versions": dg.MetadataValue.json(result.versions),
-            "per_kind": dg.MetadataValue.json(result.per_task),
-            **{k: v for k, v in result.extra.items() if isinstance(v, int | float | str)},
-        },
+        metadata=collection_metadata(result, "per_kind"),
         check_results=[table_check(store, "episodes_schema_valid")],
     )

@@ -5,6 +5,7 @@ from typing import Any
 
 import dagster as dg
 
+from recap_core.loop.collection import CollectionResult
 from recap_core.loop.plots import training_curve
 from recap_core.loop.results import LabelResult, TrainingResult
 
@@ -54,4 +55,15 @@ def label_metadata(result: LabelResult) -> dict[str, Any]:
         "indicators_table_version": result.table_version,
         "value_checkpoint_sha256": result.value_checkpoint.sha256 if result.value_checkpoint else "none",
         "table_versions": dg.MetadataValue.json(result.versions),
+    }
+
+
+def collection_metadata(result: CollectionResult, breakdown: str) -> dict[str, Any]:
+    """What a collection stage stored; ``breakdown`` names its per-task or per-kind summary."""
+    return {
+        "added": result.added,
+        "skipped_already_stored": result.skipped,
+        "table_versions": dg.MetadataValue.json(result.versions),
+        breakdown: dg.MetadataValue.json(result.per_task),
+        **{k: v for k, v in result.extra.items() if isinstance(v, int | float | str)},
     }

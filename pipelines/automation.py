@@ -11,7 +11,7 @@ from collections.abc import Iterable
 import dagster as dg
 
 from pipelines.jobs import iteration_job
-from pipelines.partitions import ITERATIONS, TASKS, partition_key
+from pipelines.partitions import ITERATIONS, TASKS, partition_key, register_partitions
 from pipelines.resources import RecapResource
 from recap_core.loop.fleet import pending_datasets
 
@@ -29,14 +29,6 @@ def next_iteration(instance: dg.DagsterInstance, tasks: Iterable[str]) -> int:
         if not all(str(partition_key(task, iteration)) in evaluated for task in tasks):
             return iteration
     return known[-1] + 1 if known else 0
-
-
-def _ensure_partitions(instance: dg.DagsterInstance, tasks: list[str], iteration: int) -> None:
-    missing_tasks = [t for t in tasks if not instance.has_dynamic_partition(TASKS.name, t)]
-    if missing_tasks:
-        instance.add_dynamic_partitions(TASKS.name, missing_tasks)
-    if not instance.has_dynamic_partition(ITERATIONS.name, str(iteration)):
-        instance.add_dynamic_partitions(ITERATIONS.name, [str(iteration)])
 
 
 def _requests(tasks: list[str], iteration: int, reason: str) -> list[dg.RunRequest]:
@@ -57,7 +49,7 @@ def nightly_recap(context: dg.ScheduleEvaluationContext, recap: RecapResource):
         return dg.SkipReason("pi_pre has not been materialised: run the pretraining job first")
     tasks = sorted(set(recap.settings().tasks) | set(context.instance.get_dynamic_partitions(TASKS.name)))
     iteration = next_iteration(context.instance, tasks)
-    _ensure_partitions(context.instance, tasks, iteration)
+    register_partitions(context.instance, tasks, [iteration])
     night = context.scheduled_execution_time.strftime("%Y-%m-%d")
     return _requests(tasks, iteration, f"nightly-{night}")
 

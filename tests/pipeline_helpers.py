@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
+
+from pipelines.resources import RecapResource
 
 
 def latest_metadata(instance: dg.DagsterInstance, key: str, partition: str | None = None) -> dict:
@@ -15,3 +19,14 @@ def latest_metadata(instance: dg.DagsterInstance, key: str, partition: str | Non
     ).records
     assert records, f"{key} {partition} was never materialised"
     return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
+
+
+def tiny_recap(root: Path) -> RecapResource:
+    """The tiny preset with every table, checkpoint and the ledger under ``root``."""
+    (root / "dagster").mkdir(exist_ok=True)
+    return RecapResource(
+        preset="tiny",
+        store_uri=str(root / "lance"),
+        checkpoint_root=str(root / "checkpoints"),
+        ledger_uri=str(root / "ledger" / "metrics"),
+    )

@@ -14,12 +14,11 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 import pytest
-from pipeline_helpers import latest_metadata
+from pipeline_helpers import latest_metadata, tiny_recap
 from typer.testing import CliRunner
 
 from pipelines.cli import app
 from pipelines.experiment import run_experiment
-from pipelines.resources import RecapResource
 from recap_core.ledger import read_ledger, record_evaluations
 from recap_core.loop.artifacts import iteration_path, pretrained_path, read_lineage
 from recap_core.loop.baselines import BASELINE_METHODS, baseline_lineage, train_baseline
@@ -34,13 +33,7 @@ ITERATIONS = 1
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     root = tmp_path_factory.mktemp("experiment")
-    (root / "dagster").mkdir()
-    recap = RecapResource(
-        preset="tiny",
-        store_uri=str(root / "lance"),
-        checkpoint_root=str(root / "checkpoints"),
-        ledger_uri=str(root / "ledger" / "metrics"),
-    )
+    recap = tiny_recap(root)
     with dg.instance_for_test(temp_dir=str(root / "dagster")) as instance:
         report = run_experiment(
             recap, instance, ITERATIONS, reports_root=root / "reports", log=lambda _: None

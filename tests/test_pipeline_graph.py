@@ -13,9 +13,8 @@ import dagster as dg
 import numpy as np
 import polars as pl
 import pytest
-from pipeline_helpers import latest_metadata
+from pipeline_helpers import latest_metadata, tiny_recap
 
-from pipelines.resources import RecapResource
 from pipelines.run import materialize_iteration, run_loop
 from recap_core.ledger import read_ledger
 from recap_core.loop.artifacts import iteration_path, pretrained_path, read_lineage
@@ -27,13 +26,7 @@ TASK = "reach-v3"
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory):
     root = tmp_path_factory.mktemp("recap")
-    (root / "dagster").mkdir()
-    recap = RecapResource(
-        preset="tiny",
-        store_uri=str(root / "lance"),
-        checkpoint_root=str(root / "checkpoints"),
-        ledger_uri=str(root / "ledger" / "metrics"),
-    )
+    recap = tiny_recap(root)
     with dg.instance_for_test(temp_dir=str(root / "dagster")) as instance:
         table = run_loop(recap, instance, iterations=1, log=lambda _: None)
         yield recap, instance, table, root
