@@ -47,7 +47,7 @@ def test_rewards_and_returns_follow_eq5_with_last_step_terminal() -> None:
     np.testing.assert_array_equal(raw_returns(steps, config), [-3, -2, -1, 0, -13, -12, -11, -10])
 
 
-def test_returns_normalised_per_task_by_max_length_and_clipped() -> None:
+def test_returns_normalised_per_task_by_max_length_plus_c_fail_without_clipping() -> None:
     steps = make_steps(
         [
             blank_episode("a", 4, True),
@@ -55,18 +55,28 @@ def test_returns_normalised_per_task_by_max_length_and_clipped() -> None:
             blank_episode("b", 2, True),
         ]
     )
-    # task a: L = 5 (longest episode); default C_fail = L, so the failure clips to -1 everywhere.
+    # task a: L = 5 (longest episode), default C_fail = L, so Z = 10; the failure keeps its time structure.
     np.testing.assert_allclose(
-        normalised_returns(steps), [-0.6, -0.4, -0.2, 0.0, -1, -1, -1, -1, -1, -0.5, 0.0], atol=1e-6
+        normalised_returns(steps),
+        [-0.3, -0.2, -0.1, 0.0, -0.9, -0.8, -0.7, -0.6, -0.5, -0.25, 0.0],
+        atol=1e-6,
     )
-    # a small C_fail keeps the failure's time structure: raw [-5..-1] / 5.
+    # an explicit C_fail changes Z to L + C_fail: raw [-5..-1] / 6.
     np.testing.assert_allclose(
-        normalised_returns(steps, RewardConfig(c_fail=1))[4:9], [-1.0, -0.8, -0.6, -0.4, -0.2], atol=1e-6
+        normalised_returns(steps, RewardConfig(c_fail=1))[4:9], np.array([-5, -4, -3, -2, -1]) / 6, atol=1e-6
     )
-    # a configured normaliser overrides the observed maximum for its task only.
+    # a configured L overrides the observed maximum for its task only (Z = 20 for a, 4 for b).
     out = normalised_returns(steps, RewardConfig(task_max_length={"a": 10}))
-    np.testing.assert_allclose(out[:4], [-0.3, -0.2, -0.1, 0.0], atol=1e-6)
-    np.testing.assert_allclose(out[9:], [-0.5, 0.0], atol=1e-6)
+    np.testing.assert_allclose(out[:4], [-0.15, -0.1, -0.05, 0.0], atol=1e-6)
+    np.testing.assert_allclose(out[9:], [-0.25, 0.0], atol=1e-6)
+    # a huge C_fail still fits: every return stays strictly above -1.
+    assert normalised_returns(steps, RewardConfig(c_fail=1e6)).min() > -1.0
+
+
+def test_return_outside_a_narrowed_support_is_refused_not_clipped() -> None:
+    steps = make_steps([blank_episode("a", 4, False)])
+    with pytest.raises(ValueError, match=r"episode ep0000: normalised return -0.8750 at t=0 lies outside"):
+        normalised_returns(steps, RewardConfig(value_min=-0.5))
 
 
 def test_normaliser_shorter_than_an_episode_is_rejected_naming_it() -> None:
@@ -95,17 +105,17 @@ def test_nstep_advantage_bootstraps_inside_and_truncates_at_episode_end() -> Non
     steps = make_steps([blank_episode("a", 6, True), blank_episode("a", 3, False)])
     v = np.array([-0.9, -0.7, -0.6, -0.5, -0.2, -0.1, -0.3, -0.4, -0.5])
     adv = nstep_advantages(steps, v, n=2, reward_config=RewardConfig(c_fail=3))
-    L = 6.0
+    Z = 6.0 + 3.0  # L + C_fail
     expected = [
-        -2 / L + v[2] - v[0],
-        -2 / L + v[3] - v[1],
-        -2 / L + v[4] - v[2],
-        -2 / L + v[5] - v[3],
-        -1 / L - v[4],  # truncated: return to the end, R_4 = -1
+        -2 / Z + v[2] - v[0],
+        -2 / Z + v[3] - v[1],
+        -2 / Z + v[4] - v[2],
+        -2 / Z + v[5] - v[3],
+        -1 / Z - v[4],  # truncated: return to the end, R_4 = -1
         0.0 - v[5],
-        -2 / L + v[8] - v[6],  # never bootstraps across into another episode: 6 + 2 = 8 is inside
-        (-1 - 3) / L - v[7],  # truncated: R = -1 - C_fail
-        -3 / L - v[8],
+        -2 / Z + v[8] - v[6],  # never bootstraps across into another episode: 6 + 2 = 8 is inside
+        (-1 - 3) / Z - v[7],  # truncated: R = -1 - C_fail
+        -3 / Z - v[8],
     ]
     np.testing.assert_allclose(adv, expected, atol=1e-6)
 

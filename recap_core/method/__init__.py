@@ -12,6 +12,7 @@ from recap_core.method.rewards import (
     raw_returns,
     step_rewards,
     task_max_lengths,
+    task_normalisers,
 )
 from recap_core.method.thresholds import (
     FINETUNE_POSITIVE_FRACTION,
@@ -36,6 +37,7 @@ __all__ = [
     "raw_returns",
     "step_rewards",
     "task_max_lengths",
+    "task_normalisers",
     "task_thresholds",
     "threshold_for_fraction",
 ]

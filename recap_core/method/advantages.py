@@ -1,13 +1,13 @@
 """Advantages in the value function's normalised units.
 
-Post-training (N-step, default N = 50):
-    A_t = (sum_{t'=t}^{t+N-1} r_t') / L + V(o_{t+N}) - V(o_t)          if t + N < T
-    A_t = R_t / L (clipped to the value support) - V(o_t)              otherwise (truncated at the end)
-The truncated branch uses exactly the target the value function was trained on, so a perfectly fit V
-gives zero advantage at the episode end. When t + N < T the window never reaches the terminal reward,
-so the partial sum is just -N / L and needs no clipping.
+Post-training (N-step, default N = 50), with Z = L + C_fail the task's normaliser (see rewards.py):
+    A_t = (sum_{t'=t}^{t+N-1} r_t') / Z + V(o_{t+N}) - V(o_t)          if t + N < T
+    A_t = R_t / Z - V(o_t)                                             otherwise (truncated at the end)
+Both branches use the same unclipped normalisation as the value targets, so R_t / Z equals
+sum_{t'<t+N} r_t' / Z + R_{t+N} / Z exactly: a value function equal to each step's own return gives
+A = 0 at every step of every episode, and a failure's last N steps are never mistaken for a success's.
 
-Pre-training (full episode): A_t = R_t / L - V(o_t).
+Pre-training (full episode): A_t = R_t / Z - V(o_t).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Rewards and Monte-Carlo returns (Eq. 5 of the pi*0.6 paper), normalised per task into [-1, 0].
+"""Rewards and Monte-Carlo returns (Eq. 5 of the pi*0.6 paper), normalised per task into (-1, 0].
 
 Indexing: an episode of length T has steps t = 0 .. T-1 (the step table's ``t``). The paper's last step
 "t = T" is our t = T-1, so
@@ -8,9 +8,15 @@ Indexing: an episode of length T has steps t = 0 .. T-1 (the step table's ``t``)
     r_{T-1} = -C_fail       on failure
 
 and R_t = sum_{t' >= t} r_t' = -(T-1-t) on success, -(T-1-t) - C_fail on failure. A value therefore
-reads as "minus the number of steps still needed", which is why the paper normalises per task by the
-task's maximum episode length L: R_t / L lies in (-1, 0] for successes. C_fail defaults to L, so every
-failed state normalises to <= -1 and is clipped onto the value support's lower edge: failures sit at -1.
+reads as "minus the number of steps still needed". The paper normalises values per task into (-1, 0); we
+divide by Z = L + C_fail, where L is the task's maximum episode length. The most negative return an
+episode of length <= L can have is -(L-1) - C_fail > -Z, so EVERY return, failures included, lies inside
+the value support without clipping. That matters: clipping (dividing by L alone, with C_fail = L) maps
+every state of a failure onto -1 while the N-step advantage adds -N/L of rewards before bootstrapping, so
+a failure's last N steps got the same zero advantage as a success's. With Z the identity
+R_t = sum_{t'<t+N} r_t' + R_{t+N} holds in normalised units too, and a value function equal to each
+step's own return gives zero advantage everywhere. C_fail defaults to L, so successes occupy (-1/2, 0]
+and failures (-1, -1/2].
 """
 
 from __future__ import annotations
@@ -27,9 +33,9 @@ from recap_core.steps import StepArrays
 class RewardConfig:
     """Constants of the reward.
 
-    ``c_fail``: terminal penalty of a failed episode, in steps; None = the task's max length (failures
-    normalise to -1). ``task_max_length``: normaliser per task; tasks missing from it use the longest
-    episode observed for the task, which keeps every success inside (-1, 0].
+    ``c_fail``: terminal penalty of a failed episode, in steps; None = the task's max length L.
+    ``task_max_length``: L per task; tasks missing from it use the longest episode observed for the
+    task. Returns are divided by L + C_fail, which keeps every return inside (-1, 0] unclipped.
     """
 
     c_fail: float | None = None
@@ -105,15 +111,37 @@ def raw_returns(steps: StepArrays, config: RewardConfig | None = None) -> np.nda
     return -remaining - np.where(success, 0.0, _per_step_c_fail(steps, config, max_len))
 
 
-def normaliser_per_step(steps: StepArrays, config: RewardConfig | None = None) -> np.ndarray:
-    """L (the task's max length) broadcast to steps: divide raw rewards/returns by it."""
+def task_normalisers(steps: StepArrays, config: RewardConfig | None = None) -> dict[str, float]:
+    """Z = L + C_fail per task: the divisor that maps every raw return into (-1, 0] without clipping."""
+    config = config or RewardConfig()
     max_len = task_max_lengths(steps, config)
-    per_episode = np.array([max_len[task] for task in steps.episodes["task"].to_list()], dtype=np.float64)
+    return {
+        task: float(length) + (float(length) if config.c_fail is None else float(config.c_fail))
+        for task, length in max_len.items()
+    }
+
+
+def normaliser_per_step(steps: StepArrays, config: RewardConfig | None = None) -> np.ndarray:
+    """Z = L + C_fail of each step's task, broadcast to steps: divide raw rewards/returns by it."""
+    normalisers = task_normalisers(steps, config)
+    per_episode = np.array([normalisers[task] for task in steps.episodes["task"].to_list()], dtype=np.float64)
     return per_episode[steps.episode_index]
 
 
 def normalised_returns(steps: StepArrays, config: RewardConfig | None = None) -> np.ndarray:
-    """R_t / L_task clipped to the value support [value_min, value_max] (float32): the value targets."""
+    """R_t / Z_task (float32): the value targets, inside the support by construction (never clipped).
+
+    Fails, naming the episode, if a return falls outside [value_min, value_max]: that can only happen
+    with a support narrower than (-1, 0], and silently clipping would break the N-step identity.
+    """
     config = config or RewardConfig()
     returns = raw_returns(steps, config) / normaliser_per_step(steps, config)
-    return np.clip(returns, config.value_min, config.value_max).astype(np.float32)
+    outside = (returns < config.value_min) | (returns > config.value_max)
+    if np.any(outside):
+        bad = int(np.argmax(outside))
+        episode_id = steps.episodes["episode_id"][int(steps.episode_index[bad])]
+        raise ValueError(
+            f"episode {episode_id}: normalised return {returns[bad]:.4f} at t={steps.t[bad]} lies outside "
+            f"the value support [{config.value_min}, {config.value_max}]"
+        )
+    return returns.astype(np.float32)
