@@ -24,16 +24,23 @@ def table_check(store: EpisodeStore, check_name: str) -> dg.AssetCheckResult:
 
 
 def fraction_check(result: LabelResult, check_name: str) -> dg.AssetCheckResult:
-    """Each task's share of A_t > eps_task is within 2 points of its target (not applicable to SFT mode)."""
+    """Each task's share of A_t > eps_task, on the population its target is defined on (demos in
+    pre-training, iteration k's own autonomous steps in finetuning), is within 2 points of the target.
+    Not applicable to SFT mode, where every label is True by rule."""
     gaps = {
-        task: abs(result.positive_fraction_before_corrections[task] - target)
+        task: abs(result.population_positive_fraction[task] - target)
         for task, target in result.target_fraction.items()
     }
     passed = result.mode == "sft" or all(gap <= POSITIVE_FRACTION_TOLERANCE for gap in gaps.values())
     return dg.AssetCheckResult(
         check_name=check_name,
         passed=passed,
-        metadata={"gap_per_task": dg.MetadataValue.json(gaps), "mode": result.mode},
+        metadata={
+            "gap_per_task": dg.MetadataValue.json(gaps),
+            "population": dg.MetadataValue.json(result.population),
+            "population_steps": dg.MetadataValue.json(result.population_steps),
+            "mode": result.mode,
+        },
     )
 
 

@@ -46,9 +46,10 @@ def label_metadata(result: LabelResult) -> dict[str, Any]:
         "thresholds": dg.MetadataValue.json(result.thresholds),
         "target_positive_fraction": dg.MetadataValue.json(result.target_fraction),
         "positive_fraction": dg.MetadataValue.json(result.positive_fraction),
-        "positive_fraction_before_corrections": dg.MetadataValue.json(
-            result.positive_fraction_before_corrections
-        ),
+        "threshold_population": dg.MetadataValue.json(result.population),
+        "threshold_population_steps": dg.MetadataValue.json(result.population_steps),
+        "population_positive_fraction": dg.MetadataValue.json(result.population_positive_fraction),
+        "positive_fraction_per_kind": dg.MetadataValue.json(result.positive_fraction_per_kind),
         "correction_steps": result.corrections,
         "correction_steps_labelled_true": result.corrections_labelled_true,
         "rows": result.steps,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
+import polars as pl
 import pytest
 import torch
 from core_helpers import blank_episode, make_steps, torch_threads
@@ -14,10 +17,13 @@ from recap_core.method import (
     normalised_returns,
     nstep_advantages,
     positive_fraction_per_task,
+    positive_share_per_kind,
     raw_returns,
+    step_kinds,
     step_rewards,
     task_thresholds,
     threshold_for_fraction,
+    threshold_population,
 )
 from recap_core.models import (
     INDICATOR_DROPPED,
@@ -247,3 +253,61 @@ def test_prompt_encoder_is_deterministic_and_handles_unseen_prompts() -> None:
     cos = torch.nn.functional.cosine_similarity
     assert cos(a, b, dim=0) > cos(a, c, dim=0) + 0.2
     assert torch.isfinite(d).all()
+
+
+def _kinds_episode(task: str, length: int, kind: str, iteration: int, corrected: slice | None = None):
+    episode = blank_episode(task, length, True)
+    episode.kind = kind
+    if corrected is not None:
+        episode.is_correction = np.zeros(length, bool)
+        episode.is_correction[corrected] = True
+    return episode, iteration
+
+
+def _steps_with_iterations(specs) -> object:
+    steps = make_steps([episode for episode, _ in specs])
+    iterations = [iteration for _, iteration in specs]
+    return dataclasses.replace(
+        steps, episodes=steps.episodes.with_columns(pl.Series("iteration", iterations))
+    )
+
+
+def test_finetuning_threshold_population_is_the_iterations_own_autonomous_steps() -> None:
+    steps = _steps_with_iterations(
+        [
+            _kinds_episode("a", 10, "demo", 0),
+            _kinds_episode("a", 10, "autonomous", 1),
+            _kinds_episode("a", 10, "intervention", 2, corrected=slice(6, 10)),
+            _kinds_episode("a", 10, "autonomous", 2),
+        ]
+    )
+    kinds = step_kinds(steps)
+    assert list(kinds[:10]) == ["demo"] * 10 and list(kinds[26:30]) == ["correction"] * 4
+    mask, names = threshold_population(steps, 2)
+    assert names == {"a": "autonomous steps of iteration 2"}
+    # iteration 2's policy actions only: the intervention episode's first 6 steps and the rollout.
+    np.testing.assert_array_equal(np.flatnonzero(mask), np.r_[20:26, 30:40])
+    # demos have high advantages, rollouts low ones: the 40% target holds on the rollouts, not overall.
+    adv = np.where(kinds == "demo", 1.0, 0.0) + np.linspace(0, 0.1, len(steps))
+    th = task_thresholds(adv, steps.per_step("task"), 0.4, population=mask, population_names=names)["a"]
+    assert th.n_steps == 16 and th.realised_fraction == pytest.approx(6 / 16)
+    assert np.mean(adv[mask] > th.threshold) == pytest.approx(th.realised_fraction)
+    labels = indicators(adv, steps.per_step("task"), {"a": th}, steps.is_correction)
+    shares = positive_share_per_kind(labels, kinds, steps.per_step("task"))["a"]
+    assert shares["demo"] == 1.0 and shares["correction"] == 1.0
+    assert shares["autonomous"] == pytest.approx(float(labels[kinds == "autonomous"].mean()))
+
+
+def test_threshold_population_falls_back_and_says_so() -> None:
+    fleet_only = _steps_with_iterations([_kinds_episode("f", 5, "demo", 3)])
+    mask, names = threshold_population(fleet_only, 3)
+    assert mask.all() and names["f"] == "non-correction steps of iteration 3 (it has no autonomous steps)"
+    older = _steps_with_iterations([_kinds_episode("g", 5, "autonomous", 1)])
+    mask, names = threshold_population(older, 2)
+    assert mask.all() and names["g"] == "all non-correction steps up to iteration 2"
+    _, names = threshold_population(older, -1)
+    assert names["g"] == "all non-correction steps up to iteration -1"
+    demos = _steps_with_iterations([_kinds_episode("h", 5, "demo", 0)])
+    assert threshold_population(demos, -1)[1] == {"h": "demonstration steps"}
+    with pytest.raises(ValueError, match="task 'h': the threshold population"):
+        task_thresholds(np.zeros(5), demos.per_step("task"), 0.3, population=np.zeros(5, bool))

@@ -85,8 +85,13 @@ def test_indicators_follow_the_rules(loop):
     assert corrections.height > 0, "the tiny preset's supervisor must have intervened at least once"
     assert corrections["indicator"].all()
     meta = latest_metadata(instance, "indicators", f"1|{TASK}")
-    before = meta["positive_fraction_before_corrections"][TASK]
-    assert abs(before - 0.4) <= 0.02
+    assert meta["threshold_population"][TASK] == "autonomous steps of iteration 1"
+    assert abs(meta["population_positive_fraction"][TASK] - 0.4) <= 0.02
+    per_kind = meta["positive_fraction_per_kind"][TASK]
+    assert per_kind["correction"] == 1.0 and per_kind["demo"] is not None
+    stored = store.read_derived("thresholds", filter=f"task = '{TASK}' AND iteration = 1")
+    assert stored["population"].to_list() == ["autonomous steps of iteration 1"]
+    assert stored["positive_fraction_correction"].to_list() == [1.0]
     assert _checks(instance, "indicators") == {
         "positive_fraction_on_target": True,
         "corrections_labelled_positive": True,

@@ -1,8 +1,10 @@
 """Advantages, per-task thresholds and improvement indicators, written to the store's derived tables.
 
-Pre-training labels use the full-episode advantage R_t - V_pre(o_t) and a 30% positive target; iteration
-k uses the N-step advantage under V^k and a 40% target (per-task overrides allowed). Corrections are
-forced True, and iteration 0 labels everything True (plain SFT on the task's demonstrations).
+Pre-training labels use the full-episode advantage R_t - V_pre(o_t) and a 30% positive target on the
+demonstrations; iteration k uses the N-step advantage under V^k and a 40% target (per-task overrides
+allowed) on iteration k's own autonomous steps (``threshold_population``). The threshold then labels all
+of the task's data so far. Corrections are forced True, and iteration 0 labels everything True (plain SFT
+on the task's demonstrations).
 """
 
 from __future__ import annotations
@@ -30,7 +32,10 @@ from recap_core.method import (
     normalised_returns,
     nstep_advantages,
     positive_fraction_per_task,
+    positive_share_per_kind,
+    step_kinds,
     task_thresholds,
+    threshold_population,
 )
 from recap_core.steps import StepArrays
 from recap_core.store import EpisodeStore
@@ -48,11 +53,15 @@ def _label(
     versions: dict[str, int],
 ) -> LabelResult:
     tasks = steps.per_step("task")
-    thresholds = task_thresholds(advantages, tasks, fraction)
+    population, population_names = threshold_population(steps, iteration)
+    thresholds = task_thresholds(
+        advantages, tasks, fraction, population=population, population_names=population_names
+    )
     labels = indicators(advantages, tasks, thresholds, steps.is_correction, mode=mode)
     after = positive_fraction_per_task(labels, tasks)
+    per_kind = positive_share_per_kind(labels, step_kinds(steps), tasks)
     version = write_indicators(store, steps, iteration, labels, mode, value_ref.sha256)
-    write_thresholds(store, iteration, thresholds, after, value_ref.sha256)
+    write_thresholds(store, iteration, thresholds, after, per_kind, mode, value_ref.sha256)
     corrections = steps.is_correction
     return LabelResult(
         iteration=iteration,
@@ -60,7 +69,10 @@ def _label(
         thresholds={t: th.threshold for t, th in thresholds.items()},
         target_fraction={t: th.target_fraction for t, th in thresholds.items()},
         positive_fraction=after,
-        positive_fraction_before_corrections={t: th.realised_fraction for t, th in thresholds.items()},
+        population={t: th.population for t, th in thresholds.items()},
+        population_steps={t: th.n_steps for t, th in thresholds.items()},
+        population_positive_fraction={t: th.realised_fraction for t, th in thresholds.items()},
+        positive_fraction_per_kind=per_kind,
         corrections=int(corrections.sum()),
         corrections_labelled_true=int(labels[corrections].sum()),
         steps=len(steps),

@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from recap_core.method.populations import STEP_KINDS
 from recap_core.method.thresholds import TaskThreshold
 from recap_core.steps import StepArrays
 from recap_core.store import EpisodeStore
@@ -76,18 +77,30 @@ def write_thresholds(
     iteration: int,
     thresholds: Mapping[str, TaskThreshold],
     positive_after_corrections: Mapping[str, float],
+    positive_per_kind: Mapping[str, Mapping[str, float | None]],
+    mode: str,
     value_sha256: str,
 ) -> int:
+    """One row per task: eps, its population and target, and the realised shares after forcing.
+
+    ``realised_fraction`` is measured on the population (``n_steps`` steps named by ``population``);
+    ``positive_fraction`` on every labelled step; ``positive_fraction_<kind>`` per producer (null when
+    the task has no steps of that kind).
+    """
     rows = [
         {
             **t.to_dict(),
             "iteration": iteration,
+            "mode": mode,
             "positive_fraction": float(positive_after_corrections[t.task]),
+            **{f"positive_fraction_{kind}": share for kind, share in positive_per_kind[t.task].items()},
             "value_checkpoint_sha256": value_sha256,
         }
         for t in thresholds.values()
     ]
-    frame = pl.DataFrame(rows, schema_overrides={"iteration": pl.Int32, "n_steps": pl.Int64})
+    overrides = {"iteration": pl.Int32, "n_steps": pl.Int64}
+    overrides.update({f"positive_fraction_{kind}": pl.Float64 for kind in STEP_KINDS})
+    frame = pl.DataFrame(rows, schema_overrides=overrides)
     return store.write_derived(THRESHOLDS, frame.to_arrow(), ["task", "iteration"])
 
 

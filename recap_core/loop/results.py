@@ -24,14 +24,23 @@ class TrainingResult:
 
 @dataclass
 class LabelResult:
-    """Per-task thresholds and positive fractions of one labelling pass."""
+    """Per-task thresholds and positive fractions of one labelling pass.
+
+    ``population`` names the steps each task's target fraction is defined on (``population_steps`` of
+    them); ``population_positive_fraction`` is the realised share there (what the target is checked
+    against); ``positive_fraction`` is the share over all labelled steps after corrections are forced,
+    and ``positive_fraction_per_kind`` splits it into demo, autonomous and correction steps.
+    """
 
     iteration: int
     mode: str
     thresholds: dict[str, float]
     target_fraction: dict[str, float]
     positive_fraction: dict[str, float]
-    positive_fraction_before_corrections: dict[str, float]
+    population: dict[str, str]
+    population_steps: dict[str, int]
+    population_positive_fraction: dict[str, float]
+    positive_fraction_per_kind: dict[str, dict[str, float | None]]
     corrections: int
     corrections_labelled_true: int
     steps: int

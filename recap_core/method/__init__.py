@@ -5,6 +5,12 @@ Kept free of torch so every rule can be checked against hand-computed values and
 
 from recap_core.method.advantages import episode_advantages, nstep_advantages
 from recap_core.method.indicators import INDICATOR_MODES, indicators, positive_fraction_per_task
+from recap_core.method.populations import (
+    STEP_KINDS,
+    positive_share_per_kind,
+    step_kinds,
+    threshold_population,
+)
 from recap_core.method.rewards import (
     RewardConfig,
     normalised_returns,
@@ -26,6 +32,7 @@ __all__ = [
     "FINETUNE_POSITIVE_FRACTION",
     "INDICATOR_MODES",
     "PRETRAIN_POSITIVE_FRACTION",
+    "STEP_KINDS",
     "RewardConfig",
     "TaskThreshold",
     "episode_advantages",
@@ -34,10 +41,13 @@ __all__ = [
     "normaliser_per_step",
     "nstep_advantages",
     "positive_fraction_per_task",
+    "positive_share_per_kind",
     "raw_returns",
+    "step_kinds",
     "step_rewards",
     "task_max_lengths",
     "task_normalisers",
     "task_thresholds",
     "threshold_for_fraction",
+    "threshold_population",
 ]

@@ -2,7 +2,9 @@
 
 A fixed global threshold would label almost everything positive on an easy task and almost nothing on a
 hard one; the paper instead picks, per task, the percentile that leaves a target fraction above it (30%
-in pre-training, 40% in finetuning, some tasks 10%).
+in pre-training, 40% in finetuning, some tasks 10%). The fraction is defined on a population (Appendix F:
+the demonstration data in pre-training, each iteration's own rollouts in finetuning), which is why the
+percentile is taken over a mask of the steps while the threshold then labels every step of the task.
 """
 
 from __future__ import annotations
@@ -18,13 +20,17 @@ FINETUNE_POSITIVE_FRACTION = 0.4
 
 @dataclass(frozen=True)
 class TaskThreshold:
-    """The threshold of one task and the fraction of its steps it actually leaves strictly above."""
+    """The threshold of one task and the fraction of its population it actually leaves strictly above.
+
+    ``n_steps`` counts the population the percentile was taken over, not every labelled step.
+    """
 
     task: str
     threshold: float
     target_fraction: float
     realised_fraction: float
     n_steps: int
+    population: str = "all steps"
 
     def to_dict(self) -> dict[str, float | int | str]:
         return asdict(self)
@@ -57,19 +63,29 @@ def task_thresholds(
     tasks: np.ndarray,
     positive_fraction: float = PRETRAIN_POSITIVE_FRACTION,
     overrides: Mapping[str, float] | None = None,
+    population: np.ndarray | None = None,
+    population_names: Mapping[str, str] | None = None,
 ) -> dict[str, TaskThreshold]:
     """eps_task for every task in ``tasks`` (one task name per step, aligned with ``advantages``).
 
     ``overrides`` maps a task to its own target fraction (e.g. 0.1), otherwise ``positive_fraction``.
+    ``population`` (bool per step, default all) selects the steps the target fraction is defined on;
+    ``population_names`` says in words what it is per task, for lineage.
     """
     advantages = np.asarray(advantages, dtype=np.float64)
     tasks = np.asarray(tasks)
     if advantages.shape != tasks.shape:
         raise ValueError(f"advantages {advantages.shape} and tasks {tasks.shape} must align one per step")
+    population = np.ones(len(tasks), dtype=bool) if population is None else np.asarray(population, bool)
+    if population.shape != tasks.shape:
+        raise ValueError(f"population {population.shape} and tasks {tasks.shape} must align one per step")
     overrides = dict(overrides or {})
+    names = dict(population_names or {})
     out: dict[str, TaskThreshold] = {}
     for task in sorted(set(tasks.tolist())):
-        task_adv = advantages[tasks == task]
+        task_adv = advantages[(tasks == task) & population]
+        if len(task_adv) == 0:
+            raise ValueError(f"task {task!r}: the threshold population ({names.get(task, 'mask')}) is empty")
         fraction = float(overrides.get(task, positive_fraction))
         eps = threshold_for_fraction(task_adv, fraction)
         out[task] = TaskThreshold(
@@ -78,6 +94,7 @@ def task_thresholds(
             target_fraction=fraction,
             realised_fraction=float(np.mean(task_adv > eps)),
             n_steps=len(task_adv),
+            population=names.get(task, "all steps"),
         )
     unknown = set(overrides) - set(out)
     if unknown:
