@@ -1,14 +1,21 @@
-"""SFT, AWR and PPO-style baselines of one (task, iteration): pi^k's data and advantages, from pi_pre."""
+"""SFT, AWR and PPO baselines of one (task, iteration): pi^k's data, advantages and budget, from pi_pre;
+plus pi^k itself at beta = 1, so guidance and conditioning can be told apart."""
 
 import dagster as dg
 
 from assets.advantages import advantages
 from assets.iteration import PARTITIONS
+from assets.policy import policy
 from assets.pretraining import policy_pretrained
 from pipelines.partitions import task_and_iteration
 from pipelines.resources import RecapResource
 from recap_core.loop.artifacts import iteration_path, pretrained_path, read_lineage
-from recap_core.loop.baselines import BASELINE_METHODS, run_baselines
+from recap_core.loop.baselines import (
+    BASELINE_METHODS,
+    RECAP_UNGUIDED,
+    evaluate_recap_unguided,
+    run_baselines,
+)
 from recap_core.loop.training_stages import iteration_value_versions
 from recap_core.training import checkpoint_sha256
 
@@ -18,11 +25,12 @@ BASELINE_GROUP = "recap_baselines"
 @dg.asset(
     group_name=BASELINE_GROUP,
     partitions_def=PARTITIONS,
-    deps=[advantages, policy_pretrained],
+    deps=[advantages, policy_pretrained, policy],
     pool="training",
     kinds={"pytorch", "deltalake"},
     check_specs=[dg.AssetCheckSpec("baselines_share_pi_k_data", asset="baselines")],
-    description="SFT, AWR and PPO-style policies finetuned from pi_pre on V^k's data and advantages, "
+    description="SFT, AWR and PPO (SPO trust region 0.01 against the data-collecting policy) finetuned "
+    "from pi_pre on V^k's data and advantages with pi^k's gradient-step budget, and pi^k at beta = 1, "
     "evaluated on the held-out seeds into the ledger.",
 )
 def baselines(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.MaterializeResult:
@@ -42,12 +50,14 @@ def baselines(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.Mat
         else read_lineage(iteration_path(root, "value", task, iteration))
     )
     data_keys = ("episodes", "steps")
+    budget_keys = ("gradient_steps", "weights_rule")
     same_data, problems = True, []
     for outcome in outcomes:
         row, training = outcome.evaluation.row, outcome.training
         parent_sha = training.parent.sha256 if training.parent else "none"
         mismatch = any(training.versions.get(k) != reference["versions"].get(k) for k in data_keys)
-        if mismatch or training.steps != reference["steps"] or parent_sha != pretrained_sha:
+        budget = any(training.extra.get(k) != reference.get(k) for k in budget_keys)
+        if mismatch or budget or training.steps != reference["steps"] or parent_sha != pretrained_sha:
             same_data = False
             problems.append(outcome.method)
         metadata.update(
@@ -65,6 +75,21 @@ def baselines(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.Mat
         )
         if outcome.advantages_mean is not None:
             metadata[f"{outcome.method}_mean_advantage"] = outcome.advantages_mean
+        metadata[f"{outcome.method}_gradient_steps"] = training.extra.get("gradient_steps", -1)
+        if "ppo_reference" in training.extra:
+            metadata["ppo_reference_policy"] = dg.MetadataValue.path(training.extra["ppo_reference"])
+            metadata["ppo_reference_sha256"] = training.extra["ppo_reference_sha256"]
+    unguided = evaluate_recap_unguided(
+        recap.settings(), root, recap.ledger(), task, iteration, context.run_id
+    ).row
+    metadata.update(
+        {
+            "recap_gradient_steps": reference.get("gradient_steps", -1),
+            "weights_rule": reference.get("weights_rule", "unknown"),
+            f"{RECAP_UNGUIDED}_success_rate": unguided["success_rate"],
+            f"{RECAP_UNGUIDED}_throughput_per_hour": unguided["throughput_per_hour"],
+        }
+    )
     return dg.MaterializeResult(
         metadata={"methods": ", ".join(BASELINE_METHODS), **metadata},
         check_results=[
@@ -74,7 +99,7 @@ def baselines(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.Mat
                 metadata={
                     "pi_pre_sha256": pretrained_sha,
                     "value_table_versions": dg.MetadataValue.json(value_versions),
-                    "mismatched": ", ".join(problems) or "none",
+                    "mismatched_data_or_budget": ", ".join(problems) or "none",
                 },
             )
         ],

@@ -10,7 +10,7 @@ import pandera.polars as pa
 import polars as pl
 import pyarrow as pa_arrow
 
-METHODS = ("recap", "sft", "awr", "ppo", "expert")
+METHODS = ("recap", "recap_beta1", "sft", "awr", "ppo", "expert")
 
 METRICS_ARROW_SCHEMA = pa_arrow.schema(
     [

@@ -37,7 +37,7 @@ from recap_core.models import (
 )
 from recap_core.models.flow_policy import drop_indicators
 from recap_core.models.value import bin_support
-from recap_core.training import awr_weights, ppo_flow_surrogate
+from recap_core.training import awr_weights, spo_flow_objective
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -236,13 +236,25 @@ def test_awr_weights_exp_clipped_and_normalised() -> None:
     assert w[3] / w[2] == pytest.approx(20.0 / np.exp(1.0 - 2.5), rel=1e-5)
 
 
-def test_ppo_surrogate_clips_the_flow_likelihood_ratio() -> None:
-    loss_old = torch.tensor([1.0, 1.0, 1.0])
+def test_ppo_is_the_spo_objective_with_a_trust_region_penalty() -> None:
+    loss_ref = torch.tensor([1.0, 1.0, 1.0])
     loss_new = torch.tensor([0.5, 0.5, 1.1])  # ratios e^0.5, e^0.5, e^-0.1
-    adv = torch.tensor([1.0, -1.0, 1.0])
-    out = ppo_flow_surrogate(loss_new, loss_old, adv, clip=0.2)
-    expected = -(1.2 * 1.0 + np.exp(0.5) * -1.0 + np.exp(-0.1) * 1.0) / 3
+    adv = torch.tensor([1.0, -1.0, 2.0])
+    out = spo_flow_objective(loss_new, loss_ref, adv, trust_region=0.01)
+    r = np.exp([0.5, 0.5, -0.1])
+    a = np.array([1.0, -1.0, 2.0])
+    expected = -np.mean(r * a - np.abs(a) / 0.02 * (r - 1) ** 2)
     assert out.item() == pytest.approx(expected, rel=1e-5)
+    # per sample the objective peaks at r = 1 + eps * sign(A): the trust region, not a clip.
+    ratios = torch.linspace(0.9, 1.1, 2001)
+    for sign in (1.0, -1.0):
+        values = [
+            -spo_flow_objective(-torch.log(x).reshape(1), torch.zeros(1), torch.tensor([sign])).item()
+            for x in ratios
+        ]
+        assert ratios[int(np.argmax(values))].item() == pytest.approx(1 + 0.01 * sign, abs=1e-4)
+    with pytest.raises(ValueError, match="trust region"):
+        spo_flow_objective(loss_new, loss_ref, adv, trust_region=0.0)
 
 
 def test_prompt_encoder_is_deterministic_and_handles_unseen_prompts() -> None:

@@ -45,7 +45,7 @@ def test_every_method_and_iteration_is_in_the_ledger(study):
     recap, _, report, _ = study
     ledger = read_ledger(recap.ledger()).filter(task=TASK)
     found = set(zip(ledger["method"].to_list(), ledger["iteration"].to_list(), strict=True))
-    expected = {(m, k) for m in ("recap", *BASELINE_METHODS) for k in range(ITERATIONS + 1)}
+    expected = {(m, k) for m in ("recap", "recap_beta1", *BASELINE_METHODS) for k in range(ITERATIONS + 1)}
     assert found == expected
     assert report.rows.height == len(expected)
     # Every method is evaluated on the same held-out seeds.
@@ -71,6 +71,17 @@ def test_baselines_start_from_pi_pre_on_the_value_functions_table_versions(study
         meta = latest_metadata(instance, "baselines", f"{iteration}|{TASK}")
         assert meta["awr_table_versions"] == versions
         assert meta["ppo_parent_sha256"] == checkpoint_sha256(pi_pre)
+        # equal budgets: every method took pi^k's number of gradient steps and kept its last weights.
+        assert recap_lineage["weights_rule"] == "last" and recap_lineage["gradient_steps"] > 0
+        for method in BASELINE_METHODS:
+            lineage = baseline_lineage(root, TASK, iteration, method)
+            assert lineage["gradient_steps"] == recap_lineage["gradient_steps"], method
+            assert lineage["weights_rule"] == "last"
+        # PPO's trust region is against the policy that collected the iteration's data.
+        collector = pi_pre if iteration == 0 else iteration_path(root, "policy", TASK, iteration - 1)
+        ppo = baseline_lineage(root, TASK, iteration, "ppo")
+        assert ppo["ppo_reference"] == str(collector.resolve())
+        assert meta["ppo_reference_sha256"] == checkpoint_sha256(collector)
     # Iteration 1 trains on the demos and pi^0's rollouts: more than iteration 0 saw.
     assert set(baseline_lineage(root, TASK, 1, "awr")["episodes_per_iteration"]) == {"0", "1"}
     key = dg.AssetCheckKey(dg.AssetKey("baselines"), "baselines_share_pi_k_data")

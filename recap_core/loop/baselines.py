@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recap_core.loop.artifacts import iteration_path, read_lineage
+from recap_core.loop.artifacts import iteration_path, read_lineage, require_checkpoint
 from recap_core.loop.data import task_steps
 from recap_core.loop.evaluation import EvaluationOutcome, evaluate_checkpoint
 from recap_core.loop.labels import ADVANTAGES, aligned_column
@@ -24,7 +24,10 @@ from recap_core.store import EpisodeStore
 from recap_core.training import checkpoint_sha256
 
 BASELINE_METHODS = ("sft", "awr", "ppo")
-"""SFT ignores advantages; AWR weights by exp(A/T); PPO uses them in a clipped surrogate."""
+"""SFT ignores advantages; AWR weights by exp(A/T); PPO uses them in the SPO trust-region objective."""
+
+RECAP_UNGUIDED = "recap_beta1"
+"""pi^k itself evaluated with I = positive and no guidance (beta = 1): separates conditioning from CFG."""
 
 _USES_ADVANTAGES = {"sft": False, "awr": True, "ppo": True}
 
@@ -78,7 +81,8 @@ def run_baselines(
     run_id: str,
     methods: tuple[str, ...] = BASELINE_METHODS,
 ) -> list[BaselineOutcome]:
-    """Train and evaluate every baseline of one (task, iteration) into the metrics ledger."""
+    """Train and evaluate every baseline of one (task, iteration) into the metrics ledger, plus pi^k at
+    beta = 1 (ledger method ``recap_beta1``)."""
     outcomes = []
     for method in methods:
         training, mean_advantage = train_baseline(store, settings, root, task, iteration, method)
@@ -86,6 +90,16 @@ def run_baselines(
         evaluation = evaluate_checkpoint(settings, policy_dir, task, iteration, method, ledger_uri, run_id)
         outcomes.append(BaselineOutcome(method, training, evaluation, mean_advantage))
     return outcomes
+
+
+def evaluate_recap_unguided(
+    settings: LoopSettings, root: Path, ledger_uri: str, task: str, iteration: int, run_id: str
+) -> EvaluationOutcome:
+    """pi^k (the RECAP policy of the iteration) on the same held-out seeds at beta = 1."""
+    policy_dir = require_checkpoint(iteration_path(root, "policy", task, iteration), "pi^k", "policy")
+    return evaluate_checkpoint(
+        settings, policy_dir, task, iteration, RECAP_UNGUIDED, ledger_uri, run_id, beta=1.0
+    )
 
 
 def baseline_lineage(root: Path, task: str, iteration: int, method: str) -> dict:

@@ -49,12 +49,17 @@ def evaluate_checkpoint(
     method: str,
     ledger_uri: str,
     run_id: str,
+    beta: float | None = None,
 ) -> EvaluationOutcome:
-    """Run the policy unsupervised from ``eval_episodes`` held-out seeds and upsert its ledger row."""
+    """Run the policy unsupervised from ``eval_episodes`` held-out seeds and upsert its ledger row.
+
+    ``beta`` overrides the preset's guidance (e.g. RECAP at beta = 1 next to the preset's beta = 2, so
+    the effect of conditioning and the effect of guidance can be told apart).
+    """
     torch.set_num_threads(max(1, settings.torch_threads))
     task = with_max_steps(get_task(task_name), settings.max_steps)
     seeds = eval_seeds(settings.eval_episodes)
-    policy = load_policy(policy_dir, beta=settings.beta, seed=settings.seed)
+    policy = load_policy(policy_dir, beta=settings.beta if beta is None else beta, seed=settings.seed)
     result = evaluate_policy(
         policy,
         task,

@@ -22,7 +22,7 @@ from deltalake import DeltaTable
 from recap_core.ledger import read_ledger
 from recap_core.loop.plots import _png, progress_per_iteration
 
-METHOD_ORDER = ("recap", "sft", "awr", "ppo")
+METHOD_ORDER = ("recap", "recap_beta1", "sft", "awr", "ppo")
 THROUGHPUT_TARGET = 2.0  # paper: RECAP more than doubles throughput on the hardest task
 FAILURE_TARGET = 0.5  # paper: RECAP roughly halves the failure rate
 
@@ -221,6 +221,7 @@ def render_report(
             ("SFT on demos (RECAP k=0, I=True)", "recap", 0),
             ("SFT on demos, no indicator", "sft", 0),
             (f"RECAP k={final}", "recap", final),
+            (f"RECAP k={final} at beta=1 (no guidance)", "recap_beta1", final),
             (f"SFT k={final}", "sft", final),
             (f"AWR k={final}", "awr", final),
             (f"PPO k={final}", "ppo", final),
@@ -254,8 +255,9 @@ throughput is successes per hour of robot time (steps x control period + a reset
 duration is the mean duration of successful episodes. The SFT reference of the targets is iteration 0
 (pi_pre finetuned on the task's demonstrations with every indicator True, Algorithm 1's plain SFT); the
 unconditioned SFT on the same demos is listed too. The baselines at k={final} are finetuned from pi_pre on
-exactly the table versions, steps and advantages RECAP's pi^{final} used, and every policy is evaluated on the
-same held-out seeds.
+exactly the table versions, steps and advantages RECAP's pi^{final} used, for the same number of gradient
+steps with the same rule for the final weights, and every policy is evaluated on the same held-out seeds.
+`recap` is sampled with the preset's guidance beta; `recap_beta1` is the same network at beta = 1.
 
 ## RECAP's final iteration against the baselines
 

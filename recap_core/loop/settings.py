@@ -47,7 +47,11 @@ class LoopSettings:
     value_pretrain: ValueTrainConfig = field(default_factory=lambda: ValueTrainConfig(epochs=20))
     value_finetune: ValueTrainConfig = field(default_factory=lambda: ValueTrainConfig(epochs=10))
     policy_pretrain: PolicyTrainConfig = field(default_factory=lambda: PolicyTrainConfig(epochs=30))
-    policy_finetune: PolicyTrainConfig = field(default_factory=lambda: PolicyTrainConfig(epochs=15))
+    # Every finetuned policy (RECAP and the baselines) runs all its epochs and keeps its last weights: the
+    # same number of gradient steps and the same rule for the final weights for every method.
+    policy_finetune: PolicyTrainConfig = field(
+        default_factory=lambda: PolicyTrainConfig(epochs=15, weights="last")
+    )
 
     def __post_init__(self) -> None:
         if not self.tasks:
@@ -85,7 +89,7 @@ PRESETS: dict[str, LoopSettings] = {
         value_pretrain=ValueTrainConfig(epochs=2, hidden=64, depth=2, progress=False),
         value_finetune=ValueTrainConfig(epochs=1, progress=False),
         policy_pretrain=PolicyTrainConfig(epochs=2, hidden=64, depth=2, progress=False),
-        policy_finetune=PolicyTrainConfig(epochs=1, hidden=64, depth=2, progress=False),
+        policy_finetune=PolicyTrainConfig(epochs=1, weights="last", hidden=64, depth=2, progress=False),
     ),
     # The README's run command: pre-training and two RECAP iterations on two tasks in minutes.
     "fast": LoopSettings(
@@ -97,7 +101,7 @@ PRESETS: dict[str, LoopSettings] = {
         value_pretrain=ValueTrainConfig(epochs=8, progress=False),
         value_finetune=ValueTrainConfig(epochs=10, progress=False),
         policy_pretrain=PolicyTrainConfig(epochs=30, progress=False),
-        policy_finetune=PolicyTrainConfig(epochs=30, progress=False),
+        policy_finetune=PolicyTrainConfig(epochs=30, weights="last", progress=False),
     ),
     # The study: more data and evaluation episodes for standard errors under 5 points.
     "full": LoopSettings(),
@@ -112,7 +116,7 @@ PRESETS: dict[str, LoopSettings] = {
         value_pretrain=ValueTrainConfig(epochs=8, progress=False),
         value_finetune=ValueTrainConfig(epochs=10, progress=False),
         policy_pretrain=PolicyTrainConfig(epochs=30, progress=False),
-        policy_finetune=PolicyTrainConfig(epochs=30, progress=False),
+        policy_finetune=PolicyTrainConfig(epochs=30, weights="last", progress=False),
     ),
     # The study proper: 100 held-out episodes per evaluation keep standard errors <= 5 points.
     "study-full": LoopSettings(
@@ -124,7 +128,7 @@ PRESETS: dict[str, LoopSettings] = {
         value_pretrain=ValueTrainConfig(epochs=15, progress=False),
         value_finetune=ValueTrainConfig(epochs=15, progress=False),
         policy_pretrain=PolicyTrainConfig(epochs=40, progress=False),
-        policy_finetune=PolicyTrainConfig(epochs=40, progress=False),
+        policy_finetune=PolicyTrainConfig(epochs=40, weights="last", progress=False),
     ),
 }
 

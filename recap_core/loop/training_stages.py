@@ -145,6 +145,16 @@ def iteration_value_versions(root: Path, task: str, iteration: int) -> dict[str,
     return read_lineage(value_dir)["versions"]
 
 
+def data_collecting_policy(root: Path, task: str, iteration: int) -> Path:
+    """The policy that collected iteration k's rollouts: pi^{k-1}; for k = 0 (the operator's demos,
+    no policy of ours) pi_pre, the model of those demos. PPO's trust region is taken against it."""
+    if iteration == 0:
+        return require_checkpoint(pretrained_path(root, "policy"), "pi_pre", "policy_pretrained")
+    return require_checkpoint(
+        iteration_path(root, "policy", task, iteration - 1), f"pi^{iteration - 1}", "policy"
+    )
+
+
 def train_iteration_policy(
     store: EpisodeStore,
     settings: LoopSettings,
@@ -154,9 +164,15 @@ def train_iteration_policy(
     method: str = "recap",
     advantages: np.ndarray | None = None,
 ) -> TrainingResult:
-    """pi^k of one task: finetuned from pi_pre on the task's data of iterations <= k with its indicators."""
+    """pi^k of one task (or a baseline): finetuned from pi_pre on the task's data of iterations <= k.
+
+    Every method gets the same budget: the preset's finetuning config (epochs, batch, weights rule) on
+    the same steps, so the gradient-step count and the rule for the final weights are equal across
+    RECAP, SFT, AWR and PPO; both are recorded in the checkpoint's lineage.
+    """
     _use_threads(settings)
     parent = require_checkpoint(pretrained_path(root, "policy"), "pi_pre", "policy_pretrained")
+    reference = data_collecting_policy(root, task, iteration) if method == "ppo" else None
     versions = iteration_value_versions(root, task, iteration)
     steps = task_steps(store, task, iteration, versions)
     labels = None
@@ -168,11 +184,21 @@ def train_iteration_policy(
     config = dataclasses.replace(settings.policy_finetune, seed=settings.seed + iteration)
     with atomic_directory(target) as scratch:
         _, history = train_policy(
-            steps, labels, config, init_from=parent, method=method, advantages=advantages, out_dir=scratch
+            steps,
+            labels,
+            config,
+            init_from=parent,
+            method=method,
+            advantages=advantages,
+            out_dir=scratch,
+            reference=reference,
         )
-        facts = {"task": task, "iteration": iteration, "method": method}
+        extra = {"gradient_steps": history.gradient_steps, "weights_rule": history.weights}
         if labels is not None:
-            facts["positive_fraction"] = float(labels.mean())
+            extra["positive_fraction"] = float(labels.mean())
+        if reference is not None:
+            extra["ppo_reference"] = history.extra["ppo_reference"]
+            extra["ppo_reference_sha256"] = history.extra["ppo_reference_sha256"]
+        facts = {"task": task, "iteration": iteration, "method": method, **extra}
         write_lineage(scratch, _lineage(steps, versions, **facts))
-    extra = {"positive_fraction": float(labels.mean())} if labels is not None else {}
     return _finish(target, steps, versions, history, extra)

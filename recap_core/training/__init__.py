@@ -9,7 +9,7 @@ from recap_core.training.config import (
     ValueTrainConfig,
 )
 from recap_core.training.hub import pull_checkpoint, push_checkpoint
-from recap_core.training.objectives import awr_weights, ppo_flow_surrogate
+from recap_core.training.objectives import awr_weights, spo_flow_objective
 from recap_core.training.policy_training import (
     TrainedPolicy,
     load_policy,
@@ -39,13 +39,13 @@ __all__ = [
     "load_policy",
     "load_trained_policy",
     "load_value_function",
-    "ppo_flow_surrogate",
     "predict_values",
     "pull_checkpoint",
     "push_checkpoint",
     "read_checkpoint_config",
     "save_policy",
     "save_value_function",
+    "spo_flow_objective",
     "train_policy",
     "train_value_function",
 ]

@@ -7,14 +7,18 @@ from dataclasses import asdict, dataclass, field
 from recap_core.method.rewards import RewardConfig
 
 POLICY_METHODS = ("recap", "sft", "awr", "ppo")
+WEIGHT_RULES = ("best_heldout", "last")
 
 
 @dataclass(frozen=True)
 class LoopConfig:
     """Optimisation, split and early-stopping settings shared by every trainer.
 
-    ``steps_per_epoch`` None means one pass over the training steps. Early stopping watches the held-out
-    loss (episodes split off with ``val_fraction``) and restores the best epoch's weights.
+    ``steps_per_epoch`` None means one pass over the training steps. ``weights`` is the rule for the
+    final weights: "best_heldout" stops early on the held-out loss (episodes split off with
+    ``val_fraction``) and restores the best epoch's weights; "last" runs every epoch and keeps the final
+    weights, so methods compared on the same data get exactly the same number of gradient steps (the
+    held-out loss is still recorded, but objectives such as PPO's are not comparable across methods).
     """
 
     epochs: int = 30
@@ -27,11 +31,14 @@ class LoopConfig:
     patience: int = 5
     min_delta: float = 1e-4
     seed: int = 0
+    weights: str = "best_heldout"
     progress: bool = True
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError(f"epochs and batch_size must be >= 1, got {self.epochs}, {self.batch_size}")
+        if self.weights not in WEIGHT_RULES:
+            raise ValueError(f"weights must be one of {WEIGHT_RULES}, got {self.weights!r}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
 
@@ -63,10 +70,10 @@ class PolicyTrainConfig(LoopConfig):
     RECAP: ``indicator_dropout`` (0.3) is the classifier-free-guidance dropout of the indicator token.
     AWR: weights exp(A / T), T = ``awr_temperature`` or, if None, the std of the advantages (so the
     baseline is not crippled by the small scale of normalised advantages), clipped at ``awr_max_weight``
-    and normalised to mean 1. PPO: clipped surrogate with ratio exp(scale * (L_old - L_theta)) from
-    per-sample flow-matching losses at shared (tau, noise), advantages standardised, plus
-    ``ppo_bc_coef`` times the flow-matching loss so the network stays a valid generative model; the
-    reference policy is refreshed every ``ppo_refresh_epochs``.
+    and normalised to mean 1. PPO (the paper's, Appendix D): the SPO objective with trust region
+    ``ppo_trust_region`` (0.01) on the ratio exp(scale * (L_ref - L_theta)) of single-step flow-matching
+    losses at shared (tau, noise), against a frozen reference: the policy that collected the data.
+    Advantages are standardised.
     """
 
     horizon: int = 10
@@ -80,10 +87,8 @@ class PolicyTrainConfig(LoopConfig):
     indicator_dropout: float = 0.3
     awr_temperature: float | None = None
     awr_max_weight: float = 20.0
-    ppo_clip: float = 0.2
-    ppo_bc_coef: float = 1.0
+    ppo_trust_region: float = 0.01
     ppo_likelihood_scale: float = 1.0
-    ppo_refresh_epochs: int = 1
 
 
 @dataclass
@@ -100,6 +105,8 @@ class TrainingHistory:
     n_val_steps: int = 0
     n_train_episodes: int = 0
     n_val_episodes: int = 0
+    gradient_steps: int = 0
+    weights: str = "best_heldout"
     extra: dict = field(default_factory=dict)
 
     @property

@@ -47,7 +47,7 @@ def fit(
     desc: str,
     on_epoch_start: Callable[[int], None] | None = None,
 ) -> TrainingHistory:
-    """Train ``model`` in place; keeps the weights of the best held-out epoch."""
+    """Train ``model`` in place; the final weights follow ``config.weights`` (best held-out or last)."""
     if len(train_idx) == 0:
         raise ValueError("no training steps: the training split is empty")
     torch.manual_seed(config.seed)
@@ -57,7 +57,8 @@ def fit(
     optimiser = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     batch = min(config.batch_size, len(train_idx))
     per_epoch = config.steps_per_epoch or math.ceil(len(train_idx) / batch)
-    history = TrainingHistory(n_train_steps=len(train_idx), n_val_steps=len(val_idx))
+    history = TrainingHistory(n_train_steps=len(train_idx), n_val_steps=len(val_idx), weights=config.weights)
+    keep_best = config.weights == "best_heldout"
     best = math.inf
     best_state: dict | None = None
     bad_epochs = 0
@@ -83,6 +84,7 @@ def fit(
                 nn.utils.clip_grad_norm_(params, config.grad_clip)
             optimiser.step()
             losses.append(loss.item())
+            history.gradient_steps += 1
             samples += len(idx)
             bar.update(1)
         history.train_loss.append(float(np.mean(losses)))
@@ -91,6 +93,8 @@ def fit(
         val = evaluate(model, loss_fn, val_idx, batch, config.seed)
         history.val_loss.append(val)
         bar.set_postfix(train=f"{history.train_loss[-1]:.4f}", val=f"{val:.4f}")
+        if not keep_best:
+            continue
         if val < best - config.min_delta:
             best, best_state, bad_epochs = val, copy.deepcopy(model.state_dict()), 0
             history.best_epoch = epoch

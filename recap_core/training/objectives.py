@@ -27,19 +27,23 @@ def awr_weights(
     return (weights / weights.mean()).astype(np.float32)
 
 
-def ppo_flow_surrogate(
+def spo_flow_objective(
     loss_new: torch.Tensor,
-    loss_old: torch.Tensor,
+    loss_ref: torch.Tensor,
     advantages: torch.Tensor,
-    clip: float = 0.2,
+    trust_region: float = 0.01,
     likelihood_scale: float = 1.0,
 ) -> torch.Tensor:
-    """Clipped PPO surrogate (to minimise) with log-ratio = scale * (L_old - L_new).
+    """The paper's PPO baseline (Appendix D, flow-matching part of Eq. 11), as a loss to minimise.
 
-    The one-step flow-matching loss bounds -log pi(a | o) up to constants, so at shared (tau, noise) the
-    difference of two policies' per-sample losses estimates their log-likelihood ratio (appendix D).
+    SPO-style: maximise r A - |A| / (2 eps) (r - 1)^2 with eps = ``trust_region`` (0.01). The quadratic
+    penalty keeps the ratio near 1 for every sample (the optimum of each term is r = 1 + eps sign(A)),
+    unlike PPO clipping, whose gradient vanishes outside the clip range. The likelihood ratio
+    r = exp(scale (L_ref - L_new)) uses the single-step flow-matching loss at shared (tau, noise) as
+    -log pi(a | o) up to a constant, with L_ref the data-collecting reference policy's loss.
     """
-    ratio = torch.exp((likelihood_scale * (loss_old - loss_new)).clamp(-20.0, 20.0))
-    unclipped = ratio * advantages
-    clipped = ratio.clamp(1.0 - clip, 1.0 + clip) * advantages
-    return -torch.minimum(unclipped, clipped).mean()
+    if trust_region <= 0:
+        raise ValueError(f"PPO trust region must be > 0, got {trust_region}")
+    ratio = torch.exp((likelihood_scale * (loss_ref - loss_new)).clamp(-20.0, 20.0))
+    penalty = advantages.abs() / (2.0 * trust_region) * (ratio - 1.0) ** 2
+    return -(ratio * advantages - penalty).mean()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from recap_core.training.checkpoints import (
 )
 from recap_core.training.config import POLICY_METHODS, PolicyTrainConfig, TrainingHistory
 from recap_core.training.loop import fit, split_episodes
-from recap_core.training.objectives import awr_weights, ppo_flow_surrogate
+from recap_core.training.objectives import awr_weights, spo_flow_objective
 
 
 @dataclass
@@ -73,19 +72,23 @@ def train_policy(
     method: str = "recap",
     advantages: np.ndarray | None = None,
     out_dir: str | Path | None = None,
+    reference: str | Path | None = None,
 ) -> tuple[TrainedPolicy, TrainingHistory]:
     """Train an action-chunk flow policy.
 
     method "recap": conditioned on ``indicators`` (bool per step; all True = SFT with the indicator
     token), dropped with ``config.indicator_dropout``. "sft": no indicator. "awr": no indicator,
-    per-sample losses weighted by ``awr_weights(advantages)``. "ppo": clipped surrogate on
-    ``advantages`` with flow-matching likelihood ratios plus a behaviour-cloning term.
-    ``init_from``: a policy checkpoint to finetune from (architecture, normalisers and weights kept,
-    recorded as parent). ``out_dir``: where to save the checkpoint (None: not saved).
+    per-sample losses weighted by ``awr_weights(advantages)``. "ppo": the paper's SPO-style objective on
+    ``advantages`` (``spo_flow_objective``) against the frozen ``reference`` checkpoint, the policy that
+    collected the data (required for "ppo"; a conditioned reference is scored as it acted, with
+    I = positive). ``init_from``: a policy checkpoint to finetune from (architecture, normalisers and
+    weights kept, recorded as parent). ``out_dir``: where to save the checkpoint (None: not saved).
     """
     config = config or PolicyTrainConfig()
     torch.manual_seed(config.seed)  # network initialisation is part of the seeded run
     _validate(steps, indicators, advantages, method)
+    if method == "ppo" and reference is None:
+        raise ValueError("method='ppo' needs reference: the checkpoint of the policy that collected the data")
     obs_dim, action_dim = steps.observations.shape[1], steps.actions.shape[1]
     parent: CheckpointRef | None = None
     if init_from is not None:
@@ -145,11 +148,12 @@ def train_policy(
     if method == "ppo":
         adv = np.asarray(advantages, dtype=np.float64)
         adv_std = torch.from_numpy(((adv - adv.mean()) / (adv.std() or 1.0)).astype(np.float32))
-        reference: dict[str, FlowMatchingPolicy] = {}
-
-        def refresh(epoch: int) -> None:
-            if epoch % max(config.ppo_refresh_epochs, 1) == 0:
-                reference["old"] = copy.deepcopy(net).eval().requires_grad_(False)
+        reference_policy = load_trained_policy(reference)
+        reference_net = reference_policy.net.eval().requires_grad_(False)
+        reference_token = INDICATOR_POSITIVE if reference_net.config.conditioned else INDICATOR_DROPPED
+        extra["ppo_reference"] = reference_policy.checkpoint.path
+        extra["ppo_reference_sha256"] = reference_policy.checkpoint.sha256
+        extra["ppo_trust_region"] = config.ppo_trust_region
 
     def loss_fn(idx: np.ndarray, generator: torch.Generator, training: bool) -> torch.Tensor:
         index = torch.from_numpy(idx)
@@ -168,25 +172,20 @@ def train_policy(
             return per_sample.mean()
         if method == "awr":
             return (weights_all[index] * per_sample).mean()
-        old = reference["old"]
         with torch.no_grad():
-            old_loss = old.per_sample_loss(
-                old.context(observations[index], prompts[idx].tolist()), tokens, chunks_t, mask_t, tau, noise
+            reference_loss = reference_net.per_sample_loss(
+                reference_net.context(observations[index], prompts[idx].tolist()),
+                torch.full((batch,), reference_token, dtype=torch.long),
+                chunks_t,
+                mask_t,
+                tau,
+                noise,
             )
-        surrogate = ppo_flow_surrogate(
-            per_sample, old_loss, adv_std[index], config.ppo_clip, config.ppo_likelihood_scale
+        return spo_flow_objective(
+            per_sample, reference_loss, adv_std[index], config.ppo_trust_region, config.ppo_likelihood_scale
         )
-        return surrogate + config.ppo_bc_coef * per_sample.mean()
 
-    history = fit(
-        net,
-        loss_fn,
-        train_idx,
-        val_idx,
-        config,
-        desc=f"policy ({method})",
-        on_epoch_start=refresh if method == "ppo" else None,
-    )
+    history = fit(net, loss_fn, train_idx, val_idx, config, desc=f"policy ({method})")
     history.n_train_episodes = len(np.unique(steps.episode_index[train_idx]))
     history.n_val_episodes = len(np.unique(steps.episode_index[val_idx]))
     if method == "recap":
