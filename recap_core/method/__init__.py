@@ -13,6 +13,7 @@ from recap_core.method.populations import (
 )
 from recap_core.method.rewards import (
     RewardConfig,
+    episode_progress,
     normalised_returns,
     normaliser_per_step,
     raw_returns,
@@ -36,6 +37,7 @@ __all__ = [
     "RewardConfig",
     "TaskThreshold",
     "episode_advantages",
+    "episode_progress",
     "indicators",
     "normalised_returns",
     "normaliser_per_step",

@@ -111,6 +111,17 @@ def raw_returns(steps: StepArrays, config: RewardConfig | None = None) -> np.nda
     return -remaining - np.where(success, 0.0, _per_step_c_fail(steps, config, max_len))
 
 
+def episode_progress(steps: StepArrays, config: RewardConfig | None = None) -> np.ndarray:
+    """t / L per step (float32, in [0, 1)): how much of the task's time limit has passed.
+
+    A failure's return depends on the steps left until the time-out; a value function that sees this
+    can predict it (see recap_core.models.value).
+    """
+    max_len = task_max_lengths(steps, config)
+    per_episode = np.array([max_len[task] for task in steps.episodes["task"].to_list()], dtype=np.float64)
+    return (steps.t / per_episode[steps.episode_index]).astype(np.float32)
+
+
 def task_normalisers(steps: StepArrays, config: RewardConfig | None = None) -> dict[str, float]:
     """Z = L + C_fail per task: the divisor that maps every raw return into (-1, 0] without clipping."""
     config = config or RewardConfig()

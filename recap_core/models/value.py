@@ -7,6 +7,13 @@ its expectation V = sum_b p(b) v(b).
 Discretisation: two-hot. A target R between neighbouring bin centres v_i <= R <= v_{i+1} puts weight
 (v_{i+1} - R) / dv on bin i and the rest on bin i+1, so decoding the target distribution gives back R
 exactly (no quantisation error of up to half a bin as with nearest-bin encoding).
+
+Time-aware (``time_aware``, on for every new network): episodes end at a time limit, and a failure's
+return is "minus the steps left until the time-out, minus C_fail". The steps left are not visible in the
+observation, so a value of the observation alone averages over them: it overrates the states just before
+a time-out and underrates early ones, and the advantages then favour exactly the last steps of failed
+episodes. Feeding the episode's progress t / L (Pardo et al., "Time Limits in Reinforcement Learning",
+2018) makes the Monte-Carlo target predictable from the input, so failure tails get no bonus.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ class ValueNetConfig:
     heads: int = 4
     prompt_dim: int = 64
     prompt_buckets: int = 4096
+    time_aware: bool = False  # False only for checkpoints written before the progress input existed
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -73,9 +81,10 @@ class DistributionalValueFunction(nn.Module):
         self.config = config
         self.obs_norm = Normaliser(config.obs_dim)
         self.prompts = HashedPromptEncoder(config.prompt_dim, config.prompt_buckets)
+        inputs = [config.obs_dim, config.prompt_dim] + ([1] if config.time_aware else [])
         self.backbone = build_backbone(
             config.backbone,
-            [config.obs_dim, config.prompt_dim],
+            inputs,
             config.n_bins,
             hidden=config.hidden,
             depth=config.depth,
@@ -83,14 +92,30 @@ class DistributionalValueFunction(nn.Module):
         )
         self.register_buffer("support", bin_support(config.n_bins, config.v_min, config.v_max))
 
-    def logits(self, observations: torch.Tensor, prompts: Sequence[str]) -> torch.Tensor:
-        return self.backbone([self.obs_norm(observations), self.prompts(prompts)])
+    def logits(
+        self, observations: torch.Tensor, prompts: Sequence[str], progress: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``progress``: t / L per observation, (B,); required by a time-aware network."""
+        features = [self.obs_norm(observations), self.prompts(prompts)]
+        if self.config.time_aware:
+            if progress is None:
+                raise ValueError("this value network is time-aware: pass progress = t / L per observation")
+            features.append(progress.reshape(-1, 1).to(observations.dtype))
+        return self.backbone(features)
 
-    def forward(self, observations: torch.Tensor, prompts: Sequence[str]) -> torch.Tensor:
+    def forward(
+        self, observations: torch.Tensor, prompts: Sequence[str], progress: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Expected value per observation, (B,)."""
-        return expected_value(self.logits(observations, prompts), self.support)
+        return expected_value(self.logits(observations, prompts, progress), self.support)
 
-    def loss(self, observations: torch.Tensor, prompts: Sequence[str], returns: torch.Tensor) -> torch.Tensor:
+    def loss(
+        self,
+        observations: torch.Tensor,
+        prompts: Sequence[str],
+        returns: torch.Tensor,
+        progress: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Mean cross-entropy against two-hot encoded Monte-Carlo returns."""
-        log_p = torch.log_softmax(self.logits(observations, prompts), dim=-1)
+        log_p = torch.log_softmax(self.logits(observations, prompts, progress), dim=-1)
         return -(two_hot(returns, self.support) * log_p).sum(-1).mean()

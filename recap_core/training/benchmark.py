@@ -50,7 +50,9 @@ def run_benchmark(frames: int = 200_000, train_batches: int = 40, threads: int =
     torch.manual_seed(seed)
     length = 200
     steps = synthetic_steps(max(frames // length, 2), length, seed=seed)
-    vf = ValueFunction(DistributionalValueFunction(ValueNetConfig(obs_dim=39)), ValueTrainConfig().reward)
+    vf = ValueFunction(
+        DistributionalValueFunction(ValueNetConfig(obs_dim=39, time_aware=True)), ValueTrainConfig().reward
+    )
     predict_values(vf, steps.select_episodes(np.arange(len(steps.episodes)) < 5))  # warm-up
     start = time.perf_counter()
     predict_values(vf, steps)

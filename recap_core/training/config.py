@@ -51,7 +51,10 @@ class LoopConfig:
 
 @dataclass(frozen=True)
 class ValueTrainConfig(LoopConfig):
-    """Value-function training: architecture (ignored when finetuning: the parent's is kept) and reward."""
+    """Value-function training: architecture (ignored when finetuning: the parent's is kept) and reward.
+
+    ``time_aware``: the network also sees the episode's progress t / L (see recap_core.models.value).
+    """
 
     backbone: str = "mlp"
     hidden: int = 256
@@ -60,6 +63,7 @@ class ValueTrainConfig(LoopConfig):
     prompt_dim: int = 64
     prompt_buckets: int = 4096
     n_bins: int = 201
+    time_aware: bool = True
     reward: RewardConfig = field(default_factory=RewardConfig)
 
 

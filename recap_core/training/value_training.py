@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from recap_core.method.rewards import RewardConfig, normalised_returns, task_max_lengths
+from recap_core.method.rewards import RewardConfig, episode_progress, normalised_returns, task_max_lengths
 from recap_core.models.value import DistributionalValueFunction, ValueNetConfig
 from recap_core.steps import StepArrays
 from recap_core.training.checkpoints import (
@@ -98,6 +98,7 @@ def train_value_function(
                 heads=config.heads,
                 prompt_dim=config.prompt_dim,
                 prompt_buckets=config.prompt_buckets,
+                time_aware=config.time_aware,
             )
         )
     observed = task_max_lengths(steps, RewardConfig())
@@ -107,6 +108,7 @@ def train_value_function(
     reward = dataclasses.replace(reward, task_max_length={**reward.task_max_length, **merged})
 
     targets = torch.from_numpy(normalised_returns(steps, reward))
+    progress = torch.from_numpy(episode_progress(steps, reward))
     observations = torch.from_numpy(np.ascontiguousarray(steps.observations, dtype=np.float32))
     prompts = np.asarray(steps.per_step("prompt"), dtype=object)
     train_idx, val_idx = split_episodes(steps, config.val_fraction, config.seed)
@@ -115,7 +117,7 @@ def train_value_function(
 
     def loss_fn(idx: np.ndarray, _generator: torch.Generator, _training: bool) -> torch.Tensor:
         index = torch.from_numpy(idx)
-        return net.loss(observations[index], prompts[idx].tolist(), targets[index])
+        return net.loss(observations[index], prompts[idx].tolist(), targets[index], progress[index])
 
     history = fit(net, loss_fn, train_idx, val_idx, config, desc="value function")
     history.n_train_episodes = len(np.unique(steps.episode_index[train_idx]))
@@ -138,11 +140,13 @@ def predict_values(
     vf.net.eval()
     idx = np.arange(len(steps)) if index is None else np.asarray(index)
     prompts = steps.episodes["prompt"].to_numpy()
+    progress = torch.from_numpy(episode_progress(steps, vf.reward_config))
     out = np.empty(len(idx), dtype=np.float32)
     for start in range(0, len(idx), batch_size):
         part = idx[start : start + batch_size]
         obs = torch.from_numpy(np.ascontiguousarray(steps.observations[part], dtype=np.float32))
-        out[start : start + len(part)] = vf.net(obs, prompts[steps.episode_index[part]].tolist()).numpy()
+        prompt_list = prompts[steps.episode_index[part]].tolist()
+        out[start : start + len(part)] = vf.net(obs, prompt_list, progress[torch.from_numpy(part)]).numpy()
     return out
 
 
