@@ -11,8 +11,13 @@ import typer
 
 from recap_core.commands import core, robot, store
 
+# Typer's pretty traceback renderer loops forever on the cyclic exception chains Dagster produces
+# (user error <-> DagsterExecutionStepExecutionError); ``main`` reports failures itself instead.
 app = typer.Typer(
-    no_args_is_help=True, add_completion=False, help="RECAP: learn robot policies from experience."
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="RECAP: learn robot policies from experience.",
 )
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print JSON.")
 app.add_typer(bench_app, name="bench")
@@ -116,8 +121,41 @@ def ui(port: Annotated[int, typer.Option(help="Port of the web UI.")] = 3000) ->
     raise SystemExit(subprocess.call(command))
 
 
+def exception_chain(error: BaseException) -> list[BaseException]:
+    """``error`` and its causes/contexts, outermost first, each once (Dagster's chains can be cyclic)."""
+    chain: list[BaseException] = []
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def root_cause(error: BaseException) -> BaseException:
+    """The innermost exception raised by our code or a library we call, not Dagster's wrappers."""
+    chain = exception_chain(error)
+    own = [e for e in chain if not type(e).__module__.startswith("dagster")]
+    return own[-1] if own else chain[-1]
+
+
 def main() -> None:
-    app()
+    """Run the CLI; a failure exits 1 with its root cause on one line (RECAP_DEBUG=1: the full chain)."""
+    debug = os.environ.get("RECAP_DEBUG", "") not in ("", "0")
+    try:
+        app()  # usage errors, --help and Ctrl-C are handled (and exit) inside
+    except Exception as error:
+        if debug:
+            import traceback
+
+            traceback.print_exception(error)  # bounded: the stdlib tracks exceptions already printed
+        cause = root_cause(error)
+        message = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+        typer.echo(f"error: {type(cause).__name__}: {message}", err=True)
+        if not debug:
+            typer.echo("(set RECAP_DEBUG=1 for the full traceback)", err=True)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

@@ -130,3 +130,22 @@ def test_dagster_dev_serves_the_asset_graph_over_graphql(env):
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
+
+
+def test_a_failed_step_ends_the_command_with_its_root_cause_on_one_line(env):
+    """A step failing inside a Dagster run used to hang `recap iterate` forever: the exception chain is
+    cyclic and the pretty-traceback renderer looped on it. Now the command exits 1 within seconds."""
+    command = [sys.executable, "-m", "pipelines.cli", "iterate", "--task", TASK, "--iteration", "1"]
+    started = time.monotonic()
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert time.monotonic() - started < 120
+    last = result.stderr.strip().splitlines()[-2:]
+    # nothing was pre-trained, so the iteration's first step finds no pi^0 to collect with.
+    assert last[0].startswith("error: FileNotFoundError: pi^0 checkpoint missing"), last
+    assert last[1] == "(set RECAP_DEBUG=1 for the full traceback)"
+    assert "Traceback" not in result.stderr
+    debug = subprocess.run(
+        command, env={**env, "RECAP_DEBUG": "1"}, capture_output=True, text=True, timeout=120
+    )
+    assert debug.returncode == 1 and "Traceback (most recent call last)" in debug.stderr
