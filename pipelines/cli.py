@@ -29,6 +29,19 @@ PresetOption = Annotated[str, typer.Option(help="tiny | fast | full")]
 TasksOption = Annotated[str, typer.Option(help="Comma-separated tasks (default: the preset's).")]
 
 
+def _instance():
+    """The project's persistent instance, after recovering runs whose process was killed (they would
+    otherwise hold the training pool's only slot forever)."""
+    import dagster as dg
+
+    from pipelines.recovery import recover_dead_runs
+
+    instance = dg.DagsterInstance.get()
+    for run_id in recover_dead_runs(instance):
+        typer.echo(f"marked run {run_id} failed: its process is gone; freed its pool slots", err=True)
+    return instance
+
+
 def _resource(preset: str, tasks: str):
     from pipelines.resources import RecapResource
 
@@ -46,14 +59,13 @@ def run(
     iterations: Annotated[int, typer.Option(help="RECAP iterations after iteration 0.")] = 2,
 ) -> None:
     """Pre-train and run iterations 0..K on the simulated robot; print success and throughput."""
-    import dagster as dg
     import polars as pl
 
     from pipelines.instance import ensure_dagster_home
     from pipelines.run import run_loop
 
     home = ensure_dagster_home()
-    table = run_loop(_resource(preset, tasks), dg.DagsterInstance.get(), iterations)
+    table = run_loop(_resource(preset, tasks), _instance(), iterations)
     with pl.Config(
         tbl_rows=200,
         tbl_cols=20,
@@ -78,14 +90,12 @@ def experiment(
     """The evidence study: RECAP iterations 0..K plus SFT/AWR/PPO baselines, then the ledger report."""
     from pathlib import Path
 
-    import dagster as dg
-
     from pipelines.experiment import run_experiment
     from pipelines.instance import ensure_dagster_home
 
     home = ensure_dagster_home()
     report = run_experiment(
-        _resource(preset, tasks), dg.DagsterInstance.get(), iterations, Path(reports) if reports else None
+        _resource(preset, tasks), _instance(), iterations, Path(reports) if reports else None
     )
     typer.echo(report.markdown.split("## Every evaluation")[0])
     typer.echo(f"Report: {report.directory / 'report.md'} (ledger version {report.ledger_version})")
@@ -99,14 +109,13 @@ def iterate(
     preset: PresetOption = "fast",
 ) -> None:
     """Materialise one RECAP iteration of one task (the UI's one-click re-materialisation, from the shell)."""
-    import dagster as dg
 
     from pipelines.instance import ensure_dagster_home
     from pipelines.run import materialize_iteration, summary_table
 
     ensure_dagster_home()
     recap = _resource(preset, task)
-    result = materialize_iteration(recap, dg.DagsterInstance.get(), task, iteration)
+    result = materialize_iteration(recap, _instance(), task, iteration)
     typer.echo(f"run {result.run_id}: {'succeeded' if result.success else 'failed'}")
     typer.echo(summary_table(recap.ledger(), [task], "recap").filter(iteration=iteration))
 

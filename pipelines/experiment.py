@@ -17,6 +17,7 @@ from assets.iteration import ITERATION_GROUP
 from assets.report import REPORT_GROUP
 from pipelines.definitions import ALL_ASSETS
 from pipelines.partitions import register_partitions
+from pipelines.recovery import owner_tags
 from pipelines.resources import RecapResource
 from pipelines.run import materialize_iteration, materialize_pretraining
 from recap_core.loop.experiment import ExperimentPlan
@@ -36,7 +37,7 @@ def materialize_report(
         instance=instance,
         resources={"recap": recap},
         run_config={"ops": {"experiment_report": {"config": config}}},
-        tags={"recap/trigger": "recap-experiment"},
+        tags={"recap/trigger": "recap-experiment", **owner_tags()},
     )
 
 

@@ -14,6 +14,7 @@ import polars as pl
 
 from pipelines.definitions import ALL_ASSETS
 from pipelines.partitions import partition_key, register_partitions
+from pipelines.recovery import owner_tags
 from pipelines.resources import RecapResource
 from recap_core.ledger import read_ledger
 
@@ -25,7 +26,12 @@ ITERATION = dg.AssetSelection.groups("recap_iteration")
 
 def materialize_pretraining(recap: RecapResource, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        ALL_ASSETS, selection=PRETRAINING, instance=instance, resources={"recap": recap}, run_config=QUIET
+        ALL_ASSETS,
+        selection=PRETRAINING,
+        instance=instance,
+        resources={"recap": recap},
+        run_config=QUIET,
+        tags=owner_tags(),
     )
 
 
@@ -45,7 +51,7 @@ def materialize_iteration(
         instance=instance,
         resources={"recap": recap},
         partition_key=str(partition_key(task, iteration)),
-        tags={"recap/trigger": trigger},
+        tags={"recap/trigger": trigger, **owner_tags()},
         run_config=QUIET,
     )
 
