@@ -45,11 +45,13 @@ def _instance():
 def _resource(preset: str, tasks: str):
     from pipelines.resources import RecapResource
 
-    return RecapResource(
+    recap = RecapResource(
         preset=preset,
         tasks=[t for t in tasks.split(",") if t],
         lerobot_drop_folder=os.environ.get("RECAP_DROP_FOLDER", ""),
     )
+    recap.settings()  # an unknown preset fails here, naming the valid ones, before anything runs
+    return recap
 
 
 @app.command("run")
@@ -138,7 +140,10 @@ def exception_chain(error: BaseException) -> list[BaseException]:
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         chain.append(current)
-        current = current.__cause__ or current.__context__
+        if current.__cause__ is not None:
+            current = current.__cause__
+        else:  # `raise ... from None` hides the context on purpose
+            current = None if current.__suppress_context__ else current.__context__
     return chain
 
 

@@ -19,7 +19,7 @@ from pipelines.definitions import ALL_ASSETS
 from pipelines.partitions import register_partitions
 from pipelines.recovery import owner_tags
 from pipelines.resources import RecapResource
-from pipelines.run import materialize_iteration, materialize_pretraining
+from pipelines.run import materialize_iteration, materialize_pretraining, require_known_tasks
 from recap_core.loop.experiment import ExperimentPlan
 from recap_core.loop.report import Report, write_report
 
@@ -50,6 +50,7 @@ def run_experiment(
 ) -> Report:
     """Pre-train, then for k = 0..K and every task: RECAP's iteration plus the baselines; then the report."""
     plan = ExperimentPlan.from_settings(recap.preset, recap.settings(), iterations)
+    require_known_tasks(recap, list(plan.tasks))
     register_partitions(instance, list(plan.tasks), list(range(iterations + 1)))
     start = time.monotonic()
     log(f"experiment {plan.name}: pre-training")

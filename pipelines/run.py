@@ -24,6 +24,29 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 ITERATION = dg.AssetSelection.groups("recap_iteration")
 
 
+def require_known_tasks(recap: RecapResource, tasks: Sequence[str]) -> None:
+    """Refuse unknown task names before anything is registered or run.
+
+    A task partition, once added, stays in the asset graph and the nightly schedule requests it every
+    night; a typo must therefore never get that far. A task is known if it is simulated or has episodes
+    in the store (a fleet task).
+    """
+    from recap_core.sim.tasks import task_names
+
+    simulated = set(task_names())
+    unknown = [t for t in tasks if t not in simulated]
+    if not unknown:
+        return
+    stored = set(recap.store().episodes().frame["task"].unique().to_list())
+    unknown = [t for t in unknown if t not in stored]
+    if unknown:
+        fleet = f"; tasks with stored episodes: {', '.join(sorted(stored))}" if stored else ""
+        raise ValueError(
+            f"unknown task {', '.join(repr(t) for t in unknown)}; simulated tasks: "
+            f"{', '.join(sorted(simulated))}{fleet}"
+        )
+
+
 def materialize_pretraining(recap: RecapResource, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     return dg.materialize(
         ALL_ASSETS,
@@ -44,6 +67,9 @@ def materialize_iteration(
     trigger: str = "recap-run",
 ) -> dg.ExecuteInProcessResult:
     """One (task, iteration) partition of ``selection`` (the RECAP iteration, optionally with more)."""
+    require_known_tasks(recap, [task])
+    if iteration < 0:
+        raise ValueError(f"iteration must be >= 0, got {iteration}")
     register_partitions(instance, [task], [iteration])
     return dg.materialize(
         ALL_ASSETS,
@@ -64,6 +90,7 @@ def run_loop(
 ) -> pl.DataFrame:
     """Pre-train, then iterations 0..K for every task (iteration-major, as Algorithm 1 runs them)."""
     tasks = list(recap.settings().tasks)
+    require_known_tasks(recap, tasks)
     register_partitions(instance, tasks, list(range(iterations + 1)))
     start = time.monotonic()
     log(f"pre-training on demonstrations of {', '.join(tasks)} (preset {recap.preset})")

@@ -149,3 +149,29 @@ def test_a_failed_step_ends_the_command_with_its_root_cause_on_one_line(env):
         command, env={**env, "RECAP_DEBUG": "1"}, capture_output=True, text=True, timeout=120
     )
     assert debug.returncode == 1 and "Traceback (most recent call last)" in debug.stderr
+
+
+def test_typos_are_refused_before_anything_is_registered(env):
+    """`recap iterate --task psh-v3` used to add a permanent `psh-v3` partition that the nightly schedule
+    then requested every night. Names are now checked first; nothing is registered."""
+    base = [sys.executable, "-m", "pipelines.cli"]
+    typo = subprocess.run(
+        [*base, "iterate", "--task", "psh-v3", "--iteration", "1", "--preset", "tiny"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert typo.returncode == 1
+    error = typo.stderr.strip().splitlines()[-2]
+    assert error.startswith("error: ValueError: unknown task 'psh-v3'; simulated tasks: ")
+    assert "push-v3" in error
+    preset = subprocess.run(
+        [*base, "run", "--preset", "tiyn"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert preset.returncode == 1
+    assert "unknown preset 'tiyn'; presets: tiny, fast" in preset.stderr
+    assert "Traceback" not in typo.stderr + preset.stderr
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        assert instance.get_dynamic_partitions("task") == []
+        assert instance.get_dynamic_partitions("iteration") == []
