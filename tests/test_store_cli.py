@@ -48,6 +48,24 @@ def test_query_cli_over_episodes_steps_derived_and_ledger(tmp_path, monkeypatch)
     assert bad.exit_code == 1 and "nowhere" in bad.output
 
 
+def test_queries_answer_on_an_empty_store_and_after_a_crash_mid_creation(tmp_path, monkeypatch):
+    """No table yet, or a steps folder left by a crash before its first commit: empty answers."""
+    monkeypatch.setenv("RECAP_HOME", str(tmp_path))
+    empty = EpisodeStore(tmp_path / "empty")
+    assert run_query(empty, "SELECT 1 AS one")["one"].to_list() == [1]
+    assert run_query(empty, "SELECT count(*) AS n FROM episodes")["n"].to_list() == [0]
+    assert run_query(empty, "SELECT count(*) AS n FROM steps")["n"].to_list() == [0]
+    store = EpisodeStore(tmp_path / "crashed")
+    store.add_episodes([make_episode(0, length=5, kind="demo")])
+    for table in ("steps", "episodes"):
+        # the folder a writer creates before committing the first version of a table
+        (tmp_path / "crashed" / f"{table}.lance").rename(tmp_path / "crashed" / f"{table}.moved")
+        (tmp_path / "crashed" / f"{table}.lance" / "data").mkdir(parents=True)
+    assert run_query(store, "SELECT 1 AS one")["one"].to_list() == [1]
+    assert run_query(store, "SELECT count(*) AS n FROM steps")["n"].to_list() == [0]
+    assert run_query(store, "SELECT count(*) AS n FROM episodes")["n"].to_list() == [0]
+
+
 def test_episodes_cli_summary(tmp_path):
     store = _store(tmp_path)
     result = CliRunner().invoke(app, ["episodes", "--store", store.uri, "--format", "json"])

@@ -13,6 +13,8 @@ import polars as pl
 
 from recap_core.settings import data_root, ledger_uri
 from recap_core.store.episode_store import EPISODES, STEPS, EpisodeStore
+from schemas.episodes import EPISODES_ARROW_SCHEMA
+from schemas.steps import steps_arrow_schema
 
 
 def delta_tables(ledger_root: Path | None = None) -> dict[str, str]:
@@ -28,24 +30,28 @@ def delta_tables(ledger_root: Path | None = None) -> dict[str, str]:
 
 
 def connect(store: EpisodeStore, ledger_root: Path | None = None) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with one view per table (latest versions)."""
+    """A DuckDB connection with one view per table (latest versions).
+
+    ``episodes`` and ``steps`` always exist: on an empty store, or after a crash while a table's first
+    version was being written (a folder with no committed version), they are empty tables of the
+    store's schema, so a query answers with no rows instead of a catalog error.
+    """
     from deltalake import DeltaTable
 
     connection = duckdb.connect()
-    names = store.table_names()
-    for name in names:
-        dataset = store.dataset(name)
-        if dataset is None:
-            continue
-        connection.register(f"{name}_all" if name == STEPS else name, dataset)
-    if STEPS in names:
-        if EPISODES in names:
-            connection.execute(
-                f"CREATE VIEW {STEPS} AS SELECT * FROM {STEPS}_all "
-                f"WHERE episode_id IN (SELECT episode_id FROM {EPISODES})"
-            )
-        else:
-            connection.execute(f"CREATE VIEW {STEPS} AS SELECT * FROM {STEPS}_all WHERE false")
+    names = store.table_names() if Path(store.uri).is_dir() or "://" in store.uri else []
+    opened = {name: store.dataset(name) for name in names}
+    for name, dataset in opened.items():
+        if dataset is not None:
+            connection.register(f"{name}_all" if name == STEPS else name, dataset)
+    if opened.get(EPISODES) is None:
+        connection.register(EPISODES, EPISODES_ARROW_SCHEMA.empty_table())
+    if opened.get(STEPS) is None:
+        connection.register(f"{STEPS}_all", steps_arrow_schema().empty_table())
+    connection.execute(
+        f"CREATE VIEW {STEPS} AS SELECT * FROM {STEPS}_all "
+        f"WHERE episode_id IN (SELECT episode_id FROM {EPISODES})"
+    )
     for name, uri in delta_tables(ledger_root).items():
         if name not in names:
             connection.register(name, DeltaTable(uri).to_pyarrow_dataset())
