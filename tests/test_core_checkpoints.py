@@ -191,3 +191,95 @@ def test_cli_bench_and_inspect_print_json(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert summary["kind"] == "value" and summary["sha256"] == checkpoint_sha256(tmp_path / "v")
+
+
+def _corrupt_flip_bytes(directory: Path) -> None:
+    weights = directory / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    for i in range(len(data) - 200, len(data)):  # tensor data sits after the JSON header
+        data[i] ^= 0xFF
+    weights.write_bytes(bytes(data))
+
+
+def _corrupt_truncate(directory: Path) -> None:
+    weights = directory / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+
+
+def _resave(directory: Path, mutate) -> None:
+    """Write weights that are well-formed and carry a matching sha, but hold bad values."""
+    from safetensors.torch import load_file, save_file
+
+    from recap_core.training.checkpoints import file_sha256
+
+    tensors = load_file(str(directory / "model.safetensors"))
+    mutate(tensors)
+    save_file(tensors, str(directory / "model.safetensors"), metadata={"format": "recap-checkpoint"})
+    config = json.loads((directory / "config.json").read_text())
+    config["weights_sha256"] = file_sha256(directory / "model.safetensors")
+    (directory / "config.json").write_text(json.dumps(config))
+
+
+def _nan_weight(tensors) -> None:
+    name = next(k for k in tensors if k.endswith("weight"))
+    tensors[name].view(-1)[0] = float("nan")
+
+
+def _nan_normalisation(tensors) -> None:
+    name = next(k for k in tensors if k.startswith("obs_norm") and "mean" in k)
+    tensors[name][0] = float("nan")
+
+
+def _invalid_json(directory: Path) -> None:
+    (directory / "config.json").write_text('{"format": "recap-checkpoint", ')
+
+
+CORRUPTIONS = {
+    "flipped tensor bytes": (_corrupt_flip_bytes, r"sha256 \w+ does not match the \w+ recorded"),
+    "truncated weights": (_corrupt_truncate, r"sha256 \w+ does not match"),
+    "nan weight": (lambda d: _resave(d, _nan_weight), r"tensor '.*weight' holds nan"),
+    "nan normalisation": (lambda d: _resave(d, _nan_normalisation), r"tensor 'obs_norm.*' holds nan"),
+    "invalid config.json": (_invalid_json, r"config.json: not valid JSON"),
+    "missing weights": (lambda d: (d / "model.safetensors").unlink(), r"has no model.safetensors"),
+}
+
+
+@pytest.fixture(scope="module")
+def trained_checkpoints(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("ckpt")
+    steps = _steps()
+    train_value_function(steps, ValueTrainConfig(**QUICK), out_dir=root / "value")
+    train_policy(
+        steps, np.ones(len(steps), bool), PolicyTrainConfig(**QUICK, horizon=4), out_dir=root / "policy"
+    )
+    return {"value": root / "value", "policy": root / "policy"}
+
+
+@pytest.mark.parametrize("kind", ["value", "policy"])
+@pytest.mark.parametrize("corruption", sorted(CORRUPTIONS))
+def test_corrupted_checkpoints_are_refused_on_load_and_inspect(
+    trained_checkpoints, tmp_path, kind, corruption
+):
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    directory = tmp_path / kind
+    shutil.copytree(trained_checkpoints[kind], directory)
+    corrupt, message = CORRUPTIONS[corruption]
+    corrupt(directory)
+    loader = load_value_function if kind == "value" else load_policy
+    with pytest.raises((ValueError, FileNotFoundError), match=message):
+        loader(directory)
+    result = CliRunner().invoke(app, ["core", "inspect", str(directory)])
+    assert result.exit_code != 0 and '"sha256"' not in result.output
+
+
+def test_an_intact_checkpoint_is_verified_by_inspect(trained_checkpoints):
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    result = CliRunner().invoke(app, ["core", "inspect", str(trained_checkpoints["policy"])])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["verified"] is True
