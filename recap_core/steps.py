@@ -97,3 +97,17 @@ def action_chunks(
     mask = offsets < end
     np.minimum(offsets, end - 1, out=offsets)
     return actions[offsets], mask
+
+
+def float_tensor(array: np.ndarray):
+    """A float32 torch tensor over ``array``: shared when it is writable, copied when it is not.
+
+    Arrays read zero-copy from Arrow/Lance are read-only; torch cannot mark a tensor read-only and warns
+    that writing would be undefined, so those get one copy (training never writes its inputs either way).
+    """
+    import torch
+
+    array = np.ascontiguousarray(array, dtype=np.float32)
+    if not array.flags.writeable:
+        array = array.copy()
+    return torch.from_numpy(array)

@@ -18,7 +18,7 @@ from recap_core.models.flow_policy import (
     FlowPolicyConfig,
     drop_indicators,
 )
-from recap_core.steps import StepArrays, action_chunks
+from recap_core.steps import StepArrays, action_chunks, float_tensor
 from recap_core.training.checkpoints import (
     CheckpointRef,
     checkpoint_sha256,
@@ -127,7 +127,7 @@ def train_policy(
         net.obs_norm.fit(steps.observations[train_idx])
         net.action_norm.fit(steps.actions[train_idx])
 
-    observations = torch.from_numpy(np.ascontiguousarray(steps.observations, dtype=np.float32))
+    observations = float_tensor(steps.observations)
     actions = np.ascontiguousarray(steps.actions, dtype=np.float32)
     episode_end = steps.episode_end
     prompts = np.asarray(steps.per_step("prompt"), dtype=object)

@@ -11,7 +11,7 @@ import torch
 
 from recap_core.method.rewards import RewardConfig, episode_progress, normalised_returns, task_max_lengths
 from recap_core.models.value import DistributionalValueFunction, ValueNetConfig
-from recap_core.steps import StepArrays
+from recap_core.steps import StepArrays, float_tensor
 from recap_core.training.checkpoints import (
     CheckpointRef,
     checkpoint_sha256,
@@ -109,7 +109,7 @@ def train_value_function(
 
     targets = torch.from_numpy(normalised_returns(steps, reward))
     progress = torch.from_numpy(episode_progress(steps, reward))
-    observations = torch.from_numpy(np.ascontiguousarray(steps.observations, dtype=np.float32))
+    observations = float_tensor(steps.observations)
     prompts = np.asarray(steps.per_step("prompt"), dtype=object)
     train_idx, val_idx = split_episodes(steps, config.val_fraction, config.seed)
     if parent is None:
