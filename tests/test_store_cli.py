@@ -86,3 +86,13 @@ def test_bench_store_prints_json(tmp_path):
     assert report["steparrays_vs_ceiling"] == round(
         report["steparrays_frames_per_s"] / report["numpy_ceiling_frames_per_s"], 3
     )
+
+
+def test_readers_refuse_a_store_path_that_does_not_exist(tmp_path):
+    missing = tmp_path / "no" / "such" / "store"
+    runner = CliRunner()
+    for args in (["episodes", "--store", str(missing)], ["query", "SELECT 1", "--store", str(missing)]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1, result.output
+        assert f"no episode store at {missing}" in result.output
+    assert not missing.exists() and not missing.parent.exists()

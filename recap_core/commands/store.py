@@ -20,6 +20,22 @@ def _store(uri: str | None):
     return EpisodeStore(uri)
 
 
+def _existing_store(uri: str | None):
+    """The store a read-only command reads; a --store path that does not exist is a typo, not an empty
+    store (answering with an empty table, and creating the folder, would hide it)."""
+    from pathlib import Path
+
+    from recap_core.settings import store_uri
+
+    target = str(uri if uri is not None else store_uri())
+    if "://" not in target and not Path(target).is_dir():
+        if uri is not None:
+            typer.echo(f"error: no episode store at {target} (--store)", err=True)
+            raise typer.Exit(code=1)
+        Path(target).mkdir(parents=True, exist_ok=True)  # the default home: empty until data arrives
+    return _store(target)
+
+
 def _print_frame(frame: pl.DataFrame, output: str) -> None:
     if output == "csv":
         typer.echo(frame.write_csv(), nl=False)
@@ -104,7 +120,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         """Summary per task, kind and iteration: episodes, frames, success rate, mean length."""
         from recap_core.store.query import episode_summary
 
-        target = _store(store)
+        target = _existing_store(store)
         _print_frame(episode_summary(target), output)
         if output == "table":
             typer.echo(f"versions: {target.versions()}")
@@ -121,7 +137,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         from recap_core.store.query import run_query
 
         try:
-            frame = run_query(_store(store), sql)
+            frame = run_query(_existing_store(store), sql)
         except duckdb.Error as error:
             typer.echo(f"error: {error}", err=True)
             raise typer.Exit(code=1) from error
