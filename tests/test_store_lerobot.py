@@ -122,6 +122,7 @@ def test_cli_ingest_reports_added_skipped_versions_and_fails_cleanly(tmp_path):
     assert json.loads(second.stdout.strip().splitlines()[-1]) == {
         "added": 0,
         "skipped": 5,
+        "same_content": 0,
         "versions": report["versions"],
     }
     bad = runner.invoke(app, args)  # no success label

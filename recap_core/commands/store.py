@@ -79,6 +79,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         from recap_core.store import EpisodeValidationError
         from recap_core.store.lerobot import LeRobotFormatError, LeRobotOptions, iter_episodes, open_dataset
 
+        if batch_episodes < 1:
+            typer.echo(f"error: --batch-episodes must be >= 1, got {batch_episodes}", err=True)
+            raise typer.Exit(code=1)
         options = LeRobotOptions(
             kind=kind,
             task=task,
@@ -92,6 +95,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         target = _store(store)
         added: list[str] = []
         skipped: list[str] = []
+        same_content: list[str] = []
         versions: dict[str, int] = target.versions()
         try:
             dataset = open_dataset(source, revision=revision)
@@ -103,14 +107,23 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                     result = target.add_episodes(batch)
                     added += result.added
                     skipped += result.skipped
+                    same_content += result.same_content
                     versions = result.versions
                     bar.update(len(batch))
         except (LeRobotFormatError, EpisodeValidationError) as error:
-            typer.echo(f"error: {error}", err=True)
+            message = " ".join(str(error).split("\n"))
+            typer.echo(f"error: {message}", err=True)
             if added:
-                typer.echo(f"(batches before the error were committed: {len(added)} episodes)", err=True)
+                typer.echo(
+                    f"committed before the error: {len(added)} episodes in earlier batches "
+                    f"(table versions {versions}); re-running after the fix skips them",
+                    err=True,
+                )
+            else:
+                typer.echo("nothing was written", err=True)
             raise typer.Exit(code=1) from error
-        typer.echo(json.dumps({"added": len(added), "skipped": len(skipped), "versions": versions}))
+        report = {"added": len(added), "skipped": len(skipped), "same_content": len(same_content)}
+        typer.echo(json.dumps({**report, "versions": versions}))
 
     @app.command("episodes")
     def episodes_summary(

@@ -38,12 +38,18 @@ _CONFLICT_RETRIES = 20
 
 @dataclass(frozen=True)
 class IngestResult:
-    """What one ``add_episodes`` call did; ``versions`` are the table versions after it."""
+    """What one ``add_episodes`` call did; ``versions`` are the table versions after it.
+
+    ``skipped`` are the incoming ids not written: already stored under the same id, or (also listed in
+    ``same_content``) content-identical to an episode stored under another id, e.g. the same dataset
+    imported again from another path.
+    """
 
     added: list[str]
     skipped: list[str]
     versions: dict[str, int]
     frames_added: int = 0
+    same_content: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -120,8 +126,10 @@ class EpisodeStore:
         with self._lock("ingest"):
             existing = self._open(EPISODES)
             new_ids = self._new_episode_ids(batch, existing)
+            same_content = self._same_content_ids(batch, existing, new_ids)
+            new_ids = [e for e in new_ids if e not in set(same_content)]
             if not new_ids:
-                return IngestResult([], batch.episode_ids, self.versions())
+                return IngestResult([], batch.episode_ids, self.versions(), 0, same_content)
             wanted = pyarrow.array(new_ids)
             new_episodes = batch.episodes.filter(
                 pc.is_in(batch.episodes.column("episode_id"), value_set=wanted)
@@ -138,7 +146,28 @@ class EpisodeStore:
             skipped=[e for e in batch.episode_ids if e not in added],
             versions=versions,
             frames_added=new_steps.num_rows,
+            same_content=same_content,
         )
+
+    def _same_content_ids(
+        self, batch: EpisodeBatch, existing: lance.LanceDataset | None, new_ids: list[str]
+    ) -> list[str]:
+        """New ids whose content hash is already stored, or repeats an earlier episode of this batch."""
+        hashes = dict(zip(batch.episode_ids, batch.episodes.column("content_hash").to_pylist(), strict=True))
+        stored: set[str] = set()
+        if existing is not None and new_ids:
+            wanted = pyarrow.array([hashes[e] for e in new_ids])
+            stored = set(
+                existing.to_table(columns=["content_hash"], filter=pc.field("content_hash").isin(wanted))
+                .column("content_hash")
+                .to_pylist()
+            )
+        duplicates = []
+        for episode_id in new_ids:
+            if hashes[episode_id] in stored:
+                duplicates.append(episode_id)
+            stored.add(hashes[episode_id])
+        return duplicates
 
     def _new_episode_ids(self, batch: EpisodeBatch, existing: lance.LanceDataset | None) -> list[str]:
         """Ids not yet stored; refuses content conflicts and vector sizes that differ from the task's."""

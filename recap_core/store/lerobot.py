@@ -96,10 +96,46 @@ def resolve(
     return Path(local), source
 
 
+def read_parquet(path: Path, columns: list[str] | None = None) -> pyarrow.Table:
+    """A parquet file, or a one-line error naming it (truncated or garbage files raise deep in Arrow)."""
+    try:
+        return pq.read_table(path, columns=columns)
+    except (pyarrow.ArrowInvalid, OSError) as error:
+        raise LeRobotFormatError(
+            f"{path}: not a readable parquet file ({str(error).splitlines()[0]})"
+        ) from None
+
+
+def read_schema_names(path: Path) -> list[str]:
+    try:
+        return pq.read_schema(path).names
+    except (pyarrow.ArrowInvalid, OSError) as error:
+        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise LeRobotFormatError(f"{path}: not a readable parquet file ({first_line})") from None
+
+
+def read_json(path: Path) -> object:
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise LeRobotFormatError(f"{path}: not valid JSON ({error})") from None
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as error:
+                raise LeRobotFormatError(f"{path}, line {number}: not valid JSON ({error})") from None
+    return rows
+
+
 def _tasks(root: Path) -> dict[int, str]:
     parquet = root / "meta" / "tasks.parquet"
     if parquet.is_file():
-        table = pl.from_arrow(pq.read_table(parquet))
+        table = pl.from_arrow(read_parquet(parquet))
         text = next(
             (c for c in ("task", "__index_level_0__") if c in table.columns),
             next((c for c, d in table.schema.items() if d == pl.String), None),
@@ -109,8 +145,7 @@ def _tasks(root: Path) -> dict[int, str]:
         return dict(zip(table["task_index"].to_list(), table[text].to_list(), strict=True))
     jsonl = root / "meta" / "tasks.jsonl"
     if jsonl.is_file():
-        rows = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
-        return {int(r["task_index"]): str(r["task"]) for r in rows}
+        return {int(r["task_index"]): str(r["task"]) for r in read_jsonl(jsonl)}
     raise LeRobotFormatError(f"{root}/meta has neither tasks.parquet (v3.0) nor tasks.jsonl (v2.1)")
 
 
@@ -118,16 +153,32 @@ def _episode_lengths(root: Path) -> dict[int, int]:
     files = sorted((root / "meta" / "episodes").glob("chunk-*/file-*.parquet"))
     if files:
         table = pl.concat(
-            [pl.from_arrow(pq.read_table(f, columns=["episode_index", "length"])) for f in files]
+            [pl.from_arrow(read_parquet(f, columns=["episode_index", "length"])) for f in files]
         )
-        return dict(zip(table["episode_index"].to_list(), table["length"].to_list(), strict=True))
-    jsonl = root / "meta" / "episodes.jsonl"
-    if jsonl.is_file():
-        rows = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
-        return {int(r["episode_index"]): int(r["length"]) for r in rows}
+        lengths = dict(zip(table["episode_index"].to_list(), table["length"].to_list(), strict=True))
+    elif (root / "meta" / "episodes.jsonl").is_file():
+        rows = read_jsonl(root / "meta" / "episodes.jsonl")
+        lengths = {int(r["episode_index"]): int(r["length"]) for r in rows}
+    else:
+        lengths = None
+    if lengths is not None:
+        bad = [(e, n) for e, n in lengths.items() if n is None or int(n) < 1]
+        if bad:
+            raise LeRobotFormatError(f"episode {bad[0][0]}: meta/episodes column 'length' = {bad[0][1]}")
+        return {int(e): int(n) for e, n in lengths.items()}
     raise LeRobotFormatError(
         f"{root}/meta has neither episodes/chunk-*/file-*.parquet (v3.0) nor episodes.jsonl"
     )
+
+
+def _check_info_counts(root: Path, info: dict, lengths: dict[int, int]) -> None:
+    """info.json's totals must agree with meta/episodes: a mismatch means a partial or edited copy."""
+    for key, actual in (("total_episodes", len(lengths)), ("total_frames", sum(lengths.values()))):
+        declared = info.get(key)
+        if declared is not None and int(declared) != actual:
+            raise LeRobotFormatError(
+                f"{root}/meta/info.json: column {key!r} = {declared}, but meta/episodes lists {actual}"
+            )
 
 
 def open_dataset(
@@ -135,7 +186,9 @@ def open_dataset(
 ) -> LeRobotDataset:
     """Read a LeRobot dataset's metadata (v3.0 or v2.1) and list its data files."""
     root, source_id = resolve(source, revision, cache_dir)
-    info = json.loads((root / "meta" / "info.json").read_text())
+    info = read_json(root / "meta" / "info.json")
+    if not isinstance(info, dict):
+        raise LeRobotFormatError(f"{root}/meta/info.json: expected a JSON object, got {type(info).__name__}")
     version = str(info.get("codebase_version", ""))
     if not version.startswith(("v3.", "v2.")):
         raise LeRobotFormatError(f"{source}: codebase_version {version!r} is not supported (v3.0 or v2.1)")
@@ -144,9 +197,9 @@ def open_dataset(
         raise LeRobotFormatError(f"{source}: no parquet files under data/chunk-*/")
     features = info.get("features", {})
     skipped = sorted(name for name, spec in features.items() if spec.get("dtype") == "video")
-    return LeRobotDataset(
-        root, source_id, version, info, _tasks(root), _episode_lengths(root), data_files, skipped
-    )
+    lengths = _episode_lengths(root)
+    _check_info_counts(root, info, lengths)
+    return LeRobotDataset(root, source_id, version, info, _tasks(root), lengths, data_files, skipped)
 
 
 def _matrix(column: pyarrow.ChunkedArray, rows: int, name: str, episode: int) -> np.ndarray:
@@ -161,6 +214,30 @@ def _matrix(column: pyarrow.ChunkedArray, rows: int, name: str, episode: int) ->
     return flat.reshape(rows, -1).astype(np.float32, copy=False)
 
 
+def flags(values: pyarrow.ChunkedArray | pyarrow.Array, column: str, episode: int) -> np.ndarray:
+    """A boolean column: bool, or integers that are all 0 or 1. Strings ("yes"/"no") and fractions (0.5)
+    used to be truthy everywhere and mark every frame; now they are refused, naming the value."""
+    kind = values.type
+    if pyarrow.types.is_boolean(kind):
+        if values.null_count:
+            raise LeRobotFormatError(f"episode {episode}: column {column!r} has nulls")
+        return values.to_numpy(zero_copy_only=False).astype(bool)
+    if pyarrow.types.is_integer(kind):
+        array = values.to_numpy(zero_copy_only=False)
+        if values.null_count:
+            raise LeRobotFormatError(f"episode {episode}: column {column!r} has nulls")
+        bad = array[(array != 0) & (array != 1)]
+        if len(bad):
+            raise LeRobotFormatError(
+                f"episode {episode}: column {column!r} = {bad[0]}: a flag must be boolean or 0/1"
+            )
+        return array.astype(bool)
+    first = values[0].as_py() if len(values) else None
+    raise LeRobotFormatError(
+        f"episode {episode}: column {column!r} = {first!r} ({kind}): a flag must be boolean or 0/1 integers"
+    )
+
+
 def _image_frames(column: pyarrow.ChunkedArray) -> list[bytes]:
     """LeRobot image features are ``{bytes, path}`` structs; we keep the encoded bytes."""
     return [row["bytes"] if isinstance(row, dict) else row for row in column.to_pylist()]
@@ -169,10 +246,12 @@ def _image_frames(column: pyarrow.ChunkedArray) -> list[bytes]:
 def _episode_level_success(dataset: LeRobotDataset, column: str) -> dict[int, bool] | None:
     """A success label stored per episode in meta/episodes (v3.0), if the column lives there."""
     files = sorted((dataset.root / "meta" / "episodes").glob("chunk-*/file-*.parquet"))
-    if not files or column not in pq.read_schema(files[0]).names:
+    if not files or column not in read_schema_names(files[0]):
         return None
-    table = pl.concat([pl.from_arrow(pq.read_table(f, columns=["episode_index", column])) for f in files])
-    return {int(e): bool(s) for e, s in zip(table["episode_index"], table[column], strict=True)}
+    table = pyarrow.concat_tables([read_parquet(f, columns=["episode_index", column]) for f in files])
+    values = flags(table.column(column), column, -1) if table.num_rows else np.zeros(0, bool)
+    episodes = table.column("episode_index").to_pylist()
+    return {int(e): bool(s) for e, s in zip(episodes, values, strict=True)}
 
 
 def _check_columns(dataset: LeRobotDataset, options: LeRobotOptions, names: list[str]) -> list[str]:
@@ -203,7 +282,7 @@ def _check_columns(dataset: LeRobotDataset, options: LeRobotOptions, names: list
 
 def iter_episodes(dataset: LeRobotDataset, options: LeRobotOptions) -> Iterator[Episode]:
     """Episodes in file order, one at a time (an episode may continue into the next file)."""
-    names = pq.read_schema(dataset.data_files[0]).names
+    names = read_schema_names(dataset.data_files[0])
     image_columns = _check_columns(dataset, options, names)
     episode_success = None
     if options.success_column is not None:
@@ -219,8 +298,12 @@ def iter_episodes(dataset: LeRobotDataset, options: LeRobotOptions) -> Iterator[
     columns += [options.success_column] if frame_success else []
     columns += image_columns
     pending: dict[int, list[pyarrow.Table]] = {}
+    seen: set[int] = set()
     for path in dataset.data_files:
-        table = pq.read_table(path, columns=columns)
+        missing_columns = [c for c in columns if c not in read_schema_names(path)]
+        if missing_columns:
+            raise LeRobotFormatError(f"{path}: lacks column(s) {missing_columns}")
+        table = read_parquet(path, columns=columns)
         episode_column = table.column("episode_index").to_numpy()
         for episode_index in dict.fromkeys(episode_column.tolist()):
             rows = table.filter(pc.equal(table.column("episode_index"), episode_index))
@@ -230,8 +313,14 @@ def iter_episodes(dataset: LeRobotDataset, options: LeRobotOptions) -> Iterator[
             expected = dataset.episode_lengths.get(int(episode_index))
             if expected is None:
                 raise LeRobotFormatError(f"episode {episode_index}: in {path.name} but not in meta/episodes")
-            if have >= expected:
+            if have > expected:
+                raise LeRobotFormatError(
+                    f"episode {episode_index}: column 'frame_index' has {have} frames, meta/episodes says "
+                    f"length {expected}"
+                )
+            if have == expected:
                 del pending[int(episode_index)]
+                seen.add(int(episode_index))
                 yield _episode(
                     dataset,
                     options,
@@ -246,6 +335,12 @@ def iter_episodes(dataset: LeRobotDataset, options: LeRobotOptions) -> Iterator[
         raise LeRobotFormatError(
             f"episode {first}: column 'frame_index' has {sum(p.num_rows for p in pending[first])} frames, "
             f"meta/episodes says length {dataset.episode_lengths[first]}"
+        )
+    absent = sorted(set(dataset.episode_lengths) - seen)
+    if absent:
+        raise LeRobotFormatError(
+            f"episode {absent[0]}: listed in meta/episodes (length {dataset.episode_lengths[absent[0]]}) "
+            f"but has no rows in data/ ({len(absent)} such episode(s))"
         )
 
 
@@ -279,35 +374,43 @@ def _episode(
             raise LeRobotFormatError(f"episode {episode_index}: column {options.success_column!r} is missing")
         success = episode_success[episode_index]
     elif frame_success:
-        flags = rows.column(options.success_column)
-        if flags.null_count == len(flags):
+        values = rows.column(options.success_column)
+        if values.null_count == len(values):
             raise LeRobotFormatError(
                 f"episode {episode_index}: column {options.success_column!r} is all null"
             )
-        success = bool(pc.any(flags).as_py())
+        valid = values.filter(pc.is_valid(values)) if values.null_count else values
+        success = bool(flags(valid, options.success_column, episode_index).any())
     else:
         success = bool(options.assume_success)
     is_correction = None
     if options.intervention_column:
-        flags = rows.column(options.intervention_column)
-        if flags.null_count:
-            raise LeRobotFormatError(
-                f"episode {episode_index}: column {options.intervention_column!r} has nulls"
-            )
-        is_correction = flags.to_numpy(zero_copy_only=False).astype(bool)
+        is_correction = flags(
+            rows.column(options.intervention_column), options.intervention_column, episode_index
+        )
     images = {
         column.removeprefix("observation.images.").replace(".", "_"): _image_frames(rows.column(column))
         for column in image_columns
     }
     n = rows.num_rows
+    observations = _matrix(rows.column(options.state_column), n, options.state_column, episode_index)
+    actions = _matrix(rows.column(options.action_column), n, options.action_column, episode_index)
+    features = dataset.info.get("features", {})
+    for column, matrix in ((options.state_column, observations), (options.action_column, actions)):
+        declared = (features.get(column) or {}).get("shape")
+        if declared is not None and list(declared) != [matrix.shape[1]]:
+            raise LeRobotFormatError(
+                f"episode {episode_index}: column {column!r} has vectors of size {matrix.shape[1]}, "
+                f"meta/info.json declares shape {list(declared)}"
+            )
     return Episode(
         episode_id=stable_episode_id("lerobot", dataset.source_id, episode_index),
         task=options.task or prompt,
         prompt=prompt,
         kind=options.kind,
         success=success,
-        observations=_matrix(rows.column(options.state_column), n, options.state_column, episode_index),
-        actions=_matrix(rows.column(options.action_column), n, options.action_column, episode_index),
+        observations=observations,
+        actions=actions,
         is_correction=is_correction,
         iteration=options.iteration,
         collected_by=options.collected_by,

@@ -1,0 +1,172 @@
+"""A corpus of broken LeRobot datasets, each with the refusal it must get.
+
+Every case is built in the test from a valid dataset, imported through `recap ingest lerobot`, and must
+exit 1 with a one-line error naming the episode, column or file and the bad value, with nothing written.
+Before these checks, string or fractional flags marked every frame a correction, missing or extra rows
+were imported silently, and corrupt files raised raw Arrow/JSON tracebacks.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from store_helpers import write_lerobot_dataset
+from typer.testing import CliRunner
+
+from pipelines.cli import app
+from recap_core.store import EpisodeStore
+
+LENGTHS = [7, 12, 30, 5, 9]
+
+
+def _data_files(root: Path) -> list[Path]:
+    return sorted((root / "data" / "chunk-000").glob("*.parquet"))
+
+
+def _replace_column(root: Path, column: str, make) -> None:
+    """Rewrite ``column`` in every data file with ``make(n_rows)``."""
+    for path in _data_files(root):
+        table = pq.read_table(path)
+        index = table.schema.get_field_index(column)
+        pq.write_table(table.set_column(index, column, make(table.num_rows)), path)
+
+
+def _edit_meta_lengths(root: Path, edit) -> None:
+    path = root / "meta" / "episodes" / "chunk-000" / "file-000.parquet"
+    table = pq.read_table(path)
+    lengths = table.column("length").to_pylist()
+    edit(lengths)
+    pq.write_table(
+        table.set_column(table.schema.get_field_index("length"), "length", pa.array(lengths)), path
+    )
+
+
+def _edit_info(root: Path, edit) -> None:
+    info = json.loads((root / "meta" / "info.json").read_text())
+    edit(info)
+    (root / "meta" / "info.json").write_text(json.dumps(info))
+
+
+def _drop_episode_rows(root: Path, episode: int) -> None:
+    for path in _data_files(root):
+        table = pq.read_table(path)
+        keep = [e != episode for e in table.column("episode_index").to_pylist()]
+        pq.write_table(table.filter(pa.array(keep)), path)
+
+
+def _extra_rows(root: Path) -> None:
+    """meta says episode 4 has 4 frames, the data has 9 (the 5 extra frames would be stored)."""
+
+    def edit(lengths):
+        lengths[4] = 4
+
+    _edit_meta_lengths(root, edit)
+    _edit_info(root, lambda info: info.update(total_frames=sum(LENGTHS) - 5))
+
+
+# (mutation, extra CLI args, expected error)
+CASES = {
+    "intervention flags as yes/no strings": (
+        lambda r: _replace_column(
+            r, "is_intervention", lambda n: pa.array(["yes", "no"] * (n // 2) + ["no"] * (n % 2))
+        ),
+        ["--kind", "intervention", "--intervention-column", "is_intervention", "--assume-success"],
+        r"episode 0: column 'is_intervention' = 'yes' \(string\): a flag must be boolean or 0/1",
+    ),
+    "intervention flags as 0.5 floats": (
+        lambda r: _replace_column(r, "is_intervention", lambda n: pa.array([0.5] * n)),
+        ["--kind", "intervention", "--intervention-column", "is_intervention", "--assume-success"],
+        r"column 'is_intervention' = 0.5 \(double\)",
+    ),
+    "intervention flags as 2s": (
+        lambda r: _replace_column(r, "is_intervention", lambda n: pa.array([2] * n, pa.int64())),
+        ["--kind", "intervention", "--intervention-column", "is_intervention", "--assume-success"],
+        r"column 'is_intervention' = 2: a flag must be boolean or 0/1",
+    ),
+    "success as strings": (
+        lambda r: _replace_column(r, "next.success", lambda n: pa.array(["true"] * n)),
+        ["--kind", "demo", "--success-column", "next.success"],
+        r"column 'next.success' = 'true' \(string\)",
+    ),
+    "episode listed in meta with no rows": (
+        lambda r: _drop_episode_rows(r, 3),
+        ["--kind", "demo", "--assume-success"],
+        r"episode 3: listed in meta/episodes \(length 5\) but has no rows in data/",
+    ),
+    "more rows than meta says": (
+        _extra_rows,
+        ["--kind", "demo", "--assume-success"],
+        r"episode 4: column 'frame_index' has \d+ frames, meta/episodes says length 4",
+    ),
+    "info.json total_frames wrong": (
+        lambda r: _edit_info(r, lambda info: info.update(total_frames=999)),
+        ["--kind", "demo", "--assume-success"],
+        r"info.json: column 'total_frames' = 999, but meta/episodes lists 63",
+    ),
+    "info.json total_episodes wrong": (
+        lambda r: _edit_info(r, lambda info: info.update(total_episodes=6)),
+        ["--kind", "demo", "--assume-success"],
+        r"column 'total_episodes' = 6, but meta/episodes lists 5",
+    ),
+    "info.json state shape wrong": (
+        lambda r: _edit_info(r, lambda info: info["features"]["observation.state"].update(shape=[7])),
+        ["--kind", "demo", "--assume-success"],
+        r"column 'observation.state' has vectors of size 6, meta/info.json declares shape \[7\]",
+    ),
+    "truncated data file": (
+        lambda r: _data_files(r)[1].write_bytes(_data_files(r)[1].read_bytes()[:200]),
+        ["--kind", "demo", "--assume-success"],
+        r"file-001.parquet: not a readable parquet file",
+    ),
+    "garbage meta parquet": (
+        lambda r: (r / "meta" / "episodes" / "chunk-000" / "file-000.parquet").write_bytes(b"not parquet"),
+        ["--kind", "demo", "--assume-success"],
+        r"meta/episodes/chunk-000/file-000.parquet: not a readable parquet file",
+    ),
+    "invalid info.json": (
+        lambda r: (r / "meta" / "info.json").write_text('{"codebase_version": "v3.0", '),
+        ["--kind", "demo", "--assume-success"],
+        r"meta/info.json: not valid JSON",
+    ),
+    "batch of zero episodes": (
+        lambda r: None,
+        ["--kind", "demo", "--assume-success", "--batch-episodes", "0"],
+        r"--batch-episodes must be >= 1, got 0",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_dataset_is_refused_clearly_and_nothing_is_written(tmp_path, case):
+    mutate, args, expected = CASES[case]
+    root = tmp_path / "ds"
+    write_lerobot_dataset(root, LENGTHS, rows_per_file=10)
+    mutate(root)
+    store = tmp_path / "lance"
+    result = CliRunner().invoke(app, ["ingest", "lerobot", str(root), *args, "--store", str(store)])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.output
+    assert re.search(expected, errors[0]), errors[0]
+    assert EpisodeStore(store).versions() == {}, "nothing may be written"
+
+
+def test_the_same_dataset_from_another_path_is_recognised_by_content(tmp_path):
+    write_lerobot_dataset(tmp_path / "ds", LENGTHS)
+    shutil.copytree(tmp_path / "ds", tmp_path / "copy")
+    runner = CliRunner()
+    base = ["ingest", "lerobot", "--kind", "demo", "--assume-success", "--store", str(tmp_path / "lance")]
+    first = runner.invoke(app, [*base[:2], str(tmp_path / "ds"), *base[2:]])
+    assert json.loads(first.stdout.strip().splitlines()[-1])["added"] == 5
+    copy = runner.invoke(app, [*base[:2], str(tmp_path / "copy"), *base[2:]])
+    assert copy.exit_code == 0, copy.output
+    report = json.loads(copy.stdout.strip().splitlines()[-1])
+    assert report["added"] == 0 and report["skipped"] == 5 and report["same_content"] == 5
+    assert EpisodeStore(tmp_path / "lance").episodes().frame.height == 5
