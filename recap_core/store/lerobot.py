@@ -96,22 +96,24 @@ def resolve(
     return Path(local), source
 
 
+def _unreadable_parquet(path: Path, error: Exception) -> LeRobotFormatError:
+    first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return LeRobotFormatError(f"{path}: not a readable parquet file ({first_line})")
+
+
 def read_parquet(path: Path, columns: list[str] | None = None) -> pyarrow.Table:
     """A parquet file, or a one-line error naming it (truncated or garbage files raise deep in Arrow)."""
     try:
         return pq.read_table(path, columns=columns)
     except (pyarrow.ArrowInvalid, OSError) as error:
-        raise LeRobotFormatError(
-            f"{path}: not a readable parquet file ({str(error).splitlines()[0]})"
-        ) from None
+        raise _unreadable_parquet(path, error) from None
 
 
 def read_schema_names(path: Path) -> list[str]:
     try:
         return pq.read_schema(path).names
     except (pyarrow.ArrowInvalid, OSError) as error:
-        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise LeRobotFormatError(f"{path}: not a readable parquet file ({first_line})") from None
+        raise _unreadable_parquet(path, error) from None
 
 
 def read_json(path: Path) -> object:
