@@ -94,6 +94,16 @@ CASES = {
         ["--kind", "demo", "--success-column", "next.success"],
         r"column 'next.success' = 'true' \(string\)",
     ),
+    "action as strings": (
+        lambda r: _replace_column(r, "action", lambda n: pa.array([["0.1", "0.2"]] * n)),
+        ["--kind", "demo", "--assume-success"],
+        r"episode 0: column 'action' = \['0.1', '0.2'\] \(list<element: string>\): expected numeric vectors",
+    ),
+    "state as scalars": (
+        lambda r: _replace_column(r, "observation.state", lambda n: pa.array([0.5] * n)),
+        ["--kind", "demo", "--assume-success"],
+        r"column 'observation.state' = 0.5 \(double\): expected numeric vectors",
+    ),
     "episode listed in meta with no rows": (
         lambda r: _drop_episode_rows(r, 3),
         ["--kind", "demo", "--assume-success"],

@@ -206,6 +206,16 @@ def open_dataset(
 
 def _matrix(column: pyarrow.ChunkedArray, rows: int, name: str, episode: int) -> np.ndarray:
     values = column.combine_chunks()
+    kind = values.type
+    is_list = pyarrow.types.is_list(kind) or pyarrow.types.is_fixed_size_list(kind)
+    is_list = is_list or pyarrow.types.is_large_list(kind)
+    if not is_list or not (
+        pyarrow.types.is_floating(kind.value_type) or pyarrow.types.is_integer(kind.value_type)
+    ):
+        first = values[0].as_py() if len(values) else None
+        raise LeRobotFormatError(
+            f"episode {episode}: column {name!r} = {str(first)[:60]} ({kind}): expected numeric vectors"
+        )
     lengths = pc.list_value_length(values).to_numpy(zero_copy_only=False)
     if rows and (lengths.min() != lengths.max()):
         bad = int(np.argmax(lengths != lengths[0]))
