@@ -45,13 +45,14 @@ def _store_in_batches(episodes, store_uri: str | None, total: int, desc: str, ba
     """Write episodes in atomic batches as they are produced, with a progress bar."""
     from tqdm import tqdm
 
+    from recap_core.sim.console import simulator_output_to_stderr
     from recap_core.store import EpisodeStore
 
     store = EpisodeStore(store_uri)
     added = skipped = failures = 0
     kinds: dict[str, int] = {}
     versions = store.versions()
-    with tqdm(total=total, unit="episode", desc=desc) as bar:
+    with simulator_output_to_stderr(), tqdm(total=total, unit="episode", desc=desc) as bar:
         while chunk := list(islice(episodes, batch)):
             result = store.add_episodes(chunk)
             added += len(result.added)
@@ -168,10 +169,14 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         from tqdm import tqdm
 
         from recap_core.sim import RolloutConfig, eval_seeds, evaluate_policy
+        from recap_core.sim.console import simulator_output_to_stderr
 
         spec = _task(task, max_steps)
         chunk_policy, checkpoint_name = _load_policy(policy, beta)
-        with tqdm(total=episodes, unit="episode", desc=f"evaluate {task}") as bar:
+        with (
+            simulator_output_to_stderr(),
+            tqdm(total=episodes, unit="episode", desc=f"evaluate {task}") as bar,
+        ):
             result = evaluate_policy(
                 chunk_policy,
                 spec,
