@@ -130,6 +130,7 @@ def test_cli_ingest_reports_added_skipped_versions_and_fails_cleanly(tmp_path):
     # same ids, different labels (iteration differs): refused as a content conflict, nothing written
     conflict = runner.invoke(app, [*args, "--success-column", "next.success", "--iteration", "3"])
     assert conflict.exit_code == 1 and "different content" in conflict.output
+    assert "dataset episode 0 (stored id " in conflict.output  # the dataset's index, not just our hash
     assert EpisodeStore(tmp_path / "lance").versions() == report["versions"]
 
 

@@ -36,6 +36,20 @@ def _existing_store(uri: str | None):
     return _store(target)
 
 
+def _dataset_problems(error, batch: list) -> str:
+    """The store's refusal in the dataset's own terms: its episode index (from each episode's
+    ``source``, "lerobot:<dataset>#<index>") before the stored id, which a user has never seen."""
+    index = {episode.episode_id: episode.source.rsplit("#", 1)[-1] for episode in batch}
+    parts = [
+        f"dataset episode {index.get(p.episode_id, '?')} (stored id {p.episode_id}): column {p.column!r} "
+        f"= {p.value!r}: {p.rule}"
+        for p in error.problems[:5]
+    ]
+    more = f"; ... and {len(error.problems) - 5} more" if len(error.problems) > 5 else ""
+    head = f"{len(error.problems)} problem(s) in this batch, which was not written: "
+    return head + "; ".join(parts) + more
+
+
 def _print_frame(frame: pl.DataFrame, output: str) -> None:
     if output == "csv":
         typer.echo(frame.write_csv(), nl=False)
@@ -96,6 +110,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         added: list[str] = []
         skipped: list[str] = []
         same_content: list[str] = []
+        batch: list = []
         versions: dict[str, int] = target.versions()
         try:
             dataset = open_dataset(source, revision=revision)
@@ -111,7 +126,10 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                     versions = result.versions
                     bar.update(len(batch))
         except (LeRobotFormatError, EpisodeValidationError) as error:
-            message = " ".join(str(error).split("\n"))
+            if isinstance(error, EpisodeValidationError):
+                message = _dataset_problems(error, batch)
+            else:
+                message = " ".join(str(error).split("\n"))
             typer.echo(f"error: {message}", err=True)
             if added:
                 typer.echo(
