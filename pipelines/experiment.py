@@ -19,7 +19,7 @@ from pipelines.definitions import ALL_ASSETS
 from pipelines.partitions import register_partitions
 from pipelines.recovery import owner_tags
 from pipelines.resources import RecapResource
-from pipelines.run import materialize_iteration, materialize_pretraining, require_known_tasks
+from pipelines.run import QUIET, materialize_iteration, materialize_pretraining, require_known_tasks
 from recap_core.loop.experiment import ExperimentPlan
 from recap_core.loop.report import Report, write_report
 
@@ -36,7 +36,7 @@ def materialize_report(
         selection=REPORT,
         instance=instance,
         resources={"recap": recap},
-        run_config={"ops": {"experiment_report": {"config": config}}},
+        run_config={"ops": {"experiment_report": {"config": config}}, **QUIET},
         tags={"recap/trigger": "recap-experiment", **owner_tags()},
     )
 
