@@ -34,7 +34,14 @@ def _example_curves(rows: pl.DataFrame, episodes: pl.DataFrame) -> dict[str, tup
     partitions_def=PARTITIONS,
     deps=[value_function],
     kinds={"lance"},
-    check_specs=[dg.AssetCheckSpec("value_rises_in_successes", asset="advantages")],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "value_rises_in_successes",
+            asset="advantages",
+            description="In at least 80% of successful episodes V is higher over the last quarter than "
+            "over the first: the value function sees progress.",
+        )
+    ],
     description="A_t = sum of N rewards + V(o_{t+N}) - V(o_t) (N = 50, truncated at the episode end).",
 )
 def advantages(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.MaterializeResult:

@@ -28,7 +28,15 @@ BASELINE_GROUP = "recap_baselines"
     deps=[advantages, policy_pretrained, policy],
     pool="training",
     kinds={"pytorch", "deltalake"},
-    check_specs=[dg.AssetCheckSpec("baselines_share_pi_k_data", asset="baselines")],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "baselines_share_pi_k_data",
+            asset="baselines",
+            blocking=True,
+            description="Every baseline started from pi_pre and trained on pi^k's table versions and steps "
+            "with pi^k's gradient steps and weights rule; blocks the report otherwise.",
+        )
+    ],
     description="SFT, AWR and PPO (SPO trust region 0.01 against the data-collecting policy) finetuned "
     "from pi_pre on V^k's data and advantages with pi^k's gradient-step budget, and pi^k at beta = 1, "
     "evaluated on the held-out seeds into the ledger.",

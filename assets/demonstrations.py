@@ -12,7 +12,15 @@ from recap_core.loop.collection import collect_demonstrations
 @dg.asset(
     group_name="pretraining",
     kinds={"lance"},
-    check_specs=[dg.AssetCheckSpec("episodes_schema_valid", asset="demonstrations")],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "episodes_schema_valid",
+            asset="demonstrations",
+            blocking=True,
+            description="The stored episodes table satisfies its pandera schema; blocks pre-training on it "
+            "otherwise.",
+        )
+    ],
     description="Teleoperation-like demonstrations of every configured task, in the episodes/steps tables.",
 )
 def demonstrations(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.MaterializeResult:

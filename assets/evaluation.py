@@ -37,7 +37,13 @@ def _progress_plots(ledger_uri: str, task: str) -> dict[str, bytes]:
     partitions_def=PARTITIONS,
     deps=[policy],
     kinds={"deltalake"},
-    check_specs=[dg.AssetCheckSpec("evaluated_on_held_out_seeds", asset="evaluation")],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "evaluated_on_held_out_seeds",
+            asset="evaluation",
+            description="Every evaluation seed is an evaluation seed and none was used for training data.",
+        )
+    ],
     description="pi^k on held-out seeds: success rate, mean duration, throughput (+- s.e.) into the ledger.",
 )
 def evaluation(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.MaterializeResult:

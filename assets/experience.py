@@ -17,7 +17,15 @@ from recap_core.loop.collection import collect_iteration_experience
     partitions_def=PARTITIONS,
     deps=[demonstrations],
     kinds={"lance"},
-    check_specs=[dg.AssetCheckSpec("episodes_schema_valid", asset="experience")],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "episodes_schema_valid",
+            asset="experience",
+            blocking=True,
+            description="The stored episodes table satisfies its pandera schema; blocks training on it "
+            "otherwise.",
+        )
+    ],
     description="Rollouts and interventions of pi^{k-1} (k >= 1) plus the fleet's dropped datasets.",
 )
 def experience(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.MaterializeResult:

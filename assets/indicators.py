@@ -17,8 +17,18 @@ from recap_core.loop.labelling_stages import iteration_labels
     deps=[advantages],
     kinds={"lance"},
     check_specs=[
-        dg.AssetCheckSpec("positive_fraction_on_target", asset="indicators"),
-        dg.AssetCheckSpec("corrections_labelled_positive", asset="indicators"),
+        dg.AssetCheckSpec(
+            "positive_fraction_on_target",
+            asset="indicators",
+            description="The share of iteration k's own rollout steps labelled positive is within 2 points "
+            "of the task's target (40% by default); not applicable at k = 0 (SFT).",
+        ),
+        dg.AssetCheckSpec(
+            "corrections_labelled_positive",
+            asset="indicators",
+            blocking=True,
+            description="Every step a human corrected is labelled positive; blocks pi^k otherwise.",
+        ),
     ],
     description="Per-task threshold (40% positive by default) and improvement indicators.",
 )

@@ -111,3 +111,22 @@ def test_next_iteration_is_the_oldest_one_not_evaluated_everywhere(instance):
     _materialised(instance, "evaluation", "1|reach-v3")
     _materialised(instance, "evaluation", "2|reach-v3")
     assert next_iteration(instance, ["reach-v3"]) == 3
+
+
+def test_every_asset_check_is_described_and_correctness_checks_block():
+    from pipelines.definitions import ALL_ASSETS
+
+    specs = {
+        spec.name + "@" + spec.asset_key.to_user_string(): spec for a in ALL_ASSETS for spec in a.check_specs
+    }
+    assert len(specs) == 8
+    assert all(spec.description for spec in specs.values()), [
+        k for k, s in specs.items() if not s.description
+    ]
+    blocking = {key for key, spec in specs.items() if spec.blocking}
+    assert blocking == {
+        "episodes_schema_valid@demonstrations",
+        "episodes_schema_valid@experience",
+        "corrections_labelled_positive@indicators",
+        "baselines_share_pi_k_data@baselines",
+    }
