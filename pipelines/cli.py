@@ -122,6 +122,29 @@ def iterate(
     typer.echo(summary_table(recap.ledger(), [task], "recap").filter(iteration=iteration))
 
 
+partitions_app = typer.Typer(no_args_is_help=True, help="Task x iteration partitions of the asset graph.")
+app.add_typer(partitions_app, name="partitions")
+
+
+@partitions_app.command("add")
+def add_partition(
+    task: Annotated[str, typer.Option(help="A simulated task or one with stored episodes.")],
+    iteration: Annotated[int, typer.Option(help="Iteration number (>= 0).")],
+    preset: PresetOption = "fast",
+) -> None:
+    """Add the partition "iteration|task" (checked first), e.g. before `dagster asset materialize`."""
+    from pipelines.instance import ensure_dagster_home
+    from pipelines.partitions import partition_key, register_partitions
+    from pipelines.run import require_known_tasks
+
+    ensure_dagster_home()
+    if iteration < 0:
+        raise ValueError(f"iteration must be >= 0, got {iteration}")
+    require_known_tasks(_resource(preset, task), [task])
+    register_partitions(_instance(), [task], [iteration])
+    typer.echo(f"partition {partition_key(task, iteration)} is ready")
+
+
 @app.command("ui")
 def ui(port: Annotated[int, typer.Option(help="Port of the web UI.")] = 3000) -> None:
     """Start `dagster dev` on the project's instance (DAGSTER_HOME) and code location."""

@@ -18,7 +18,6 @@ import dagster as dg
 import pytest
 
 from pipelines.instance import PROJECT_DAGSTER_YAML
-from pipelines.partitions import register_partitions
 
 TASK = "reach-v3"
 
@@ -48,8 +47,15 @@ def test_materialize_one_task_iteration_partition_from_the_shell(env):
         env, "asset", "materialize", "-m", "pipelines.definitions", "--select", "group:pretraining"
     )
     assert pre.returncode == 0, pre.stderr[-3000:]
-    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
-        register_partitions(instance, [TASK], [0])
+    # exactly as the README prints it: add the partition, then Dagster's own CLI materialises it
+    added = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "partitions", "add", "--task", TASK, "--iteration", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert added.returncode == 0 and f"partition 0|{TASK} is ready" in added.stdout, added.stderr
     run = _dagster(
         env,
         "asset",
