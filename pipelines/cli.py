@@ -151,7 +151,11 @@ def ui(port: Annotated[int, typer.Option(help="Port of the web UI.")] = 3000) ->
     from pipelines.instance import ensure_dagster_home
 
     ensure_dagster_home()
-    command = [sys.executable, "-m", "dagster", "dev", "-m", "pipelines.definitions", "-p", str(port)]
+    from pathlib import Path
+
+    workspace = Path(__file__).resolve().parent.parent / "workspace.yaml"  # code location "recap"
+    command = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace)]
+    command += ["-h", "127.0.0.1", "-p", str(port)]
     raise SystemExit(subprocess.call(command))
 
 

@@ -95,18 +95,7 @@ def _graphql(port: int, query: str) -> dict:
 def test_dagster_dev_serves_the_asset_graph_over_graphql(env):
     port = _free_port()
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "dagster",
-            "dev",
-            "-m",
-            "pipelines.definitions",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
+        [sys.executable, "-m", "pipelines.cli", "ui", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -127,6 +116,8 @@ def test_dagster_dev_serves_the_asset_graph_over_graphql(env):
             time.sleep(2)
         assert nodes, "dagster dev did not answer GraphQL within 180 s"
         groups = {node["assetKey"]["path"][-1]: node["groupName"] for node in nodes}
+        workspace = _graphql(port, "{ workspaceOrError { ... on Workspace { locationEntries { name } } } }")
+        assert [e["name"] for e in workspace["data"]["workspaceOrError"]["locationEntries"]] == ["recap"]
         assert groups["value_function_pretrained"] == "pretraining"
         assert groups["policy"] == "recap_iteration"
         assert {"demonstrations", "experience", "advantages", "indicators", "evaluation"} <= set(groups)
