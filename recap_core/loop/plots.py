@@ -27,9 +27,13 @@ def _png(fig) -> bytes:
 
 def training_curve(train_loss: Sequence[float], val_loss: Sequence[float], title: str) -> bytes:
     fig, ax = plt.subplots(figsize=(5, 3))
-    ax.plot(range(1, len(train_loss) + 1), train_loss, label="train")
+    # markers: a one-epoch run is a single point, which a bare line would not draw at all
+    ax.plot(range(1, len(train_loss) + 1), train_loss, marker="o", markersize=3, label="train")
     if len(val_loss):
-        ax.plot(range(1, len(val_loss) + 1), val_loss, label="held-out")
+        ax.plot(range(1, len(val_loss) + 1), val_loss, marker="o", markersize=3, label="held-out")
+    epochs = max(len(train_loss), len(val_loss), 1)
+    ax.set_xlim(0.5, epochs + 0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.set_title(title)
@@ -56,8 +60,12 @@ def progress_per_iteration(
 ) -> bytes:
     """One line per method, (iterations, means, standard errors), with error bars over iterations."""
     fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    top = 0.0
     for label, (iterations, mean, se) in series.items():
         ax.errorbar(list(iterations), mean, yerr=se, marker="o", capsize=3, label=label)
+        top = max([top, *(m + (e or 0.0) for m, e in zip(mean, se, strict=True))])
+    # rates and throughputs cannot be negative; all-zero results still get a visible frame
+    ax.set_ylim(bottom=0.0, top=top * 1.08 if top > 0 else 1.0)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("iteration")
     ax.set_ylabel(ylabel)

@@ -171,7 +171,7 @@ def _progress_images(rows: pl.DataFrame, tasks: Sequence[str]) -> dict[str, byte
 
 def _final_bars(rows: pl.DataFrame, tasks: Sequence[str], final: int) -> bytes:
     labels = ["SFT = RECAP k=0"] + [f"{m.upper()} (k={final})" for m in METHOD_ORDER]
-    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(tasks), 3.4))
+    fig, ax = plt.subplots(figsize=(4.5 + 1.8 * len(tasks), 4.0))
     width = 0.8 / len(labels)
     for j, label in enumerate(labels):
         method, iteration = ("recap", 0) if j == 0 else (METHOD_ORDER[j - 1], final)
@@ -186,7 +186,8 @@ def _final_bars(rows: pl.DataFrame, tasks: Sequence[str], final: int) -> bytes:
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(tasks))], list(tasks), fontsize=8)
     ax.set_ylabel("successes per hour")
     ax.set_title("throughput on held-out seeds")
-    ax.legend(fontsize=7)
+    ax.set_ylim(bottom=0.0)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _png(fig)
 
 
