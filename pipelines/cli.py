@@ -134,15 +134,11 @@ def add_partition(
 ) -> None:
     """Add the partition "iteration|task" (checked first), e.g. before `dagster asset materialize`."""
     from pipelines.instance import ensure_dagster_home
-    from pipelines.partitions import partition_key, register_partitions
-    from pipelines.run import require_known_tasks
+    from pipelines.run import add_iteration_partition
 
     ensure_dagster_home()
-    if iteration < 0:
-        raise ValueError(f"iteration must be >= 0, got {iteration}")
-    require_known_tasks(_resource(preset, task), [task])
-    register_partitions(_instance(), [task], [iteration])
-    typer.echo(f"partition {partition_key(task, iteration)} is ready")
+    key = add_iteration_partition(_resource(preset, task), _instance(), task, iteration)
+    typer.echo(f"partition {key} is ready")
 
 
 @app.command("ui")

@@ -47,6 +47,17 @@ def require_known_tasks(recap: RecapResource, tasks: Sequence[str]) -> None:
         )
 
 
+def add_iteration_partition(
+    recap: RecapResource, instance: dg.DagsterInstance, task: str, iteration: int
+) -> dg.MultiPartitionKey:
+    """Check the task name and the iteration, then add the "iteration|task" partition if it is new."""
+    if iteration < 0:
+        raise ValueError(f"iteration must be >= 0, got {iteration}")
+    require_known_tasks(recap, [task])
+    register_partitions(instance, [task], [iteration])
+    return partition_key(task, iteration)
+
+
 def materialize_pretraining(recap: RecapResource, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     return dg.materialize(
         ALL_ASSETS,
@@ -67,10 +78,7 @@ def materialize_iteration(
     trigger: str = "recap-run",
 ) -> dg.ExecuteInProcessResult:
     """One (task, iteration) partition of ``selection`` (the RECAP iteration, optionally with more)."""
-    require_known_tasks(recap, [task])
-    if iteration < 0:
-        raise ValueError(f"iteration must be >= 0, got {iteration}")
-    register_partitions(instance, [task], [iteration])
+    add_iteration_partition(recap, instance, task, iteration)
     return dg.materialize(
         ALL_ASSETS,
         selection=selection,
