@@ -123,3 +123,15 @@ def test_derived_tables_upsert_idempotently(store):
         store.write_derived("values_reach_it0", pa.concat_tables([rows, rows]), ["episode_id", "t"])
     with pytest.raises(ValueError, match="lower_snake_case"):
         store.write_derived("steps", rows, ["episode_id"])
+
+
+def test_a_derived_table_gains_columns_a_newer_stage_writes(store):
+    keys = ["task", "iteration"]
+    store.write_derived("thresholds", pa.table({"task": ["a"], "iteration": [1], "threshold": [0.1]}), keys)
+    newer = pa.table(
+        {"task": ["a", "b"], "iteration": [1, 1], "threshold": [0.2, 0.3], "population": ["x", "y"]}
+    )
+    store.write_derived("thresholds", newer, keys)
+    rows = store.read_derived("thresholds").sort("task")
+    assert rows["threshold"].to_list() == [0.2, 0.3]
+    assert rows["population"].to_list() == ["x", "y"]

@@ -461,7 +461,18 @@ class EpisodeStore:
             first = pl.from_arrow(table.select(key_columns)).filter(duplicated).row(0, named=True)
             raise ValueError(f"derived table {name!r}: key {first} appears more than once in this write")
         with self._lock(f"derived-{name}"):  # same-key race as in add_episodes
+            self._add_new_columns(name, table)
             return self._upsert(name, table, key_columns, update_matched=True)
+
+    def _add_new_columns(self, name: str, table: pyarrow.Table) -> None:
+        """A derived table gains the columns a newer stage writes (null in older rows); without this
+        ``_conform`` would drop them silently and the lineage they carry would be lost."""
+        dataset = self._open(name)
+        if dataset is None:
+            return
+        new = [field for field in table.schema if field.name not in dataset.schema.names]
+        if new:
+            dataset.add_columns(new)
 
     def read_derived(
         self, name: str, filter: str | pc.Expression | None = None, version: int | None = None
