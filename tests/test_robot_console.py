@@ -34,17 +34,18 @@ CHILD = textwrap.dedent(
 )
 
 
-def _run(mode: str) -> subprocess.CompletedProcess:
+def _run(mode: str, cwd: Path) -> subprocess.CompletedProcess:
+    """In ``cwd``: MuJoCo also appends its warnings to MUJOCO_LOG.TXT in the working directory."""
     tests = str(Path(__file__).parent)
     return subprocess.run(
-        [sys.executable, "-c", CHILD, tests, mode], capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", CHILD, tests, mode], capture_output=True, text=True, timeout=300, cwd=cwd
     )
 
 
-def test_simulator_warnings_go_to_stderr_and_stdout_stays_json():
-    unguarded = _run("unguarded")
+def test_simulator_warnings_go_to_stderr_and_stdout_stays_json(tmp_path):
+    unguarded = _run("unguarded", tmp_path)
     assert "Nan, Inf or huge value" in unguarded.stdout, "the probe must really make MuJoCo warn"
-    guarded = _run("guarded")
+    guarded = _run("guarded", tmp_path)
     assert guarded.returncode == 0, guarded.stderr[-2000:]
     assert json.loads(guarded.stdout) == {"success_rate": 0.0}
     assert "Nan, Inf or huge value" in guarded.stderr
