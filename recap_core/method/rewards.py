@@ -76,11 +76,16 @@ def _validate_lengths(steps: StepArrays, max_len: Mapping[str, int]) -> None:
             )
 
 
+def _per_step(steps: StepArrays, per_task: Mapping[str, float]) -> np.ndarray:
+    """A per-task constant broadcast to every step (float64)."""
+    per_episode = np.array([per_task[task] for task in steps.episodes["task"].to_list()], dtype=np.float64)
+    return per_episode[steps.episode_index]
+
+
 def _per_step_c_fail(steps: StepArrays, config: RewardConfig, max_len: Mapping[str, int]) -> np.ndarray:
     if config.c_fail is not None:
         return np.full(len(steps), float(config.c_fail))
-    per_episode = np.array([max_len[task] for task in steps.episodes["task"].to_list()], dtype=np.float64)
-    return per_episode[steps.episode_index]
+    return _per_step(steps, max_len)
 
 
 def step_rewards(steps: StepArrays, config: RewardConfig | None = None) -> np.ndarray:
@@ -117,9 +122,7 @@ def episode_progress(steps: StepArrays, config: RewardConfig | None = None) -> n
     A failure's return depends on the steps left until the time-out; a value function that sees this
     can predict it (see recap_core.models.value).
     """
-    max_len = task_max_lengths(steps, config)
-    per_episode = np.array([max_len[task] for task in steps.episodes["task"].to_list()], dtype=np.float64)
-    return (steps.t / per_episode[steps.episode_index]).astype(np.float32)
+    return (steps.t / _per_step(steps, task_max_lengths(steps, config))).astype(np.float32)
 
 
 def task_normalisers(steps: StepArrays, config: RewardConfig | None = None) -> dict[str, float]:
@@ -134,9 +137,7 @@ def task_normalisers(steps: StepArrays, config: RewardConfig | None = None) -> d
 
 def normaliser_per_step(steps: StepArrays, config: RewardConfig | None = None) -> np.ndarray:
     """Z = L + C_fail of each step's task, broadcast to steps: divide raw rewards/returns by it."""
-    normalisers = task_normalisers(steps, config)
-    per_episode = np.array([normalisers[task] for task in steps.episodes["task"].to_list()], dtype=np.float64)
-    return per_episode[steps.episode_index]
+    return _per_step(steps, task_normalisers(steps, config))
 
 
 def normalised_returns(steps: StepArrays, config: RewardConfig | None = None) -> np.ndarray:
