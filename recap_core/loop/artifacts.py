@@ -73,3 +73,13 @@ def require_checkpoint(path: Path, what: str, produced_by: str) -> Path:
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"{what} checkpoint missing at {path}: materialise {produced_by} first")
     return path
+
+
+def data_collecting_policy(root: Path, task: str, iteration: int) -> Path:
+    """The policy that collects iteration k's rollouts: pi^{k-1}. For k = 0 (the operator's demos, no
+    policy of ours) pi_pre, the model of those demos; PPO takes its trust region against either."""
+    if iteration == 0:
+        return require_checkpoint(pretrained_path(root, "policy"), "pi_pre", "policy_pretrained")
+    return require_checkpoint(
+        iteration_path(root, "policy", task, iteration - 1), f"pi^{iteration - 1}", "policy"
+    )

@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from recap_core.episode import stable_episode_id
-from recap_core.loop.artifacts import iteration_path, require_checkpoint
+from recap_core.loop.artifacts import data_collecting_policy
 from recap_core.loop.fleet import ingest_pending
 from recap_core.loop.settings import LoopSettings
 from recap_core.sim.operator import collect_demos
@@ -127,9 +127,7 @@ def collect_iteration_experience(
     skipped = 0
     per_kind: dict[str, dict[str, float]] = {}
     if iteration >= 1 and task is not None:
-        policy_dir = require_checkpoint(
-            iteration_path(root, "policy", task_name, iteration - 1), f"pi^{iteration - 1}", "policy"
-        )
+        policy_dir = data_collecting_policy(root, task_name, iteration)
         collected_by = policy_label(policy_dir)
         seeds = rollout_seeds(settings, iteration)
         done = collected_seeds(store, task_name, iteration)

@@ -16,6 +16,7 @@ import torch
 
 from recap_core.loop.artifacts import (
     atomic_directory,
+    data_collecting_policy,
     iteration_path,
     pretrained_path,
     read_lineage,
@@ -143,16 +144,6 @@ def iteration_value_versions(root: Path, task: str, iteration: int) -> dict[str,
     """The table versions V^k was trained on: advantages, labels and pi^k all read exactly these."""
     value_dir = require_checkpoint(iteration_path(root, "value", task, iteration), "V^k", "value_function")
     return read_lineage(value_dir)["versions"]
-
-
-def data_collecting_policy(root: Path, task: str, iteration: int) -> Path:
-    """The policy that collected iteration k's rollouts: pi^{k-1}; for k = 0 (the operator's demos,
-    no policy of ours) pi_pre, the model of those demos. PPO's trust region is taken against it."""
-    if iteration == 0:
-        return require_checkpoint(pretrained_path(root, "policy"), "pi_pre", "policy_pretrained")
-    return require_checkpoint(
-        iteration_path(root, "policy", task, iteration - 1), f"pi^{iteration - 1}", "policy"
-    )
 
 
 def train_iteration_policy(
