@@ -39,11 +39,15 @@ class CheckpointRef:
         return {"path": self.path, "sha256": self.sha256}
 
 
-def file_sha256(file: Path) -> str:
-    digest = hashlib.sha256()
+def _hash_file(digest, file: Path) -> None:
     with file.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
+
+
+def file_sha256(file: Path) -> str:
+    digest = hashlib.sha256()
+    _hash_file(digest, file)
     return digest.hexdigest()
 
 
@@ -56,9 +60,7 @@ def checkpoint_sha256(path: str | Path) -> str:
         if not file.is_file():
             raise FileNotFoundError(f"checkpoint {path} has no {name}")
         digest.update(f"{name}:{file.stat().st_size}\n".encode())
-        with file.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        _hash_file(digest, file)
     return digest.hexdigest()
 
 
@@ -113,7 +115,7 @@ def read_checkpoint_config(path: str | Path, kind: str | None = None) -> dict:
     return config
 
 
-def verify_weights_file(path: str | Path, config: dict | None = None) -> None:
+def verify_weights_file(path: str | Path) -> None:
     """Refuse a model.safetensors whose sha256 differs from the one config.json recorded at save time.
 
     Checkpoints written before the sha was recorded have none and are only checked for finiteness.
@@ -122,8 +124,7 @@ def verify_weights_file(path: str | Path, config: dict | None = None) -> None:
     file = path / WEIGHTS_FILE
     if not file.is_file():
         raise FileNotFoundError(f"checkpoint {path} has no {WEIGHTS_FILE}")
-    config = config if config is not None else read_checkpoint_config(path)
-    recorded = config.get("weights_sha256")
+    recorded = read_checkpoint_config(path).get("weights_sha256")
     if recorded is not None:
         actual = file_sha256(file)
         if actual != recorded:
