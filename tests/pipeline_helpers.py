@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import dagster as dg
 
+from pipelines.instance import PROJECT_DAGSTER_YAML
 from pipelines.resources import RecapResource
 
 
@@ -30,3 +33,12 @@ def tiny_recap(root: Path) -> RecapResource:
         checkpoint_root=str(root / "checkpoints"),
         ledger_uri=str(root / "ledger" / "metrics"),
     )
+
+
+def project_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """Environment for a subprocess: a fresh DAGSTER_HOME with the project's dagster.yaml, RECAP_HOME
+    under ``tmp_path``, plus ``extra`` variables."""
+    home = tmp_path / "dagster_home"
+    home.mkdir(exist_ok=True)
+    shutil.copyfile(PROJECT_DAGSTER_YAML, home / "dagster.yaml")
+    return {**os.environ, "DAGSTER_HOME": str(home), "RECAP_HOME": str(tmp_path / "data"), **extra}

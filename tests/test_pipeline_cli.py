@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -16,25 +15,14 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-
-from pipelines.instance import PROJECT_DAGSTER_YAML
+from pipeline_helpers import project_env
 
 TASK = "reach-v3"
 
 
 @pytest.fixture
 def env(tmp_path) -> dict[str, str]:
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copyfile(PROJECT_DAGSTER_YAML, home / "dagster.yaml")
-    return {
-        **os.environ,
-        "DAGSTER_HOME": str(home),
-        "RECAP_HOME": str(tmp_path / "data"),
-        "RECAP_PRESET": "tiny",
-        "RECAP_TASKS": TASK,
-        "HF_HUB_OFFLINE": "1",
-    }
+    return project_env(tmp_path, RECAP_PRESET="tiny", RECAP_TASKS=TASK, HF_HUB_OFFLINE="1")
 
 
 def _dagster(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:

@@ -6,8 +6,6 @@ pool's only slot when it is killed; the next `recap run` must then recover it an
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -16,8 +14,8 @@ import time
 
 import dagster as dg
 import pytest
+from pipeline_helpers import project_env
 
-from pipelines.instance import PROJECT_DAGSTER_YAML
 from pipelines.recovery import recover_dead_runs
 
 TASK = "reach-v3"
@@ -49,10 +47,7 @@ CHILD = textwrap.dedent(
 
 @pytest.fixture
 def env(tmp_path) -> dict[str, str]:
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copyfile(PROJECT_DAGSTER_YAML, home / "dagster.yaml")
-    return {**os.environ, "DAGSTER_HOME": str(home), "RECAP_HOME": str(tmp_path / "data")}
+    return project_env(tmp_path)
 
 
 def _training_slot_holders(instance: dg.DagsterInstance) -> set[str]:
