@@ -17,7 +17,7 @@ from assets.pretraining import policy_pretrained, pretraining_indicators, value_
 from assets.report import experiment_report
 from assets.value_function import value_function
 from pipelines.automation import new_fleet_data, nightly_recap
-from pipelines.jobs import experiment_iteration_job, iteration_job, pretraining_job
+from pipelines.jobs import JOBS
 from pipelines.resources import RecapResource
 
 ALL_ASSETS = [
@@ -48,7 +48,7 @@ def recap_resource_from_env() -> RecapResource:
 
 defs = dg.Definitions(
     assets=ALL_ASSETS,
-    jobs=[pretraining_job, iteration_job, experiment_iteration_job],
+    jobs=JOBS,
     schedules=[nightly_recap],
     sensors=[new_fleet_data],
     resources={"recap": recap_resource_from_env()},

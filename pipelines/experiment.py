@@ -12,32 +12,24 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.baselines import BASELINE_GROUP
-from assets.iteration import ITERATION_GROUP
-from assets.report import REPORT_GROUP
-from pipelines.definitions import ALL_ASSETS
 from pipelines.partitions import register_partitions
-from pipelines.recovery import owner_tags
 from pipelines.resources import RecapResource
-from pipelines.run import QUIET, materialize_iteration, materialize_pretraining, require_known_tasks
+from pipelines.run import execute_job, materialize_iteration, materialize_pretraining, require_known_tasks
 from recap_core.loop.experiment import ExperimentPlan
 from recap_core.loop.report import Report, write_report
-
-ITERATION_AND_BASELINES = dg.AssetSelection.groups(ITERATION_GROUP, BASELINE_GROUP)
-REPORT = dg.AssetSelection.groups(REPORT_GROUP)
 
 
 def materialize_report(
     recap: RecapResource, instance: dg.DagsterInstance, iterations: int, reports_root: Path | None
 ) -> dg.ExecuteInProcessResult:
     config = {"iterations": iterations, "reports_root": str(reports_root or "")}
-    return dg.materialize(
-        ALL_ASSETS,
-        selection=REPORT,
-        instance=instance,
-        resources={"recap": recap},
-        run_config={"ops": {"experiment_report": {"config": config}}, **QUIET},
-        tags={"recap/trigger": "recap-experiment", **owner_tags()},
+    return execute_job(
+        recap,
+        instance,
+        "experiment_report",
+        "report",
+        tags={"recap/trigger": "recap-experiment"},
+        op_config={"ops": {"experiment_report": {"config": config}}},
     )
 
 
@@ -53,16 +45,13 @@ def run_experiment(
     require_known_tasks(recap, list(plan.tasks))
     register_partitions(instance, list(plan.tasks), list(range(iterations + 1)))
     start = time.monotonic()
-    log(f"experiment {plan.name}: pre-training")
+    log(f"experiment {plan.name}: pre-training, then iterations 0..{iterations} with the baselines")
     materialize_pretraining(recap, instance)
-    log(f"  done in {time.monotonic() - start:.0f}s")
     for iteration in range(iterations + 1):
         for task in plan.tasks:
-            began = time.monotonic()
             materialize_iteration(
-                recap, instance, task, iteration, ITERATION_AND_BASELINES, trigger="recap-experiment"
+                recap, instance, task, iteration, "recap_iteration_with_baselines", trigger="recap-experiment"
             )
-            log(f"iteration {iteration} of {task} (+ baselines): {time.monotonic() - began:.0f}s")
     materialize_report(recap, instance, iterations, reports_root)
     log(f"total {time.monotonic() - start:.0f}s")
     # The asset wrote the report; read the same ledger version back for the caller.

@@ -1,4 +1,5 @@
-"""Jobs: pre-training (unpartitioned) and one RECAP iteration of one task (partitioned)."""
+"""Jobs: pre-training (unpartitioned), one RECAP iteration of one task (partitioned), with or without
+the baselines, and the study's report. The CLI launches these same jobs, so its runs carry their names."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import dagster as dg
 
 from assets.baselines import BASELINE_GROUP
 from assets.iteration import ITERATION_GROUP
+from assets.report import REPORT_GROUP
 from pipelines.partitions import TASK_ITERATION
 
 pretraining_job = dg.define_asset_job(
@@ -27,3 +29,11 @@ experiment_iteration_job = dg.define_asset_job(
     partitions_def=TASK_ITERATION,
     description="One RECAP iteration of one task plus the SFT/AWR/PPO baselines on the same data.",
 )
+
+report_job = dg.define_asset_job(
+    "experiment_report",
+    selection=dg.AssetSelection.groups(REPORT_GROUP),
+    description="The study's report: RECAP^K against SFT, AWR and PPO, read back from the metrics ledger.",
+)
+
+JOBS = [pretraining_job, iteration_job, experiment_iteration_job, report_job]

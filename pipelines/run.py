@@ -1,6 +1,6 @@
 """`recap run`: pre-training and K RECAP iterations, materialised into the persistent Dagster instance.
 
-Everything runs in-process through ``dagster.materialize`` against $DAGSTER_HOME, so every run, its
+Everything runs in-process as the code location's named jobs against $DAGSTER_HOME, so every run, its
 lineage metadata, plots and checks are then visible in `dagster dev` exactly as if launched from the UI.
 """
 
@@ -11,17 +11,19 @@ from collections.abc import Callable, Sequence
 
 import dagster as dg
 import polars as pl
+from dagster._core.utils import make_new_run_id
 
 from pipelines.definitions import ALL_ASSETS
+from pipelines.jobs import JOBS
 from pipelines.partitions import partition_key, register_partitions
+from pipelines.progress import close_progress, stage_progress
 from pipelines.recovery import owner_tags
 from pipelines.resources import RecapResource
 from recap_core.ledger import read_ledger
 
-PRETRAINING = dg.AssetSelection.groups("pretraining")
-# Progress lines are ours; Dagster's per-event log stays in the instance (and the UI), not the terminal.
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-ITERATION = dg.AssetSelection.groups("recap_iteration")
+# Progress bars are ours; Dagster's per-event log stays in the instance (and the UI), not the terminal.
+CONSOLE_WARNINGS_ONLY = {"console": {"config": {"log_level": "WARNING"}}}
+ITERATION_JOB = "recap_iteration"
 
 
 def require_known_tasks(recap: RecapResource, tasks: Sequence[str]) -> None:
@@ -58,15 +60,44 @@ def add_iteration_partition(
     return partition_key(task, iteration)
 
 
-def materialize_pretraining(recap: RecapResource, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
-        ALL_ASSETS,
-        selection=PRETRAINING,
-        instance=instance,
+def execute_job(
+    recap: RecapResource,
+    instance: dg.DagsterInstance,
+    job_name: str,
+    label: str,
+    *,
+    partition_key: str | None = None,
+    tags: dict[str, str] | None = None,
+    op_config: dict | None = None,
+) -> dg.ExecuteInProcessResult:
+    """Run one of the code location's named jobs in this process, against ``instance``.
+
+    The run carries the job's name (``recap_iteration``, not an anonymous asset job), so the UI lists it
+    beside the runs launched there and the schedule's; ``recap`` replaces the environment's resource.
+    """
+    definitions = dg.Definitions(
+        assets=ALL_ASSETS,
+        jobs=JOBS,
         resources={"recap": recap},
-        run_config=QUIET,
-        tags=owner_tags(),
+        loggers={"console": dg.colored_console_logger, "progress": stage_progress},
     )
+    job = definitions.resolve_job_def(job_name)
+    progress = {"config": {"label": label, "total": len(job.graph.node_names())}}
+    run_id = make_new_run_id()
+    try:
+        return job.execute_in_process(
+            run_config={"loggers": {**CONSOLE_WARNINGS_ONLY, "progress": progress}, **(op_config or {})},
+            instance=instance,
+            partition_key=partition_key,
+            tags={**(tags or {}), **owner_tags()},
+            run_id=run_id,
+        )
+    finally:
+        close_progress(run_id)
+
+
+def materialize_pretraining(recap: RecapResource, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    return execute_job(recap, instance, "pretraining", "pre-training", tags={"recap/trigger": "recap-cli"})
 
 
 def materialize_iteration(
@@ -74,19 +105,18 @@ def materialize_iteration(
     instance: dg.DagsterInstance,
     task: str,
     iteration: int,
-    selection: dg.AssetSelection = ITERATION,
+    job_name: str = ITERATION_JOB,
     trigger: str = "recap-run",
 ) -> dg.ExecuteInProcessResult:
-    """One (task, iteration) partition of ``selection`` (the RECAP iteration, optionally with more)."""
+    """One (task, iteration) partition of the named job (the RECAP iteration, optionally with baselines)."""
     add_iteration_partition(recap, instance, task, iteration)
-    return dg.materialize(
-        ALL_ASSETS,
-        selection=selection,
-        instance=instance,
-        resources={"recap": recap},
+    return execute_job(
+        recap,
+        instance,
+        job_name,
+        f"iteration {iteration} of {task}",
         partition_key=str(partition_key(task, iteration)),
-        tags={"recap/trigger": trigger, **owner_tags()},
-        run_config=QUIET,
+        tags={"recap/trigger": trigger},
     )
 
 
@@ -103,12 +133,9 @@ def run_loop(
     start = time.monotonic()
     log(f"pre-training on demonstrations of {', '.join(tasks)} (preset {recap.preset})")
     materialize_pretraining(recap, instance)
-    log(f"  done in {time.monotonic() - start:.0f}s")
     for iteration in range(iterations + 1):
         for task in tasks:
-            began = time.monotonic()
             materialize_iteration(recap, instance, task, iteration)
-            log(f"iteration {iteration} of {task}: {time.monotonic() - began:.0f}s")
     log(f"total {time.monotonic() - start:.0f}s")
     return summary_table(recap.ledger(), tasks, "recap")
 

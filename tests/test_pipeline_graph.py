@@ -49,6 +49,17 @@ def _checks(instance: dg.DagsterInstance, key: str) -> dict[str, bool]:
     return out
 
 
+def test_cli_runs_carry_the_named_jobs_and_their_partitions(loop):
+    """Runs launched from the terminal show in the UI as the code location's jobs, not an anonymous one.
+    (First in the module: a later test materialises a hand-made selection.)"""
+    _, instance, _, _ = loop
+    runs = instance.get_runs()
+    assert {run.job_name for run in runs} == {"pretraining", "recap_iteration"}
+    partitions = {run.tags.get("dagster/partition") for run in runs if run.job_name == "recap_iteration"}
+    assert partitions == {f"0|{TASK}", f"1|{TASK}"}
+    assert all(run.tags.get("recap/trigger") for run in runs)
+
+
 def test_finetunes_start_from_the_pretrained_checkpoints(loop):
     recap, _, _, _ = loop
     root = recap.checkpoints()
