@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from typing import Annotated
 
 import typer
@@ -78,7 +76,7 @@ def run(
         typer.echo(table)
     typer.echo(
         f"\nRuns, lineage and plots are in the Dagster instance at {home}.\n"
-        "Inspect and re-materialise from the UI:  recap ui   (dagster dev on http://127.0.0.1:3000)"
+        "Inspect and re-materialise from the UI:  recap ui   (http://127.0.0.1:3000)"
     )
 
 
@@ -143,16 +141,13 @@ def add_partition(
 
 @app.command("ui")
 def ui(port: Annotated[int, typer.Option(help="Port of the web UI.")] = 3000) -> None:
-    """Start `dagster dev` on the project's instance (DAGSTER_HOME) and code location."""
+    """Serve the Dagster UI and daemon on the project's instance (DAGSTER_HOME), code location "recap"."""
     from pipelines.instance import ensure_dagster_home
+    from pipelines.ui import serve_ui
 
-    ensure_dagster_home()
-    from pathlib import Path
-
-    workspace = Path(__file__).resolve().parent.parent / "workspace.yaml"  # code location "recap"
-    command = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace)]
-    command += ["-h", "127.0.0.1", "-p", str(port)]
-    raise SystemExit(subprocess.call(command))
+    home = ensure_dagster_home()
+    typer.echo(f"Dagster UI on http://127.0.0.1:{port} (instance {home}); Ctrl-C stops it", err=True)
+    raise SystemExit(serve_ui(home, port))
 
 
 def exception_chain(error: BaseException) -> list[BaseException]:

@@ -1,4 +1,4 @@
-"""The Dagster code location: `dagster dev -m pipelines.definitions` (or `recap ui`)."""
+"""The Dagster code location "recap" (workspace.yaml): served by `recap ui`, launched by `dg launch`."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ def materialize_report(
     return execute_job(
         recap,
         instance,
-        "experiment_report",
+        "study_report",
         "report",
         tags={"recap/trigger": "recap-experiment"},
         op_config={"ops": {"experiment_report": {"config": config}}},

@@ -1,7 +1,7 @@
 """`recap run`: pre-training and K RECAP iterations, materialised into the persistent Dagster instance.
 
 Everything runs in-process as the code location's named jobs against $DAGSTER_HOME, so every run, its
-lineage metadata, plots and checks are then visible in `dagster dev` exactly as if launched from the UI.
+lineage metadata, plots and checks are then visible in the UI (`recap ui`) exactly as if launched from the UI.
 """
 
 from __future__ import annotations

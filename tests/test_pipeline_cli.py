@@ -1,5 +1,5 @@
-"""The pipeline from the shell: `dagster asset materialize` of one task/iteration partition against the
-project's dagster.yaml, and `dagster dev` serving the asset graph over GraphQL."""
+"""The pipeline from the shell: `dg launch` of one task/iteration partition against the project's
+dagster.yaml, and `recap ui` serving the asset graph and the main pages over HTTP/GraphQL."""
 
 from __future__ import annotations
 
@@ -25,15 +25,19 @@ def env(tmp_path) -> dict[str, str]:
     return project_env(tmp_path, RECAP_PRESET="tiny", RECAP_TASKS=TASK, HF_HUB_OFFLINE="1")
 
 
-def _dagster(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "dagster", *args]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _dg(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """Dagster's CLI exactly as the README prints it: `dg ...` from the repository's root."""
+    dg_cli = Path(sys.executable).parent / "dg"
+    return subprocess.run(
+        [str(dg_cli), *args], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_materialize_one_task_iteration_partition_from_the_shell(env):
-    pre = _dagster(
-        env, "asset", "materialize", "-m", "pipelines.definitions", "--select", "group:pretraining"
-    )
+    pre = _dg(env, "launch", "--job", "pretraining")
     assert pre.returncode == 0, pre.stderr[-3000:]
     # exactly as the README prints it: add the partition, then Dagster's own CLI materialises it
     added = subprocess.run(
@@ -44,22 +48,15 @@ def test_materialize_one_task_iteration_partition_from_the_shell(env):
         timeout=120,
     )
     assert added.returncode == 0 and f"partition 0|{TASK} is ready" in added.stdout, added.stderr
-    run = _dagster(
-        env,
-        "asset",
-        "materialize",
-        "-m",
-        "pipelines.definitions",
-        "--select",
-        "group:recap_iteration",
-        "--partition",
-        f"0|{TASK}",
-    )
+    run = _dg(env, "launch", "--job", "recap_iteration", "--partition", f"0|{TASK}")
     assert run.returncode == 0, run.stderr[-3000:]
+    for output in (pre.stderr, run.stderr):  # nothing a user cannot act on
+        assert "Warning" not in output and "WARNING" not in output, output[-3000:]
     with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
         evaluated = instance.get_materialized_partitions(dg.AssetKey("evaluation"))
         assert evaluated == {f"0|{TASK}"}
         assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
+        assert {run.job_name for run in instance.get_runs()} == {"pretraining", "recap_iteration"}
     ledger = Path(env["RECAP_HOME"]) / "ledger" / "metrics"
     assert (ledger / "_delta_log").is_dir()
 
@@ -80,13 +77,15 @@ def _graphql(port: int, query: str) -> dict:
         return json.loads(response.read())
 
 
-def test_dagster_dev_serves_the_asset_graph_over_graphql(env):
+def test_recap_ui_serves_the_asset_graph_and_main_pages(env, tmp_path):
     port = _free_port()
+    log = tmp_path / "ui.log"
     process = subprocess.Popen(
         [sys.executable, "-m", "pipelines.cli", "ui", "--port", str(port)],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        cwd=PROJECT_ROOT,  # where a user starts it, next to the project's dagster.yaml
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     try:
@@ -104,17 +103,51 @@ def test_dagster_dev_serves_the_asset_graph_over_graphql(env):
             time.sleep(2)
         assert nodes, "dagster dev did not answer GraphQL within 180 s"
         groups = {node["assetKey"]["path"][-1]: node["groupName"] for node in nodes}
-        workspace = _graphql(port, "{ workspaceOrError { ... on Workspace { locationEntries { name } } } }")
-        assert [e["name"] for e in workspace["data"]["workspaceOrError"]["locationEntries"]] == ["recap"]
         assert groups["value_function_pretrained"] == "pretraining"
         assert groups["policy"] == "recap_iteration"
         assert {"demonstrations", "experience", "advantages", "indicators", "evaluation"} <= set(groups)
+        _assert_the_main_pages_load(port)
+        output = log.read_text()
+        assert "Warning" not in output and "WARNING" not in output, output[-3000:]
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
+
+
+LOCATION = """{ workspaceOrError { ... on Workspace { locationEntries { name
+  locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
+REPOSITORY = """{ repositoriesOrError { ... on RepositoryConnection { nodes {
+  jobs { name } schedules { name cronSchedule } sensors { name } } } } }"""
+CHECKS = """{ assetNodes { assetKey { path }
+  assetChecksOrError { ... on AssetChecks { checks { name description blocking } } } } }"""
+PAGES = ["/", "/asset-groups", "/jobs", "/automation", "/runs", "/locations/recap/jobs/recap_iteration"]
+
+
+def _assert_the_main_pages_load(port: int) -> None:
+    """What the asset graph, job, checks and automation pages ask for, answered without an error."""
+    entries = _graphql(port, LOCATION)["data"]["workspaceOrError"]["locationEntries"]
+    assert [(e["name"], e["locationOrLoadError"]["__typename"]) for e in entries] == [
+        ("recap", "RepositoryLocation")
+    ], entries
+    (repository,) = _graphql(port, REPOSITORY)["data"]["repositoriesOrError"]["nodes"]
+    jobs = {job["name"] for job in repository["jobs"]}
+    assert {"pretraining", "recap_iteration", "recap_iteration_with_baselines", "study_report"} <= jobs
+    schedules = [(s["name"], s["cronSchedule"]) for s in repository["schedules"]]
+    assert schedules == [("nightly_recap", "0 2 * * *")]
+    assert [sensor["name"] for sensor in repository["sensors"]] == ["new_fleet_data"]
+    checks = [
+        check
+        for node in _graphql(port, CHECKS)["data"]["assetNodes"]
+        for check in (node["assetChecksOrError"].get("checks") or [])
+    ]
+    assert len(checks) >= 8 and all(check["description"] for check in checks), checks
+    assert {c["name"] for c in checks if c["blocking"]} >= {"corrections_labelled_positive"}
+    for page in PAGES:  # the single-page app's routes are served (their data is the queries above)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{page}", timeout=10) as response:
+            assert response.status == 200 and b"<html" in response.read().lower(), page
 
 
 def test_a_failed_step_ends_the_command_with_its_root_cause_on_one_line(env):
