@@ -1,7 +1,7 @@
 """`recap run`: pre-training and K RECAP iterations, materialised into the persistent Dagster instance.
 
 Everything runs in-process as the code location's named jobs against $DAGSTER_HOME, so every run, its
-lineage metadata, plots and checks are then visible in the UI (`recap ui`) exactly as if launched from the UI.
+lineage metadata, plots and checks are then visible in `recap ui` exactly as if launched there.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pipelines.progress import close_progress, stage_progress
 from pipelines.recovery import owner_tags
 from pipelines.resources import RecapResource
 from recap_core.ledger import read_ledger
+from recap_core.loop.artifacts import require_iteration_in_order
 
 # Progress bars are ours; Dagster's per-event log stays in the instance (and the UI), not the terminal.
 CONSOLE_WARNINGS_ONLY = {"console": {"config": {"log_level": "WARNING"}}}
@@ -52,10 +53,9 @@ def require_known_tasks(recap: RecapResource, tasks: Sequence[str]) -> None:
 def add_iteration_partition(
     recap: RecapResource, instance: dg.DagsterInstance, task: str, iteration: int
 ) -> dg.MultiPartitionKey:
-    """Check the task name and the iteration, then add the "iteration|task" partition if it is new."""
-    if iteration < 0:
-        raise ValueError(f"iteration must be >= 0, got {iteration}")
+    """Check the task name and the iteration's order, then add the "iteration|task" partition if new."""
     require_known_tasks(recap, [task])
+    require_iteration_in_order(recap.checkpoints(), task, iteration)
     register_partitions(instance, [task], [iteration])
     return partition_key(task, iteration)
 

@@ -171,7 +171,8 @@ def test_a_failed_step_ends_the_command_with_its_root_cause_on_one_line(env):
 
 def test_typos_are_refused_before_anything_is_registered(env):
     """`recap iterate --task psh-v3` used to add a permanent `psh-v3` partition that the nightly schedule
-    then requested every night. Names are now checked first; nothing is registered."""
+    then requested every night. Names and the iteration's order are now checked first; nothing is
+    registered."""
     base = [sys.executable, "-m", "pipelines.cli"]
     typo = subprocess.run(
         [*base, "iterate", "--task", "psh-v3", "--iteration", "1", "--preset", "tiny"],
@@ -189,7 +190,17 @@ def test_typos_are_refused_before_anything_is_registered(env):
     )
     assert preset.returncode == 1
     assert "unknown preset 'tiyn'; presets: tiny, fast" in preset.stderr
-    assert "Traceback" not in typo.stderr + preset.stderr
+    ahead = subprocess.run(
+        [*base, "partitions", "add", "--task", "push-v3", "--iteration", "3", "--preset", "tiny"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ahead.returncode == 1
+    assert "iteration 3 of 'push-v3' is out of order" in ahead.stderr
+    assert "the next iteration of 'push-v3' is 0" in ahead.stderr
+    assert "Traceback" not in typo.stderr + preset.stderr + ahead.stderr
     with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
         assert instance.get_dynamic_partitions("task") == []
         assert instance.get_dynamic_partitions("iteration") == []

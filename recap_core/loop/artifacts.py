@@ -83,3 +83,24 @@ def data_collecting_policy(root: Path, task: str, iteration: int) -> Path:
     return require_checkpoint(
         iteration_path(root, "policy", task, iteration - 1), f"pi^{iteration - 1}", "policy"
     )
+
+
+def next_iteration_to_train(root: Path, task: str) -> int:
+    """The first iteration of ``task`` whose policy pi^k has no checkpoint yet."""
+    iteration = 0
+    while (iteration_path(root, "policy", task, iteration) / "config.json").is_file():
+        iteration += 1
+    return iteration
+
+
+def require_iteration_in_order(root: Path, task: str, iteration: int) -> None:
+    """Iteration k collects rollouts of pi^{k-1}: refuse it, naming the next runnable one, until that
+    policy exists (a skipped iteration would otherwise fail half-way, after its partition was added)."""
+    if iteration < 0:
+        raise ValueError(f"iteration must be >= 0, got {iteration}")
+    if iteration == 0 or (iteration_path(root, "policy", task, iteration - 1) / "config.json").is_file():
+        return
+    raise ValueError(
+        f"iteration {iteration} of {task!r} is out of order: it collects rollouts of pi^{iteration - 1}, "
+        f"which has not been trained; the next iteration of {task!r} is {next_iteration_to_train(root, task)}"
+    )
