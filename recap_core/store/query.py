@@ -9,12 +9,43 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import lance
 import polars as pl
+import pyarrow as pa
 
 from recap_core.settings import data_root, ledger_uri
 from recap_core.store.episode_store import EPISODES, STEPS, EpisodeStore
 from schemas.episodes import EPISODES_ARROW_SCHEMA
 from schemas.steps import steps_arrow_schema
+
+
+class BlobsAsBytes(lance.LanceDataset):
+    """A Lance dataset whose blob columns (camera images) read as their encoded bytes.
+
+    Lance returns blob columns as position/size descriptors by default, while its schema declares the
+    blob storage struct; DuckDB refuses that mismatch, so ``SELECT * FROM steps`` failed once a dataset
+    had images. This view declares them as binary and scans them as binary. Projection pushdown is kept,
+    so a query that does not name an image column still never reads one.
+    """
+
+    def __init__(self, dataset: lance.LanceDataset) -> None:  # shares the opened dataset, no re-open
+        self.__dict__.update(vars(dataset))
+
+    @property
+    def schema(self) -> pa.Schema:
+        schema = super().schema
+        for index, field in enumerate(schema):
+            if _is_blob(field):
+                schema = schema.set(index, pa.field(field.name, pa.large_binary(), field.nullable))
+        return schema
+
+    def scanner(self, *args, **kwargs) -> lance.LanceScanner:
+        kwargs.setdefault("blob_handling", "all_binary")
+        return super().scanner(*args, **kwargs)
+
+
+def _is_blob(field: pa.Field) -> bool:
+    return isinstance(field.type, pa.ExtensionType) and field.type.extension_name.startswith("lance.blob")
 
 
 def delta_tables(ledger_root: Path | None = None) -> dict[str, str]:
@@ -43,7 +74,7 @@ def connect(store: EpisodeStore, ledger_root: Path | None = None) -> duckdb.Duck
     opened = {name: store.dataset(name) for name in names}
     for name, dataset in opened.items():
         if dataset is not None:
-            connection.register(f"{name}_all" if name == STEPS else name, dataset)
+            connection.register(f"{name}_all" if name == STEPS else name, BlobsAsBytes(dataset))
     if opened.get(EPISODES) is None:
         connection.register(EPISODES, EPISODES_ARROW_SCHEMA.empty_table())
     if opened.get(STEPS) is None:
