@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-LINEAGE_FILE = "lineage.json"
+from recap_core.training.checkpoints import LINEAGE_FILE
 
 
 def pretrained_path(root: Path, kind: str) -> Path:

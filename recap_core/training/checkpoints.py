@@ -24,6 +24,7 @@ from torch import nn
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
+LINEAGE_FILE = "lineage.json"  # the tables and rows a pipeline stage trained it on, beside the two
 FORMAT = "recap-checkpoint"
 FORMAT_VERSION = 1
 

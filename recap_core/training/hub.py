@@ -1,24 +1,20 @@
 """Push and pull checkpoint directories to and from a Hugging Face Hub repository.
 
-Only model.safetensors and config.json travel, and a pulled checkpoint is checked against the sha256
-recorded by whoever asked for it, so a re-uploaded or corrupted file cannot silently change lineage.
+The weights, config.json, the lineage and the model card travel, and a pulled checkpoint is checked
+against the sha256 recorded by whoever asked for it, so a re-uploaded or corrupted file cannot silently
+change lineage.
 """
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from huggingface_hub import HfApi, snapshot_download
 from huggingface_hub.errors import LocalEntryNotFoundError
 
-from recap_core.training.checkpoints import (
-    CONFIG_FILE,
-    WEIGHTS_FILE,
-    checkpoint_sha256,
-    read_checkpoint_config,
-)
-
-CHECKPOINT_FILES = [WEIGHTS_FILE, CONFIG_FILE]
+from recap_core.training.checkpoints import checkpoint_sha256, read_checkpoint_config
+from recap_core.training.pretrained import TRANSFER_FILES
 
 
 def push_checkpoint(
@@ -31,19 +27,25 @@ def push_checkpoint(
     endpoint: str | None = None,
     commit_message: str | None = None,
 ) -> str:
-    """Upload a checkpoint directory to ``repo_id`` (created if missing); returns the commit id."""
+    """Upload a checkpoint directory, with its lineage and a model card, to ``repo_id`` (created if
+    missing); returns the commit id. The upload is exactly what ``save_pretrained`` writes."""
+    from recap_core.training.policy_training import TrainedPolicy
+    from recap_core.training.value_training import ValueFunction
+
     config = read_checkpoint_config(path)
-    sha = checkpoint_sha256(path)
+    loaded = (ValueFunction if config["kind"] == "value" else TrainedPolicy).from_pretrained(str(path))
     api = HfApi(endpoint=endpoint, token=token)
     api.create_repo(repo_id, private=private, exist_ok=True)
-    info = api.upload_folder(
-        repo_id=repo_id,
-        folder_path=str(path),
-        revision=revision,
-        allow_patterns=CHECKPOINT_FILES,
-        commit_message=commit_message
-        or f"{config['kind']} checkpoint ({config['method']}) sha256 {sha[:12]}",
-    )
+    with tempfile.TemporaryDirectory() as folder:
+        loaded.save_pretrained(folder)
+        info = api.upload_folder(
+            repo_id=repo_id,
+            folder_path=folder,
+            revision=revision,
+            allow_patterns=TRANSFER_FILES,
+            commit_message=commit_message
+            or f"{config['kind']} checkpoint ({config['method']}) sha256 {loaded.checkpoint.sha256[:12]}",
+        )
     return str(info.oid)
 
 
@@ -68,7 +70,7 @@ def pull_checkpoint(
             revision=revision,
             cache_dir=cache_dir,
             local_dir=local_dir,
-            allow_patterns=CHECKPOINT_FILES,
+            allow_patterns=TRANSFER_FILES,
             local_files_only=bool(local_files_only),
             token=token,
             endpoint=endpoint,

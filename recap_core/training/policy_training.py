@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -29,15 +30,28 @@ from recap_core.training.checkpoints import (
 from recap_core.training.config import POLICY_METHODS, PolicyTrainConfig, TrainingHistory
 from recap_core.training.loop import fit, split_episodes
 from recap_core.training.objectives import awr_weights, spo_flow_objective
+from recap_core.training.pretrained import RecapHubMixin
 
 
 @dataclass
-class TrainedPolicy:
-    """A trained flow network, the extraction method that produced it and where it was saved."""
+class TrainedPolicy(RecapHubMixin):
+    """A trained flow network, the extraction method that produced it and where it was saved.
+
+    ``TrainedPolicy.from_pretrained("org/repo")`` / ``save_pretrained`` / ``push_to_hub`` follow the
+    Hugging Face conventions (see recap_core/training/pretrained.py).
+    """
 
     net: FlowMatchingPolicy
     method: str
     checkpoint: CheckpointRef | None = None
+    KIND: ClassVar[str] = "policy"
+
+    @classmethod
+    def _load_checkpoint(cls, folder: Path) -> TrainedPolicy:
+        return load_trained_policy(folder)
+
+    def _write_checkpoint(self, directory: Path) -> CheckpointRef:
+        return save_policy(self, directory)
 
     def as_chunk_policy(
         self, beta: float = 1.0, flow_steps: int | None = None, seed: int = 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -21,15 +22,28 @@ from recap_core.training.checkpoints import (
 )
 from recap_core.training.config import TrainingHistory, ValueTrainConfig
 from recap_core.training.loop import fit, split_episodes
+from recap_core.training.pretrained import RecapHubMixin
 
 
 @dataclass
-class ValueFunction:
-    """A value network together with the reward constants that define its units."""
+class ValueFunction(RecapHubMixin):
+    """A value network together with the reward constants that define its units.
+
+    ``ValueFunction.from_pretrained("org/repo")`` / ``save_pretrained`` / ``push_to_hub`` follow the
+    Hugging Face conventions (see recap_core/training/pretrained.py).
+    """
 
     net: DistributionalValueFunction
     reward_config: RewardConfig
     checkpoint: CheckpointRef | None = None
+    KIND: ClassVar[str] = "value"
+
+    @classmethod
+    def _load_checkpoint(cls, folder: Path) -> ValueFunction:
+        return load_value_function(folder)
+
+    def _write_checkpoint(self, directory: Path) -> CheckpointRef:
+        return save_value_function(self, directory)
 
     def predict(self, steps: StepArrays, batch_size: int = 8192) -> np.ndarray:
         return predict_values(self, steps, batch_size)
