@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -69,6 +70,44 @@ def test_collect_demos_train_then_rollouts_and_evaluate(recap_home):
     assert metrics["success_rate"] == pytest.approx(metrics["successes"] / 5)
     assert metrics["throughput_per_hour"] == pytest.approx(metrics["successes"] / metrics["robot_hours"])
     assert metrics["robot_hours"] >= 5 * 2 / 3600
+    info = json.loads(Path(metrics["eval_info"]).read_text())
+    assert Path(metrics["eval_info"]).parent.parent == recap_home / "eval" / "point-reach"
+    assert [e["episode_ix"] for e in info["per_episode"]] == [0, 1, 2, 3, 4]
+    assert sum(e["success"] for e in info["per_episode"]) == metrics["successes"]
+    assert info["aggregated"]["pc_success"] == pytest.approx(100 * metrics["success_rate"])
+    assert info["policy"] == metrics["policy"] and info["video_paths"] == []
+
+
+def test_evaluate_writes_videos_of_meta_world_episodes(recap_home):
+    """Videos are rendered offscreen by replaying the evaluated episodes (checked step by step)."""
+    import av
+
+    demos = ["collect", "demos", "--task", "reach-v3", "--episodes", "3", "--max-steps", "30"]
+    assert CliRunner().invoke(app, demos).exit_code == 0
+    steps = EpisodeStore().load_steps(task="reach-v3")
+    torch.manual_seed(0)
+    config = PolicyTrainConfig(epochs=1, hidden=32, depth=1, batch_size=64, progress=False, horizon=4)
+    policy, _ = train_policy(steps, np.ones(len(steps), dtype=bool), config)
+    checkpoint = recap_home / "checkpoints" / "pi-reach"
+    save_policy(policy, checkpoint, config)
+    out = recap_home / "eval-out"
+    result = CliRunner().invoke(
+        app,
+        ["evaluate", "--policy", str(checkpoint), "--task", "reach-v3", "--episodes", "3",
+         "--max-steps", "30", "--workers", "0", "--videos", "2", "--video-size", "64",
+         "--output-dir", str(out), "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    info = json.loads((out / "eval_info.json").read_text())
+    assert len(info["per_episode"]) == 3 and len(info["video_paths"]) == 2
+    for path, episode in zip(info["video_paths"], info["per_episode"], strict=False):
+        assert f"seed_{episode['seed']}_" in Path(path).name
+        with av.open(path) as container:
+            stream = container.streams.video[0]
+            frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
+            assert round(float(stream.average_rate)) == round(1 / 0.0125)  # Meta-World's 80 Hz control
+        assert len(frames) == episode["length"] + 1 and frames[0].shape == (64, 64, 3)
+        assert frames[0].std() > 10  # a rendered scene, not a blank frame
 
 
 def test_unknown_task_is_a_clear_error(recap_home):

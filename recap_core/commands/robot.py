@@ -164,15 +164,43 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         beta: Annotated[float, typer.Option(help="Classifier-free guidance weight (1 = no CFG).")] = 1.0,
         max_steps: MaxStepsOption = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+        output_dir: Annotated[
+            Path | None,
+            typer.Option(help="Where eval_info.json and videos go (default: $RECAP_HOME/eval/TASK/TIME)."),
+        ] = None,
+        videos: Annotated[int, typer.Option(help="MP4 videos of the first N episodes (0 = none).")] = 0,
+        video_size: Annotated[int, typer.Option(help="Video frame width and height, in pixels.")] = 128,
+        camera: Annotated[
+            str | None, typer.Option(help="Simulator camera for videos (default: the front view).")
+        ] = None,
     ) -> None:
-        """Success rate, mean success duration and throughput (with standard errors) on held-out seeds."""
+        """Success rate, mean success duration and throughput (with standard errors) on held-out seeds;
+        eval_info.json (and MP4 videos with --videos N) in the output folder."""
+        import time
+        from datetime import UTC, datetime
+
         from tqdm import tqdm
 
+        from recap_core.settings import data_root
         from recap_core.sim import RolloutConfig, eval_seeds, evaluate_policy
         from recap_core.sim.console import simulator_output_to_stderr
+        from recap_core.sim.eval_outputs import write_eval_info, write_videos
 
+        if videos < 0 or video_size < 16:
+            raise typer.BadParameter(
+                f"--videos must be >= 0 and --video-size >= 16, got {videos}, {video_size}"
+            )
         spec = _task(task, max_steps)
         chunk_policy, checkpoint_name = _load_policy(policy, beta)
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        directory = output_dir or data_root() / "eval" / task / stamp
+        rollouts = []
+
+        def finished(rollout) -> None:
+            rollouts.append(rollout)
+            bar.update(1)
+
+        began = time.monotonic()
         with (
             simulator_output_to_stderr(),
             tqdm(total=episodes, unit="episode", desc=f"evaluate {task}") as bar,
@@ -183,10 +211,24 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                 eval_seeds(episodes),
                 reset_seconds=reset_seconds,
                 config=RolloutConfig(num_envs=num_envs, execute_steps=execute_steps, workers=workers),
-                on_episode=lambda _rollout: bar.update(1),
+                on_episode=finished,
             )
+            eval_seconds = time.monotonic() - began
+            video_paths = (
+                write_videos(spec, rollouts, directory, videos, video_size, camera) if videos else []
+            )
+        info = write_eval_info(
+            directory,
+            result,
+            rollouts,
+            policy=checkpoint_name,
+            beta=beta,
+            eval_seconds=eval_seconds,
+            video_paths=video_paths,
+        )
         metrics = {key: _clean(value) for key, value in result.as_dict().items()}
         metrics["policy"] = checkpoint_name
+        metrics["eval_info"] = str(info)
         if as_json:
             typer.echo(json.dumps(metrics))
             return
@@ -200,6 +242,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             f"  throughput        {result.throughput_per_hour:.1f} ± {result.throughput_se:.1f} successes/h"
         )
         typer.echo(f"  robot time        {result.robot_hours:.4f} h (reset {reset_seconds:g} s per episode)")
+        typer.echo(
+            f"  eval_info.json    {info}" + (f" ({len(video_paths)} videos beside it)" if videos else "")
+        )
 
     @bench.command("collect")
     def bench_collect_command(

@@ -46,6 +46,33 @@ class GymnasiumEnv:
         self._raw_obs = obs
         return np.asarray(obs, dtype=np.float32).reshape(-1), bool(info.get("success", False))
 
+    def enable_rendering(self, width: int, height: int, camera: str | None = None) -> None:
+        """Offscreen RGB frames from the environment's MuJoCo renderer (videos of episodes)."""
+        renderer = getattr(self.env, "mujoco_renderer", None)
+        if renderer is None:
+            raise TypeError(
+                f"{type(self.env).__name__} has no MuJoCo renderer: its episodes cannot be rendered"
+            )
+        self.env.render_mode = "rgb_array"
+        renderer.width, renderer.height = int(width), int(height)
+        if camera is not None:
+            import mujoco
+
+            camera_id = mujoco.mj_name2id(self.env.model, mujoco.mjtObj.mjOBJ_CAMERA, camera)
+            if camera_id < 0:
+                names = [
+                    mujoco.mj_id2name(self.env.model, mujoco.mjtObj.mjOBJ_CAMERA, i)
+                    for i in range(self.env.model.ncam)
+                ]
+                raise ValueError(
+                    f"{type(self.env).__name__}: no camera {camera!r}; cameras: {', '.join(names)}"
+                )
+            renderer.camera_id = camera_id
+
+    def render(self) -> np.ndarray:
+        """The current frame, (height, width, 3) uint8; call ``enable_rendering`` first."""
+        return np.asarray(self.env.render(), dtype=np.uint8)
+
     def expert_action(self) -> np.ndarray:
         if self._raw_obs is None:
             raise RuntimeError(f"{type(self.env).__name__}: expert_action() called before reset()")
