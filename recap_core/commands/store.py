@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from itertools import islice
+from pathlib import Path
 from typing import Annotated
 
 import polars as pl
@@ -58,6 +59,15 @@ def _print_frame(frame: pl.DataFrame, output: str) -> None:
     else:
         with pl.Config(tbl_rows=200, tbl_cols=30, fmt_str_lengths=60, tbl_width_chars=200):
             typer.echo(frame)
+
+
+def _simulated_fps(task: str) -> float:
+    """The control rate of a simulated task; other tasks must say theirs."""
+    from recap_core.sim.tasks import get_task, task_names
+
+    if task not in task_names():
+        raise typer.BadParameter(f"task {task!r} is not simulated: pass its recording rate with --fps")
+    return 1.0 / get_task(task).make_env().control_period
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
@@ -142,6 +152,31 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             raise typer.Exit(code=1) from error
         report = {"added": len(added), "skipped": len(skipped), "same_content": len(same_content)}
         typer.echo(json.dumps({**report, "versions": versions}))
+
+    export = typer.Typer(no_args_is_help=True, help="Export stored episodes to other formats.")
+    app.add_typer(export, name="export")
+
+    @export.command("lerobot")
+    def export_lerobot_command(
+        out: Annotated[Path, typer.Argument(help="New folder for the LeRobot v3.0 dataset.")],
+        task: Annotated[str, typer.Option(help="The task whose episodes to export.")],
+        kind: Annotated[str, typer.Option(help="demo | autonomous | intervention")],
+        iteration: Annotated[int | None, typer.Option(help="Only this RECAP iteration.")] = None,
+        fps: Annotated[
+            float | None, typer.Option(help="Frames per second (default: the simulated task's control rate).")
+        ] = None,
+        store: StoreOption = None,
+    ) -> None:
+        """Write one task's episodes of one kind as a LeRobot v3.0 dataset that `recap ingest lerobot` (with
+        the options in its recap_import.json) reads back identically."""
+        from recap_core.store.lerobot_export import export_lerobot
+
+        if fps is None:
+            fps = _simulated_fps(task)
+        result = export_lerobot(
+            _existing_store(store), out, task=task, kind=kind, iteration=iteration, fps=fps
+        )
+        typer.echo(json.dumps(result.to_dict()))
 
     @app.command("episodes")
     def episodes_summary(

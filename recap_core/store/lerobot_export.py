@@ -1,0 +1,265 @@
+"""Export stored episodes as a LeRobot v3.0 dataset: the way back out to the ecosystem.
+
+One dataset holds one task and one kind of episode, which is how the importer (and the fleet's drop
+folder) maps a dataset onto the store; ``recap_import.json`` beside it names the options that read it
+back identically: ``next.success`` (True on the last frame of a successful episode) and
+``is_intervention`` (True where a human provided the action). Camera images go into the parquet files
+as LeRobot image features ({bytes, path} structs), so they survive the round trip byte for byte.
+
+The dataset is written to a hidden sibling folder and renamed into place at the end: a failed export
+leaves nothing that looks like a dataset.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow
+import pyarrow.parquet as pq
+
+from recap_core.episode import EPISODE_KINDS
+from recap_core.store.episode_store import STEPS, EpisodeStore
+from schemas.steps import IMAGE_COLUMN_PREFIX
+
+CODEBASE_VERSION = "v3.0"
+CHUNKS_SIZE = 1000
+DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
+SUCCESS_COLUMN = "next.success"
+INTERVENTION_COLUMN = "is_intervention"
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    episodes: int
+    frames: int
+    cameras: list[str]
+
+    def to_dict(self) -> dict:
+        return {
+            "path": str(self.path),
+            "episodes": self.episodes,
+            "frames": self.frames,
+            "cameras": self.cameras,
+        }
+
+
+def export_lerobot(
+    store: EpisodeStore,
+    out: Path,
+    *,
+    task: str,
+    kind: str,
+    fps: float,
+    iteration: int | None = None,
+    frames_per_file: int = 200_000,
+) -> ExportResult:
+    """Write ``task``'s ``kind`` episodes (optionally one iteration's) as a LeRobot v3.0 dataset."""
+    if kind not in EPISODE_KINDS:
+        raise ValueError(f"kind {kind!r} is not one of {EPISODE_KINDS}")
+    if not fps > 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    if out.exists():
+        raise FileExistsError(f"{out} already exists: export into a new folder")
+    versions = store.versions()
+    episodes = store.episodes(task=task, kind=kind, iteration=iteration, versions=versions).frame
+    if episodes.is_empty():
+        raise ValueError(
+            f"no {kind} episodes of task {task!r}"
+            + (f" in iteration {iteration}" if iteration is not None else "")
+            + " in the store"
+        )
+    episodes = episodes.sort("iteration", "collected_at", "episode_id")
+    steps_table = store.dataset(STEPS)
+    cameras = sorted(
+        name.removeprefix(IMAGE_COLUMN_PREFIX)
+        for name in steps_table.schema.names
+        if name.startswith(IMAGE_COLUMN_PREFIX)
+    )
+    steps = (
+        store.lazy(STEPS, versions)
+        .filter(pl.col("episode_id").is_in(episodes["episode_id"].to_list()))
+        .select("episode_id", "t", "observation", "action", "is_correction")
+        .collect()
+    )
+    staging = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
+    try:
+        _write_dataset(store, staging, episodes, steps, cameras, task=task, kind=kind, fps=fps,
+                       frames_per_file=frames_per_file)  # fmt: skip
+        staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return ExportResult(out, episodes.height, int(episodes["length"].sum()), cameras)
+
+
+def _write_dataset(
+    store: EpisodeStore,
+    root: Path,
+    episodes: pl.DataFrame,
+    steps: pl.DataFrame,
+    cameras: list[str],
+    *,
+    task: str,
+    kind: str,
+    fps: float,
+    frames_per_file: int,
+) -> None:
+    by_episode = steps.sort("episode_id", "t").partition_by("episode_id", as_dict=True)
+    prompts = episodes["prompt"].unique(maintain_order=True).to_list()
+    task_index = {prompt: index for index, prompt in enumerate(prompts)}
+    obs_dim, action_dim = int(episodes["obs_dim"][0]), int(episodes["action_dim"][0])
+    frames: list[pyarrow.Table] = []
+    meta_rows: list[dict] = []
+    image_shapes: dict[str, list[int] | None] = {}
+    global_index = 0
+    file_index = 0
+    frames_in_file = 0
+    for episode_index, episode in enumerate(episodes.iter_rows(named=True)):
+        rows = by_episode[(episode["episode_id"],)]
+        length = rows.height
+        if length != episode["length"] or rows["t"].to_list() != list(range(length)):
+            raise ValueError(
+                f"episode {episode['episode_id']}: stored steps do not cover t = 0..{length - 1}"
+            )
+        if frames_in_file and frames_in_file + length > frames_per_file:
+            _write_data_file(root, frames, file_index)
+            frames, file_index, frames_in_file = [], file_index + 1, 0
+        columns = {
+            "observation.state": _vectors(rows["observation"], obs_dim),
+            "action": _vectors(rows["action"], action_dim),
+            "timestamp": pyarrow.array(np.arange(length, dtype=np.float32) / np.float32(fps)),
+            "frame_index": pyarrow.array(np.arange(length, dtype=np.int64)),
+            "episode_index": pyarrow.array(np.full(length, episode_index, dtype=np.int64)),
+            "index": pyarrow.array(np.arange(global_index, global_index + length, dtype=np.int64)),
+            "task_index": pyarrow.array(np.full(length, task_index[episode["prompt"]], dtype=np.int64)),
+            SUCCESS_COLUMN: pyarrow.array([episode["success"] and t == length - 1 for t in range(length)]),
+            "next.done": pyarrow.array([t == length - 1 for t in range(length)]),
+            INTERVENTION_COLUMN: pyarrow.array(rows["is_correction"].to_numpy().astype(bool)),
+        }
+        for camera in cameras:
+            encoded = store.episode_images(episode["episode_id"], camera)
+            image_shapes.setdefault(camera, _image_shape(encoded[0]) if encoded else None)
+            columns[f"observation.images.{camera}"] = pyarrow.array(
+                [{"bytes": frame, "path": None} for frame in encoded],
+                type=pyarrow.struct([("bytes", pyarrow.binary()), ("path", pyarrow.string())]),
+            )
+        frames.append(pyarrow.table(columns))
+        meta_rows.append(
+            {
+                "episode_index": episode_index,
+                "tasks": [episode["prompt"]],
+                "length": length,
+                "data/chunk_index": file_index // CHUNKS_SIZE,
+                "data/file_index": file_index % CHUNKS_SIZE,
+                "dataset_from_index": global_index,
+                "dataset_to_index": global_index + length,
+                "success": bool(episode["success"]),
+                "recap/episode_id": episode["episode_id"],
+                "recap/iteration": int(episode["iteration"]),
+                "recap/collected_by": episode["collected_by"],
+                "recap/source": episode["source"],
+            }
+        )
+        global_index += length
+        frames_in_file += length
+    _write_data_file(root, frames, file_index)
+    meta = root / "meta"
+    (meta / "episodes" / "chunk-000").mkdir(parents=True)
+    pq.write_table(pyarrow.Table.from_pylist(meta_rows), meta / "episodes" / "chunk-000" / "file-000.parquet")
+    pq.write_table(
+        pyarrow.table({"task_index": list(task_index.values()), "task": list(task_index)}),
+        meta / "tasks.parquet",
+    )
+    all_frames = steps.sort("episode_id", "t")
+    stats = {
+        "observation.state": _stats(np.asarray(all_frames["observation"].to_list(), dtype=np.float64)),
+        "action": _stats(np.asarray(all_frames["action"].to_list(), dtype=np.float64)),
+    }
+    (meta / "stats.json").write_text(json.dumps(stats, indent=2))
+    info = {
+        "codebase_version": CODEBASE_VERSION,
+        "robot_type": str(episodes["robot"][0]),
+        "total_episodes": episodes.height,
+        "total_frames": global_index,
+        "total_tasks": len(task_index),
+        "chunks_size": CHUNKS_SIZE,
+        "data_files_size_in_mb": 100,
+        "video_files_size_in_mb": 500,
+        "fps": fps,
+        "splits": {"train": f"0:{episodes.height}"},
+        "data_path": DATA_PATH,
+        "video_path": None,
+        "features": _features(obs_dim, action_dim, image_shapes),
+    }
+    (meta / "info.json").write_text(json.dumps(info, indent=2))
+    sidecar = {
+        "task": task,
+        "kind": kind,
+        "success_column": SUCCESS_COLUMN,
+        "intervention_column": INTERVENTION_COLUMN,
+    }
+    (root / "recap_import.json").write_text(json.dumps(sidecar, indent=2))
+
+
+def _vectors(column: pl.Series, dim: int) -> pyarrow.Array:
+    flat = np.asarray(column.to_list(), dtype=np.float32).reshape(-1)
+    return pyarrow.FixedSizeListArray.from_arrays(pyarrow.array(flat), dim)
+
+
+def _write_data_file(root: Path, frames: list[pyarrow.Table], file_index: int) -> None:
+    relative = DATA_PATH.format(chunk_index=file_index // CHUNKS_SIZE, file_index=file_index % CHUNKS_SIZE)
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pyarrow.concat_tables(frames), path)
+
+
+def _image_shape(encoded: bytes) -> list[int] | None:
+    """[height, width, channels] of an encoded frame, or None if it is not an image PIL can read."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(encoded)) as image:
+            return [image.height, image.width, len(image.getbands())]
+    except (UnidentifiedImageError, OSError):
+        return None
+
+
+def _stats(values: np.ndarray) -> dict[str, list[float] | list[int]]:
+    return {
+        "mean": values.mean(axis=0).tolist(),
+        "std": values.std(axis=0).tolist(),
+        "min": values.min(axis=0).tolist(),
+        "max": values.max(axis=0).tolist(),
+        "count": [len(values)],
+    }
+
+
+def _features(obs_dim: int, action_dim: int, image_shapes: dict[str, list[int] | None]) -> dict:
+    scalar = {"shape": [1], "names": None}
+    features = {
+        "observation.state": {"dtype": "float32", "shape": [obs_dim], "names": None},
+        "action": {"dtype": "float32", "shape": [action_dim], "names": None},
+        "timestamp": {"dtype": "float32", **scalar},
+        "frame_index": {"dtype": "int64", **scalar},
+        "episode_index": {"dtype": "int64", **scalar},
+        "index": {"dtype": "int64", **scalar},
+        "task_index": {"dtype": "int64", **scalar},
+        SUCCESS_COLUMN: {"dtype": "bool", **scalar},
+        "next.done": {"dtype": "bool", **scalar},
+        INTERVENTION_COLUMN: {"dtype": "bool", **scalar},
+    }
+    for camera, shape in image_shapes.items():
+        features[f"observation.images.{camera}"] = {
+            "dtype": "image",
+            "shape": shape,
+            "names": ["height", "width", "channels"],
+        }
+    return features
