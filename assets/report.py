@@ -32,15 +32,20 @@ def experiment_report(config: ReportConfig, recap: RecapResource) -> dg.Material
     plan = ExperimentPlan.from_settings(recap.preset, settings, config.iterations)
     directory = plan.report_dir(Path(config.reports_root) if config.reports_root else None)
     report = write_report(recap.ledger(), plan.tasks, plan.iterations, directory, plan.title)
-    missed = [f"{t['task']}: {t['claim']}" for t in report.targets if not t["met"]]
+
+    def claims(outcome: str) -> list[str]:
+        return [f"{t['task']}: {t['claim']}" for t in report.targets if t["verdict"] == outcome]
+
     return dg.MaterializeResult(
         metadata={
             "report": dg.MetadataValue.md(report.markdown),
             "report_path": dg.MetadataValue.path(str(directory / "report.md")),
             "ledger_version": report.ledger_version,
             "evaluations": report.rows.height,
-            "targets_met": sum(t["met"] for t in report.targets),
-            "targets_missed": dg.MetadataValue.json(missed),
+            "targets_met": dg.MetadataValue.json(claims("met")),
+            "targets_missed": dg.MetadataValue.json(claims("missed")),
+            "targets_inconclusive": dg.MetadataValue.json(claims("inconclusive")),
+            "targets_undefined": dg.MetadataValue.json(claims("undefined")),
             **{name.removesuffix(".png"): image(png, name) for name, png in report.images.items()},
         }
     )

@@ -133,6 +133,10 @@ def test_every_number_in_the_report_comes_from_the_ledger(study):
         other = ledger.filter(method=method, iteration=ITERATIONS).row(0, named=True)
         gap = final["throughput_per_hour"] - other["throughput_per_hour"]
         assert targets[f"throughput RECAP^K - {method.upper()}^K (per hour)"] == f"{gap:.2f}"
+    verdicts = {r[1]: r[5] for r in _table_rows(text, "The paper's targets")}
+    assert set(verdicts.values()) <= {"inconclusive", "undefined"}  # one replicate never meets a target
+    if sft0["throughput_per_hour"] == 0:
+        assert verdicts["throughput RECAP^K / SFT"] == "undefined"
     csv = pl.read_csv(report.directory / "ledger_rows.csv")
     assert csv.height == ledger.height
 

@@ -21,6 +21,7 @@ from deltalake import DeltaTable
 
 from recap_core.ledger import read_ledger
 from recap_core.loop.plots import _png, progress_per_iteration
+from recap_core.loop.verdicts import Direction, ratios, t_interval, verdict
 
 METHOD_ORDER = ("recap", "recap_beta1", "sft", "awr", "ppo")
 THROUGHPUT_TARGET = 2.0  # paper: RECAP more than doubles throughput on the hardest task
@@ -96,53 +97,46 @@ def _get(rows: pl.DataFrame, task: str, iteration: int, method: str) -> dict | N
     return part.row(0, named=True) if part.height else None
 
 
-def _targets(rows: pl.DataFrame, tasks: Sequence[str], final: int) -> list[dict]:
-    """The paper's claims checked per task: each with the measured value, the target and met/missed."""
+def _claim(task: str, claim: str, values: list[float], direction: Direction, target: float) -> dict:
+    interval = t_interval(values)
+    return {
+        "task": task,
+        "claim": claim,
+        "value": interval.mean,
+        "interval": interval,
+        "target": f"{direction} {target:g}",
+        "verdict": verdict(interval, direction, target),
+    }
+
+
+def _targets(replicates: Sequence[pl.DataFrame], tasks: Sequence[str], final: int) -> list[dict]:
+    """The paper's claims per task, each over the replicates that have both policies it compares."""
     results = []
-    sft_success = {}
+    sft_success: dict[str, float] = {}
     for task in tasks:
-        sft, recap = _get(rows, task, 0, "recap"), _get(rows, task, final, "recap")
-        if sft is None or recap is None:
+        pairs = [(_get(r, task, 0, "recap"), _get(r, task, final, "recap")) for r in replicates]
+        pairs = [(sft, recap) for sft, recap in pairs if sft is not None and recap is not None]
+        if not pairs:
             continue
-        sft_success[task] = sft["success_rate"]
-        ratio = (
-            recap["throughput_per_hour"] / sft["throughput_per_hour"]
-            if sft["throughput_per_hour"]
-            else math.inf
+        sft_success[task] = sum(sft["success_rate"] for sft, _ in pairs) / len(pairs)
+        throughput = ratios(
+            [recap["throughput_per_hour"] for _, recap in pairs],
+            [sft["throughput_per_hour"] for sft, _ in pairs],
         )
-        results.append(
-            {
-                "task": task,
-                "claim": "throughput RECAP^K / SFT",
-                "value": ratio,
-                "target": f">= {THROUGHPUT_TARGET}",
-                "met": ratio >= THROUGHPUT_TARGET,
-            }
+        results.append(_claim(task, "throughput RECAP^K / SFT", throughput, ">=", THROUGHPUT_TARGET))
+        failures = ratios(
+            [1 - recap["success_rate"] for _, recap in pairs], [1 - sft["success_rate"] for sft, _ in pairs]
         )
-        sft_fail, recap_fail = 1 - sft["success_rate"], 1 - recap["success_rate"]
-        failure = recap_fail / sft_fail if sft_fail > 0 else (0.0 if recap_fail == 0 else math.inf)
-        results.append(
-            {
-                "task": task,
-                "claim": "failure rate RECAP^K / SFT",
-                "value": failure,
-                "target": f"<= {FAILURE_TARGET}",
-                "met": failure <= FAILURE_TARGET,
-            }
-        )
+        results.append(_claim(task, "failure rate RECAP^K / SFT", failures, "<=", FAILURE_TARGET))
         for baseline in ("awr", "ppo"):
-            other = _get(rows, task, final, baseline)
-            if other is not None:
-                gap = recap["throughput_per_hour"] - other["throughput_per_hour"]
-                results.append(
-                    {
-                        "task": task,
-                        "claim": f"throughput RECAP^K - {baseline.upper()}^K (per hour)",
-                        "value": gap,
-                        "target": "> 0",
-                        "met": gap > 0,
-                    }
-                )
+            gaps = []
+            for replicate in replicates:
+                recap, other = _get(replicate, task, final, "recap"), _get(replicate, task, final, baseline)
+                if recap is not None and other is not None:
+                    gaps.append(recap["throughput_per_hour"] - other["throughput_per_hour"])
+            if gaps:
+                claim = f"throughput RECAP^K - {baseline.upper()}^K (per hour)"
+                results.append(_claim(task, claim, gaps, ">", 0.0))
     if sft_success:
         hardest = min(sft_success, key=lambda t: (sft_success[t], t))
         for result in results:
@@ -195,7 +189,7 @@ def render_report(
     rows: pl.DataFrame, tasks: Sequence[str], final: int, ledger_uri: str, ledger_version: int, title: str
 ) -> tuple[str, list[dict]]:
     """The Markdown text of the report (tables only; images are referenced by file name)."""
-    targets = _targets(rows, tasks, final)
+    targets = _targets([rows], tasks, final)
     header = [
         "task",
         "method",
@@ -234,9 +228,10 @@ def render_report(
         [
             t["task"] + (" (hardest)" if t.get("hardest") else ""),
             t["claim"],
-            "inf" if math.isinf(t["value"]) else f"{t['value']:.2f}",
+            "undefined (zero denominator)" if math.isnan(t["value"]) else f"{t['value']:.2f}",
+            t["interval"].text() if not math.isnan(t["value"]) else "undefined",
             t["target"],
-            "met" if t["met"] else "MISSED",
+            t["verdict"],
         ]
         for t in targets
     ]
@@ -266,7 +261,11 @@ steps with the same rule for the final weights, and every policy is evaluated on
 
 ## The paper's targets
 
-{_table(["task", "claim", "measured", "target", "result"], target_lines)}
+A target is met only when the 95% t-interval over replicates clears it, missed when the interval is
+entirely on the wrong side, and inconclusive otherwise: always with one replicate, since training noise
+is then unmeasured. A ratio whose denominator is zero (SFT with no throughput, or no failures) is undefined.
+
+{_table(["task", "claim", "mean", "95% interval over replicates", "target", "verdict"], target_lines)}
 
 ## Every evaluation
 
