@@ -153,14 +153,16 @@ def _assert_the_main_pages_load(port: int) -> None:
 def test_a_failed_step_ends_the_command_with_its_root_cause_on_one_line(env):
     """A step failing inside a Dagster run used to hang `recap iterate` forever: the exception chain is
     cyclic and the pretty-traceback renderer looped on it. Now the command exits 1 within seconds."""
-    command = [sys.executable, "-m", "pipelines.cli", "iterate", "--task", TASK, "--iteration", "1"]
+    command = [sys.executable, "-m", "pipelines.cli", "iterate", "--task", TASK, "--iteration", "0"]
     started = time.monotonic()
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1, result.stderr[-2000:]
     assert time.monotonic() - started < 120
     last = result.stderr.strip().splitlines()[-2:]
-    # nothing was pre-trained, so the iteration's first step finds no pi^0 to collect with.
-    assert last[0].startswith("error: FileNotFoundError: pi^0 checkpoint missing"), last
+    # nothing was pre-trained, so the iteration's first step finds no demonstrations to learn from.
+    assert last[0].startswith(
+        "error: FileNotFoundError: iteration 0 of 'reach-v3' learns from the task's demonstrations"
+    ), last
     assert last[1] == "(set RECAP_DEBUG=1 for the full traceback)"
     assert "Traceback" not in result.stderr
     debug = subprocess.run(

@@ -124,6 +124,11 @@ def collect_iteration_experience(
     except KeyError:
         task = None  # a fleet-only task: no simulator to collect with
     added = sum(fleet.values())
+    if iteration == 0 and not added and store.episodes(task=task_name).frame.is_empty():
+        raise FileNotFoundError(
+            f"iteration 0 of {task_name!r} learns from the task's demonstrations and the store has none: "
+            "materialise the pretraining job (its demonstrations asset) first"
+        )
     skipped = 0
     per_kind: dict[str, dict[str, float]] = {}
     if iteration >= 1 and task is not None:
