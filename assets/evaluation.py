@@ -7,16 +7,16 @@ from assets.metadata import image
 from assets.policy import policy
 from pipelines.partitions import task_and_iteration
 from pipelines.resources import RecapResource
-from recap_core.ledger import read_ledger
+from recap_core.ledger import newest_evaluations, read_ledger
 from recap_core.loop.evaluation import evaluate_iteration
 from recap_core.loop.plots import progress_per_iteration
 
 
-def _progress_plots(ledger_uri: str, task: str) -> dict[str, bytes]:
-    rows = read_ledger(ledger_uri).filter(task=task)
+def _progress_plots(ledger_uri: str, task: str, split: str) -> dict[str, bytes]:
+    rows = newest_evaluations(read_ledger(ledger_uri).filter(task=task), split)
     success, throughput = {}, {}
     for method in sorted(set(rows["method"].to_list())):
-        part = rows.filter(method=method).sort("evaluated_at").group_by("iteration").last().sort("iteration")
+        part = rows.filter(method=method).sort("iteration")
         iterations = part["iteration"].to_list()
         success[method] = (iterations, part["success_rate"].to_list(), part["success_rate_se"].to_list())
         throughput[method] = (
@@ -73,9 +73,13 @@ def evaluation(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.Ma
             "throughput_per_hour_se": row["throughput_per_hour_se"],
             "episodes": row["episodes"],
             "eval_seeds": row["eval_seeds"],
+            "split": row["split"],
             "policy_sha256": row["policy_sha256"],
             "ledger_version": result.ledger_version,
-            **{name: image(png, name) for name, png in _progress_plots(recap.ledger(), task).items()},
+            **{
+                name: image(png, name)
+                for name, png in _progress_plots(recap.ledger(), task, row["split"]).items()
+            },
         },
         check_results=[
             dg.AssetCheckResult(

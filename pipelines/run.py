@@ -19,7 +19,7 @@ from pipelines.partitions import partition_key, register_partitions
 from pipelines.progress import close_progress, stage_progress
 from pipelines.recovery import owner_tags
 from pipelines.resources import RecapResource
-from recap_core.ledger import read_ledger
+from recap_core.ledger import newest_evaluations, read_ledger
 from recap_core.loop.artifacts import require_iteration_in_order
 
 # Progress bars are ours; Dagster's per-event log stays in the instance (and the UI), not the terminal.
@@ -140,15 +140,15 @@ def run_loop(
     return summary_table(recap.ledger(), tasks, "recap")
 
 
-def summary_table(ledger_uri: str, tasks: Sequence[str], method: str | None = None) -> pl.DataFrame:
+def summary_table(
+    ledger_uri: str, tasks: Sequence[str], method: str | None = None, split: str = "test"
+) -> pl.DataFrame:
     """Success rate and throughput (+- s.e.) per task and iteration, newest evaluation of each."""
     rows = read_ledger(ledger_uri).filter(pl.col("task").is_in(list(tasks)))
     if method is not None:
         rows = rows.filter(method=method)
     return (
-        rows.sort("evaluated_at")
-        .group_by("task", "iteration", "method")
-        .last()
+        newest_evaluations(rows, split)
         .sort("task", "iteration", "method")
         .select(
             "task",

@@ -15,12 +15,12 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
-from deltalake import DeltaTable, write_deltalake
+from deltalake import DeltaTable, Field, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from schemas.metrics import METRICS_ARROW_SCHEMA, MetricsRow
 
-LEDGER_KEY = ("task", "iteration", "method", "policy_sha256")
+LEDGER_KEY = ("task", "iteration", "method", "policy_sha256", "split")
 _COMMIT_ATTEMPTS = 20
 
 
@@ -58,6 +58,7 @@ def _upsert(uri: str, table: pa.Table) -> int:
             return DeltaTable(uri).version()
         except DeltaError:
             ledger = DeltaTable(uri)  # created by a concurrent writer meanwhile: merge into it
+    _add_missing_columns(ledger, table.schema)
     predicate = " AND ".join(f"target.{k} = source.{k}" for k in LEDGER_KEY)
     (
         ledger.merge(table, predicate=predicate, source_alias="source", target_alias="target")
@@ -68,10 +69,36 @@ def _upsert(uri: str, table: pa.Table) -> int:
     return ledger.version()
 
 
+def _add_missing_columns(ledger: DeltaTable, schema: pa.Schema) -> None:
+    """A ledger written before a column existed (split) gains it, null in its old rows."""
+    present = set(ledger.schema().to_arrow().names)
+    missing = [f for f in schema if f.name not in present]
+    other = [f.name for f in missing if not pa.types.is_string(f.type)]
+    if other:
+        raise ValueError(f"ledger {ledger.table_uri} lacks non-string column(s) {other}: migrate it first")
+    if missing:
+        ledger.alter.add_columns([Field(f.name, "string", nullable=True) for f in missing])
+
+
 def read_ledger(uri: str | Path, version: int | None = None) -> pl.DataFrame:
     """The whole ledger (optionally as of an earlier Delta version); empty with the schema if absent."""
     try:
         table = DeltaTable(str(uri), version=version)
     except TableNotFoundError:
         return pl.from_arrow(METRICS_ARROW_SCHEMA.empty_table())
-    return pl.from_arrow(table.to_pyarrow_table())
+    return with_split(pl.from_arrow(table.to_pyarrow_table()))
+
+
+def with_split(rows: pl.DataFrame) -> pl.DataFrame:
+    """Rows from before the split column existed were evaluated on 1,000,000+, now the validation seeds."""
+    if "split" not in rows.columns:
+        rows = rows.with_columns(pl.lit(None, dtype=pl.String).alias("split"))
+    return rows.with_columns(pl.col("split").fill_null("validation")).select(
+        [field.name for field in METRICS_ARROW_SCHEMA]
+    )
+
+
+def newest_evaluations(rows: pl.DataFrame, split: str = "test") -> pl.DataFrame:
+    """The newest evaluation of each (task, iteration, method) on one seed split: what tables and plots
+    show (older rows stay in the ledger as history)."""
+    return rows.filter(split=split).sort("evaluated_at").group_by("task", "iteration", "method").last()

@@ -10,6 +10,8 @@ import pandera.polars as pa
 import polars as pl
 import pyarrow as pa_arrow
 
+from recap_core.seeds import EVAL_SPLITS
+
 METHODS = ("recap", "recap_beta1", "sft", "awr", "ppo", "expert")
 
 METRICS_ARROW_SCHEMA = pa_arrow.schema(
@@ -27,6 +29,7 @@ METRICS_ARROW_SCHEMA = pa_arrow.schema(
         ("throughput_per_hour", pa_arrow.float64()),
         ("throughput_per_hour_se", pa_arrow.float64()),
         ("eval_seeds", pa_arrow.string()),
+        ("split", pa_arrow.string()),
         ("run_id", pa_arrow.string()),
         ("evaluated_at", pa_arrow.timestamp("us", tz="UTC")),
     ]
@@ -49,6 +52,7 @@ class MetricsRow(pa.DataFrameModel):
     throughput_per_hour: float = pa.Field(ge=0.0)
     throughput_per_hour_se: float = pa.Field(ge=0.0)
     eval_seeds: str
+    split: str = pa.Field(isin=list(EVAL_SPLITS))
     run_id: str
     evaluated_at: pl.Datetime(time_unit="us", time_zone="UTC")
 

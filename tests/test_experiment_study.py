@@ -161,6 +161,13 @@ def test_the_report_follows_the_ledger_and_its_versions(study, tmp_path):
     assert older.markdown == report.markdown, "the same ledger version gives the same report"
     assert "12.3 ± 4.5" not in older.markdown
 
+    # a newer evaluation on validation seeds (choosing settings) is never reported
+    tuning = changed | {"split": "validation", "success_rate": 0.987, "evaluated_at": datetime.now(UTC)}
+    record_evaluations(recap.ledger(), [tuning])
+    after_tuning = write_report(recap.ledger(), [TASK], ITERATIONS, tmp_path / "after-tuning")
+    assert "98.7" not in after_tuning.markdown and "12.3 ± 4.5" in after_tuning.markdown
+    assert "test seeds (2,000,000 onwards)" in after_tuning.markdown
+
 
 def test_the_report_is_written_with_plots_and_attached_to_the_run(study):
     _, instance, report, _ = study

@@ -24,7 +24,8 @@ def _row(**overrides):
         "mean_duration_s_se": 0.2,
         "throughput_per_hour": 410.0,
         "throughput_per_hour_se": 60.0,
-        "eval_seeds": "100000-100019",
+        "eval_seeds": "2000000-2000019",
+        "split": "test",
         "run_id": "run-a",
         "evaluated_at": datetime(2026, 11, 23, tzinfo=UTC),
     }
@@ -81,3 +82,25 @@ def test_two_processes_recording_at_once_both_land(tmp_path):
         w.join(timeout=120)
     assert [w.exitcode for w in workers] == [0, 0]
     assert read_ledger(uri).height == 1 + 12
+
+
+def test_splits_are_separate_rows_and_old_rows_read_as_validation(tmp_path):
+    import polars as pl
+    from deltalake import write_deltalake
+
+    from recap_core.ledger import newest_evaluations
+
+    uri = tmp_path / "metrics"
+    old = pl.DataFrame([_row(eval_seeds="1000000-1000019")]).drop("split")  # written before splits existed
+    write_deltalake(str(uri), old.to_arrow())
+    assert read_ledger(uri)["split"].to_list() == ["validation"]
+    record_evaluations(uri, [_row(success_rate=0.7)])  # the same policy on test seeds: its own row
+    record_evaluations(uri, [_row(success_rate=0.8)])  # re-evaluated on test seeds: replaces that row
+    ledger = read_ledger(uri)
+    assert sorted(zip(ledger["split"], ledger["success_rate"], strict=True)) == [
+        ("test", 0.8),
+        ("validation", 0.55),
+    ]
+    assert newest_evaluations(ledger, "test")["success_rate"].to_list() == [0.8]
+    with pytest.raises(pandera.errors.SchemaError, match="split"):
+        record_evaluations(uri, [_row(split="train")])

@@ -43,6 +43,18 @@ def test_seed_ranges_are_disjoint():
         train_seeds(10, start=999_995)
 
 
+def test_validation_and_test_seeds_are_disjoint_from_each_other_and_from_training():
+    from recap_core.seeds import seed_split
+
+    validation, test = eval_seeds(1000, split="validation"), eval_seeds(1000, split="test")
+    assert validation == eval_seeds(1000)  # choosing settings is the default use
+    assert validation[0] == 1_000_000 and test[0] == 2_000_000
+    assert not set(validation) & set(test) and not set(test) & set(train_seeds(1000))
+    assert {seed_split(s) for s in test} == {"test"} and {seed_split(s) for s in validation} == {"validation"}
+    with pytest.raises(ValueError, match="evaluation split must be one of"):
+        eval_seeds(5, split="holdout")
+
+
 def test_demos_vary_in_length_and_fail_at_the_configured_share():
     config = DemoConfig(failure_share=0.25, noise_range=(0.0, 0.05), mistake_rate=0.02)
     demos = list(collect_demos(TASK, train_seeds(40), config))

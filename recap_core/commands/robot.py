@@ -168,6 +168,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             Path | None,
             typer.Option(help="Where eval_info.json and videos go (default: $RECAP_HOME/eval/TASK/TIME)."),
         ] = None,
+        split: Annotated[
+            str, typer.Option(help="Held-out seeds: validation (for choosing settings) or test (to report).")
+        ] = "validation",
         videos: Annotated[int, typer.Option(help="MP4 videos of the first N episodes (0 = none).")] = 0,
         video_size: Annotated[int, typer.Option(help="Video frame width and height, in pixels.")] = 128,
         camera: Annotated[
@@ -186,6 +189,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         from recap_core.sim.console import simulator_output_to_stderr
         from recap_core.sim.eval_outputs import write_eval_info, write_videos
 
+        if split not in ("validation", "test"):
+            raise typer.BadParameter(f"--split must be validation or test, got {split!r}")
         if videos < 0 or video_size < 16:
             raise typer.BadParameter(
                 f"--videos must be >= 0 and --video-size >= 16, got {videos}, {video_size}"
@@ -208,7 +213,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             result = evaluate_policy(
                 chunk_policy,
                 spec,
-                eval_seeds(episodes),
+                eval_seeds(episodes, split=split),
                 reset_seconds=reset_seconds,
                 config=RolloutConfig(num_envs=num_envs, execute_steps=execute_steps, workers=workers),
                 on_episode=finished,
@@ -223,16 +228,18 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             rollouts,
             policy=checkpoint_name,
             beta=beta,
+            split=split,
             eval_seconds=eval_seconds,
             video_paths=video_paths,
         )
         metrics = {key: _clean(value) for key, value in result.as_dict().items()}
         metrics["policy"] = checkpoint_name
+        metrics["split"] = split
         metrics["eval_info"] = str(info)
         if as_json:
             typer.echo(json.dumps(metrics))
             return
-        typer.echo(f"policy {checkpoint_name} on {task}: {result.episodes} held-out episodes")
+        typer.echo(f"policy {checkpoint_name} on {task}: {result.episodes} held-out episodes ({split} seeds)")
         typer.echo(f"  success rate      {result.success_rate:.3f} ± {result.success_rate_se:.3f}")
         typer.echo(
             f"  mean duration     {result.mean_success_duration_s:.2f} s ± "

@@ -58,7 +58,7 @@ def evaluate_checkpoint(
     """
     torch.set_num_threads(max(1, settings.torch_threads))
     task = with_max_steps(get_task(task_name), settings.max_steps)
-    seeds = eval_seeds(settings.eval_episodes)
+    seeds = eval_seeds(settings.eval_episodes, split=settings.eval_split)
     policy = load_policy(policy_dir, beta=settings.beta if beta is None else beta, seed=settings.seed)
     result = evaluate_policy(
         policy,
@@ -82,6 +82,7 @@ def evaluate_checkpoint(
         "throughput_per_hour": result.throughput_per_hour,
         "throughput_per_hour_se": _none_if_nan(result.throughput_se) or 0.0,
         "eval_seeds": f"{seeds[0]}-{seeds[-1]}",
+        "split": settings.eval_split,
         "run_id": run_id,
         "evaluated_at": datetime.now(UTC),
     }

@@ -14,12 +14,14 @@ from recap_core.sim.pool import FinishedRollout
 from recap_core.sim.rollouts import RolloutConfig, collect_rollouts, run_policy, to_episode
 from recap_core.sim.supervisor import SupervisorConfig
 from recap_core.sim.tasks import (
-    EVAL_SEED_START,
+    EVAL_SPLITS,
+    HELD_OUT_SEED_STARTS,
     TRAIN_SEED_START,
     eval_seeds,
     get_task,
     is_eval_seed,
     register_task,
+    seed_split,
     task_names,
     train_seeds,
     with_max_steps,
@@ -27,7 +29,8 @@ from recap_core.sim.tasks import (
 
 __all__ = [
     "DEFAULT_OPERATOR",
-    "EVAL_SEED_START",
+    "EVAL_SPLITS",
+    "HELD_OUT_SEED_STARTS",
     "TRAIN_SEED_START",
     "DemoConfig",
     "EvalResult",
@@ -50,6 +53,7 @@ __all__ = [
     "register_task",
     "run_demo",
     "run_policy",
+    "seed_split",
     "summarize",
     "task_names",
     "to_episode",

@@ -46,6 +46,7 @@ def write_eval_info(
     *,
     policy: str,
     beta: float,
+    split: str,
     eval_seconds: float,
     video_paths: Sequence[str] = (),
 ) -> Path:
@@ -70,6 +71,7 @@ def write_eval_info(
         },
         "policy": policy,
         "beta": beta,
+        "split": split,
         "video_paths": list(video_paths),
     }
     directory.mkdir(parents=True, exist_ok=True)

@@ -1,21 +1,23 @@
-"""Task registry: name -> prompt, episode limit and environment factory; and the seed ranges.
-
-Training data and evaluation draw initial states from disjoint seed ranges, so an evaluation never
-replays an initial state a policy was trained on.
-"""
+"""Task registry: name -> prompt, episode limit and environment factory (seed splits: recap_core/seeds.py)."""
 
 from __future__ import annotations
 
 from functools import partial
 
+from recap_core.seeds import (  # noqa: F401 - the seed splits, re-exported beside the tasks they seed
+    EVAL_SPLITS,
+    HELD_OUT_SEED_STARTS,
+    SEED_RANGE_SIZE,
+    TRAIN_SEED_START,
+    eval_seeds,
+    is_eval_seed,
+    seed_split,
+    train_seeds,
+)
 from recap_core.sim.environment import TaskSpec
 from recap_core.sim.metaworld_catalog import load_catalog
 from recap_core.sim.metaworld_env import MetaWorldEnv
 from recap_core.sim.point_mass import make_point_mass_env
-
-TRAIN_SEED_START = 0
-EVAL_SEED_START = 1_000_000
-SEED_RANGE_SIZE = 1_000_000
 
 # The tasks the presets and studies use keep the prompts and limits their results were measured with
 # (Meta-World's experts finish them in ~40-140 steps at full speed, under ~2.5x that at the slowest
@@ -80,23 +82,3 @@ def with_max_steps(spec: TaskSpec, max_steps: int | None) -> TaskSpec:
     if max_steps is None:
         return spec
     return TaskSpec(spec.name, spec.prompt, max_steps, spec.make_env, spec.motion_dims, spec.family)
-
-
-def train_seeds(count: int, start: int = 0) -> list[int]:
-    """``count`` initial-state seeds for data collection, offset ``start`` inside the training range."""
-    return _seeds(TRAIN_SEED_START, count, start, "training")
-
-
-def eval_seeds(count: int, start: int = 0) -> list[int]:
-    """``count`` held-out initial-state seeds for evaluation; never overlap ``train_seeds``."""
-    return _seeds(EVAL_SEED_START, count, start, "evaluation")
-
-
-def _seeds(base: int, count: int, start: int, what: str) -> list[int]:
-    if count < 0 or start < 0 or start + count > SEED_RANGE_SIZE:
-        raise ValueError(f"{what} seeds: start={start}, count={count} leave the range [0, {SEED_RANGE_SIZE})")
-    return list(range(base + start, base + start + count))
-
-
-def is_eval_seed(seed: int) -> bool:
-    return EVAL_SEED_START <= seed < EVAL_SEED_START + SEED_RANGE_SIZE
