@@ -12,8 +12,8 @@ from recap_core.loop.evaluation import evaluate_iteration
 from recap_core.loop.plots import progress_per_iteration
 
 
-def _progress_plots(ledger_uri: str, task: str, split: str) -> dict[str, bytes]:
-    rows = newest_evaluations(read_ledger(ledger_uri).filter(task=task), split)
+def _progress_plots(ledger_uri: str, task: str, split: str, study: str) -> dict[str, bytes]:
+    rows = newest_evaluations(read_ledger(ledger_uri).filter(task=task, study=study), split)
     success, throughput = {}, {}
     for method in sorted(set(rows["method"].to_list())):
         part = rows.filter(method=method).sort("iteration")
@@ -78,7 +78,7 @@ def evaluation(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.Ma
             "ledger_version": result.ledger_version,
             **{
                 name: image(png, name)
-                for name, png in _progress_plots(recap.ledger(), task, row["split"]).items()
+                for name, png in _progress_plots(recap.ledger(), task, row["split"], recap.study).items()
             },
         },
         check_results=[

@@ -17,6 +17,7 @@ class ReportConfig(dg.Config):
 
     iterations: int = DEFAULT_ITERATIONS
     reports_root: str = ""
+    replicates: int = 1  # the resource's study with this many replicates (<study>-r0, -r1, ...)
 
 
 @dg.asset(
@@ -29,9 +30,11 @@ def experiment_report(config: ReportConfig, recap: RecapResource) -> dg.Material
     from pathlib import Path
 
     settings = recap.settings()
-    plan = ExperimentPlan.from_settings(recap.preset, settings, config.iterations)
+    plan = ExperimentPlan.from_settings(recap.preset, settings, config.iterations, config.replicates)
     directory = plan.report_dir(Path(config.reports_root) if config.reports_root else None)
-    report = write_report(recap.ledger(), plan.tasks, plan.iterations, directory, plan.title)
+    report = write_report(
+        recap.ledger(), plan.tasks, plan.iterations, directory, plan.title, studies=plan.studies
+    )
 
     def claims(outcome: str) -> list[str]:
         return [f"{t['task']}: {t['claim']}" for t in report.targets if t["verdict"] == outcome]

@@ -25,6 +25,9 @@ for area in (store, core, robot):
 
 PresetOption = Annotated[str, typer.Option(help="tiny | fast | full")]
 TasksOption = Annotated[str, typer.Option(help="Comma-separated tasks (default: the preset's).")]
+StudyOption = Annotated[
+    str, typer.Option(help="The study this run belongs to: its own episodes, checkpoints and ledger rows.")
+]
 
 
 def _instance():
@@ -40,13 +43,15 @@ def _instance():
     return instance
 
 
-def _resource(preset: str, tasks: str):
+def _resource(preset: str, tasks: str, study: str = "default"):
     from pipelines.resources import RecapResource
+    from recap_core.settings import require_study_name
 
     recap = RecapResource(
         preset=preset,
         tasks=[t for t in tasks.split(",") if t],
         lerobot_drop_folder=os.environ.get("RECAP_DROP_FOLDER", ""),
+        study=require_study_name(study),
     )
     recap.settings()  # an unknown preset fails here, naming the valid ones, before anything runs
     return recap
@@ -57,6 +62,7 @@ def run(
     preset: PresetOption = "fast",
     tasks: TasksOption = "",
     iterations: Annotated[int, typer.Option(help="RECAP iterations after iteration 0.")] = 2,
+    study: StudyOption = "default",
 ) -> None:
     """Pre-train and run iterations 0..K on the simulated robot; print success and throughput."""
     import polars as pl
@@ -65,7 +71,7 @@ def run(
     from pipelines.run import run_loop
 
     home = ensure_dagster_home()
-    table = run_loop(_resource(preset, tasks), _instance(), iterations)
+    table = run_loop(_resource(preset, tasks, study), _instance(), iterations)
     with pl.Config(
         tbl_rows=200,
         tbl_cols=20,
@@ -86,6 +92,10 @@ def experiment(
     tasks: TasksOption = "",
     iterations: Annotated[int, typer.Option(help="RECAP iterations after iteration 0.")] = 2,
     reports: Annotated[str, typer.Option(help="Reports root (default: $RECAP_HOME/reports).")] = "",
+    study: StudyOption = "default",
+    seeds: Annotated[
+        int, typer.Option(help="Independent replicates (studies STUDY-r0..), reported with 95% intervals.")
+    ] = 1,
 ) -> None:
     """The evidence study: RECAP iterations 0..K plus SFT/AWR/PPO baselines, then the ledger report."""
     from pathlib import Path
@@ -95,7 +105,11 @@ def experiment(
 
     home = ensure_dagster_home()
     report = run_experiment(
-        _resource(preset, tasks), _instance(), iterations, Path(reports) if reports else None
+        _resource(preset, tasks, study),
+        _instance(),
+        iterations,
+        Path(reports) if reports else None,
+        replicates=seeds,
     )
     typer.echo(report.markdown.split("## Every evaluation")[0])
     typer.echo(f"Report: {report.directory / 'report.md'} (ledger version {report.ledger_version})")
@@ -107,6 +121,7 @@ def iterate(
     task: Annotated[str, typer.Option(help="Task to run the iteration for.")],
     iteration: Annotated[int, typer.Option(help="Iteration number (added as a partition if new).")],
     preset: PresetOption = "fast",
+    study: StudyOption = "default",
 ) -> None:
     """Materialise one RECAP iteration of one task (the UI's one-click re-materialisation, from the shell)."""
 
@@ -114,10 +129,10 @@ def iterate(
     from pipelines.run import materialize_iteration, summary_table
 
     ensure_dagster_home()
-    recap = _resource(preset, task)
+    recap = _resource(preset, task, study)
     result = materialize_iteration(recap, _instance(), task, iteration)
     typer.echo(f"run {result.run_id}: {'succeeded' if result.success else 'failed'}")
-    typer.echo(summary_table(recap.ledger(), [task], "recap").filter(iteration=iteration))
+    typer.echo(summary_table(recap.ledger(), [task], "recap", study=study).filter(iteration=iteration))
 
 
 partitions_app = typer.Typer(no_args_is_help=True, help="Task x iteration partitions of the asset graph.")
@@ -129,13 +144,14 @@ def add_partition(
     task: Annotated[str, typer.Option(help="A simulated task or one with stored episodes.")],
     iteration: Annotated[int, typer.Option(help="Iteration number (>= 0).")],
     preset: PresetOption = "fast",
+    study: StudyOption = "default",
 ) -> None:
     """Add the partition "iteration|task" (checked first), e.g. before `dagster asset materialize`."""
     from pipelines.instance import ensure_dagster_home
     from pipelines.run import add_iteration_partition
 
     ensure_dagster_home()
-    key = add_iteration_partition(_resource(preset, task), _instance(), task, iteration)
+    key = add_iteration_partition(_resource(preset, task, study), _instance(), task, iteration)
     typer.echo(f"partition {key} is ready")
 
 

@@ -43,6 +43,7 @@ def recap_resource_from_env() -> RecapResource:
         preset=os.environ.get("RECAP_PRESET", "fast"),
         tasks=[t for t in tasks.split(",") if t],
         lerobot_drop_folder=os.environ.get("RECAP_DROP_FOLDER", ""),
+        study=os.environ.get("RECAP_STUDY", "default"),
     )
 
 

@@ -20,9 +20,13 @@ from recap_core.loop.report import Report, write_report
 
 
 def materialize_report(
-    recap: RecapResource, instance: dg.DagsterInstance, iterations: int, reports_root: Path | None
+    recap: RecapResource,
+    instance: dg.DagsterInstance,
+    iterations: int,
+    reports_root: Path | None,
+    replicates: int = 1,
 ) -> dg.ExecuteInProcessResult:
-    config = {"iterations": iterations, "reports_root": str(reports_root or "")}
+    config = {"iterations": iterations, "reports_root": str(reports_root or ""), "replicates": replicates}
     return execute_job(
         recap,
         instance,
@@ -39,21 +43,37 @@ def run_experiment(
     iterations: int,
     reports_root: Path | None = None,
     log: Callable[[str], None] = print,
+    replicates: int = 1,
 ) -> Report:
-    """Pre-train, then for k = 0..K and every task: RECAP's iteration plus the baselines; then the report."""
-    plan = ExperimentPlan.from_settings(recap.preset, recap.settings(), iterations)
+    """For each replicate (its own study namespace and training seeds): pre-train, then for k = 0..K and
+    every task RECAP's iteration plus the baselines; then one report over the replicates.
+
+    Re-running is idempotent and resumes: stored episodes and seeds are skipped, and each stage replaces
+    only its own outputs.
+    """
+    plan = ExperimentPlan.from_settings(recap.preset, recap.settings(), iterations, replicates)
     require_known_tasks(recap, list(plan.tasks))
     register_partitions(instance, list(plan.tasks), list(range(iterations + 1)))
     start = time.monotonic()
-    log(f"experiment {plan.name}: pre-training, then iterations 0..{iterations} with the baselines")
-    materialize_pretraining(recap, instance)
-    for iteration in range(iterations + 1):
-        for task in plan.tasks:
-            materialize_iteration(
-                recap, instance, task, iteration, "recap_iteration_with_baselines", trigger="recap-experiment"
-            )
-    materialize_report(recap, instance, iterations, reports_root)
+    for replicate, study in enumerate(plan.studies):
+        mine = recap.for_replicate(study, replicate)
+        began = time.monotonic()
+        log(f"study {study} (replicate {replicate + 1} of {replicates}): pre-training, then iterations "
+            f"0..{iterations} with the baselines")  # fmt: skip
+        materialize_pretraining(mine, instance)
+        for iteration in range(iterations + 1):
+            for task in plan.tasks:
+                materialize_iteration(
+                    mine,
+                    instance,
+                    task,
+                    iteration,
+                    "recap_iteration_with_baselines",
+                    trigger="recap-experiment",
+                )
+        log(f"study {study}: {time.monotonic() - began:.0f}s")
+    materialize_report(recap, instance, iterations, reports_root, replicates)
     log(f"total {time.monotonic() - start:.0f}s")
-    # The asset wrote the report; read the same ledger version back for the caller.
+    # The asset wrote the report; read it back for the caller (the ledger has not changed since).
     directory = plan.report_dir(reports_root)
-    return write_report(recap.ledger(), plan.tasks, iterations, directory, plan.title)
+    return write_report(recap.ledger(), plan.tasks, iterations, directory, plan.title, studies=plan.studies)

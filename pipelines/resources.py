@@ -7,13 +7,14 @@ from pathlib import Path
 
 import dagster as dg
 
+from recap_core.loop.experiment import replicate_settings
 from recap_core.loop.settings import LoopSettings, preset
-from recap_core.settings import checkpoint_dir, ledger_uri, store_uri
+from recap_core.settings import DEFAULT_STUDY, checkpoint_dir, in_study, ledger_uri, store_uri
 from recap_core.store import EpisodeStore
 
 
 class RecapResource(dg.ConfigurableResource):
-    """Store URIs and the RECAP preset; empty fields fall back to $RECAP_HOME-based defaults."""
+    """Store URIs, the RECAP preset and the study; empty fields fall back to the study's $RECAP_HOME paths."""
 
     preset: str = "fast"
     tasks: list[str] = []  # noqa: RUF012 - pydantic copies field defaults per instance
@@ -21,18 +22,37 @@ class RecapResource(dg.ConfigurableResource):
     checkpoint_root: str = ""
     ledger_uri: str = ""
     lerobot_drop_folder: str = ""
+    study: str = DEFAULT_STUDY  # whose episodes, checkpoints and ledger rows this run reads and writes
+    replicate: int = 0  # which replicate of a study this is: its own training and network seeds
 
     def settings(self) -> LoopSettings:
-        settings = preset(self.preset)
+        settings = replicate_settings(
+            dataclasses.replace(preset(self.preset), study=self.study), self.replicate
+        )
         if self.tasks:
             settings = dataclasses.replace(settings, tasks=tuple(self.tasks))
         return settings
 
     def store(self) -> EpisodeStore:
-        return EpisodeStore(self.store_uri or store_uri())
+        return EpisodeStore(in_study(self.store_uri, self.study) if self.store_uri else store_uri(self.study))
 
     def checkpoints(self) -> Path:
-        return Path(self.checkpoint_root or checkpoint_dir())
+        if self.checkpoint_root:
+            return Path(in_study(self.checkpoint_root, self.study))
+        return checkpoint_dir(self.study)
+
+    def for_replicate(self, study: str, replicate: int) -> RecapResource:
+        """The same resource for one replicate: its study namespace and its training seeds."""
+        return RecapResource(
+            preset=self.preset,
+            tasks=list(self.tasks),
+            store_uri=self.store_uri,
+            checkpoint_root=self.checkpoint_root,
+            ledger_uri=self.ledger_uri,
+            lerobot_drop_folder=self.lerobot_drop_folder,
+            study=study,
+            replicate=replicate,
+        )
 
     def ledger(self) -> str:
         return self.ledger_uri or ledger_uri()

@@ -21,6 +21,7 @@ from pipelines.recovery import owner_tags
 from pipelines.resources import RecapResource
 from recap_core.ledger import newest_evaluations, read_ledger
 from recap_core.loop.artifacts import require_iteration_in_order
+from recap_core.settings import DEFAULT_STUDY
 
 # Progress bars are ours; Dagster's per-event log stays in the instance (and the UI), not the terminal.
 CONSOLE_WARNINGS_ONLY = {"console": {"config": {"log_level": "WARNING"}}}
@@ -89,7 +90,7 @@ def execute_job(
             run_config={"loggers": {**CONSOLE_WARNINGS_ONLY, "progress": progress}, **(op_config or {})},
             instance=instance,
             partition_key=partition_key,
-            tags={**(tags or {}), **owner_tags()},
+            tags={**(tags or {}), "recap/study": recap.study, **owner_tags()},
             run_id=run_id,
         )
     finally:
@@ -137,14 +138,18 @@ def run_loop(
         for task in tasks:
             materialize_iteration(recap, instance, task, iteration)
     log(f"total {time.monotonic() - start:.0f}s")
-    return summary_table(recap.ledger(), tasks, "recap")
+    return summary_table(recap.ledger(), tasks, "recap", study=recap.study)
 
 
 def summary_table(
-    ledger_uri: str, tasks: Sequence[str], method: str | None = None, split: str = "test"
+    ledger_uri: str,
+    tasks: Sequence[str],
+    method: str | None = None,
+    split: str = "test",
+    study: str = DEFAULT_STUDY,
 ) -> pl.DataFrame:
     """Success rate and throughput (+- s.e.) per task and iteration, newest evaluation of each."""
-    rows = read_ledger(ledger_uri).filter(pl.col("task").is_in(list(tasks)))
+    rows = read_ledger(ledger_uri).filter(pl.col("task").is_in(list(tasks)), study=study)
     if method is not None:
         rows = rows.filter(method=method)
     return (

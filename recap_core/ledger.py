@@ -18,9 +18,10 @@ import pyarrow as pa
 from deltalake import DeltaTable, Field, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
+from recap_core.settings import DEFAULT_STUDY
 from schemas.metrics import METRICS_ARROW_SCHEMA, MetricsRow
 
-LEDGER_KEY = ("task", "iteration", "method", "policy_sha256", "split")
+LEDGER_KEY = ("study", "task", "iteration", "method", "policy_sha256", "split")
 _COMMIT_ATTEMPTS = 20
 
 
@@ -89,16 +90,23 @@ def read_ledger(uri: str | Path, version: int | None = None) -> pl.DataFrame:
     return with_split(pl.from_arrow(table.to_pyarrow_table()))
 
 
+# Rows from before a column existed: their seeds (1,000,000+) are now the validation split, and every
+# run belonged to the default study.
+_OLD_ROW_DEFAULTS = {"split": "validation", "study": DEFAULT_STUDY}
+
+
 def with_split(rows: pl.DataFrame) -> pl.DataFrame:
-    """Rows from before the split column existed were evaluated on 1,000,000+, now the validation seeds."""
-    if "split" not in rows.columns:
-        rows = rows.with_columns(pl.lit(None, dtype=pl.String).alias("split"))
-    return rows.with_columns(pl.col("split").fill_null("validation")).select(
-        [field.name for field in METRICS_ARROW_SCHEMA]
-    )
+    """Fill the columns older ledgers lack with what those rows were."""
+    for column, value in _OLD_ROW_DEFAULTS.items():
+        if column not in rows.columns:
+            rows = rows.with_columns(pl.lit(None, dtype=pl.String).alias(column))
+        rows = rows.with_columns(pl.col(column).fill_null(value))
+    return rows.select([field.name for field in METRICS_ARROW_SCHEMA])
 
 
 def newest_evaluations(rows: pl.DataFrame, split: str = "test") -> pl.DataFrame:
-    """The newest evaluation of each (task, iteration, method) on one seed split: what tables and plots
-    show (older rows stay in the ledger as history)."""
-    return rows.filter(split=split).sort("evaluated_at").group_by("task", "iteration", "method").last()
+    """The newest evaluation of each (study, task, iteration, method) on one seed split: what tables and
+    plots show (older rows stay in the ledger as history)."""
+    return (
+        rows.filter(split=split).sort("evaluated_at").group_by("study", "task", "iteration", "method").last()
+    )

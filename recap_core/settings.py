@@ -1,9 +1,29 @@
-"""Where things live on disk. One environment variable moves everything, so tests and CI stay isolated."""
+"""Where things live on disk. One environment variable moves everything, so tests and CI stay isolated.
+
+Every run belongs to a study. The default study keeps the historical layout ($RECAP_HOME/lance,
+$RECAP_HOME/checkpoints); any other study gets its own store and checkpoints under
+$RECAP_HOME/studies/<name>/, so its stages never read another study's episodes, labels or policies.
+The metrics ledger is one Delta table for all studies, whose rows carry the study's name.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+
+DEFAULT_STUDY = "default"
+_STUDY_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+
+
+def require_study_name(study: str) -> str:
+    """Study names become folder names and ledger values: lower-case letters, digits, '.', '_', '-'."""
+    if not _STUDY_NAME.fullmatch(study):
+        raise ValueError(
+            f"study name {study!r} must be 1-64 characters of a-z, 0-9, '.', '_' or '-', starting with a "
+            "letter or digit"
+        )
+    return study
 
 
 def data_root() -> Path:
@@ -11,13 +31,20 @@ def data_root() -> Path:
     return Path(os.environ.get("RECAP_HOME", "data")).resolve()
 
 
-def store_uri() -> str:
-    """Folder (or object-store URI) holding the Lance episode tables."""
-    return os.environ.get("RECAP_STORE_URI", str(data_root() / "lance"))
+def in_study(root: str, study: str) -> str:
+    """A store or checkpoint root as the study sees it: the root itself for the default study."""
+    if require_study_name(study) == DEFAULT_STUDY:
+        return root
+    return f"{root.rstrip('/')}/studies/{study}"
 
 
-def checkpoint_dir() -> Path:
-    return data_root() / "checkpoints"
+def store_uri(study: str = DEFAULT_STUDY) -> str:
+    """Folder (or object-store URI) holding the study's Lance episode tables."""
+    return in_study(os.environ.get("RECAP_STORE_URI", str(data_root() / "lance")), study)
+
+
+def checkpoint_dir(study: str = DEFAULT_STUDY) -> Path:
+    return Path(in_study(str(data_root() / "checkpoints"), study))
 
 
 def ledger_uri() -> str:

@@ -30,6 +30,7 @@ METRICS_ARROW_SCHEMA = pa_arrow.schema(
         ("throughput_per_hour_se", pa_arrow.float64()),
         ("eval_seeds", pa_arrow.string()),
         ("split", pa_arrow.string()),
+        ("study", pa_arrow.string()),
         ("run_id", pa_arrow.string()),
         ("evaluated_at", pa_arrow.timestamp("us", tz="UTC")),
     ]
@@ -53,6 +54,7 @@ class MetricsRow(pa.DataFrameModel):
     throughput_per_hour_se: float = pa.Field(ge=0.0)
     eval_seeds: str
     split: str = pa.Field(isin=list(EVAL_SPLITS))
+    study: str = pa.Field(str_length={"min_value": 1})
     run_id: str
     evaluated_at: pl.Datetime(time_unit="us", time_zone="UTC")
 

@@ -99,7 +99,8 @@ def test_a_baseline_refuses_an_iteration_without_a_value_function(study):
 
 def _table_rows(markdown: str, section: str) -> list[list[str]]:
     body = markdown.split(f"## {section}")[1].split("\n## ")[0]
-    lines = [line for line in body.splitlines() if line.startswith("| ") and not line.startswith("| task")]
+    headers = ("| task", "| study")
+    lines = [line for line in body.splitlines() if line.startswith("| ") and not line.startswith(headers)]
     return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
 
 
@@ -117,7 +118,8 @@ def test_every_number_in_the_report_comes_from_the_ledger(study):
     assert f"Delta version {report.ledger_version}" in text
     rows = _table_rows(text, "Every evaluation")
     assert len(rows) == ledger.height
-    for task, method, iteration, episodes, success, duration, throughput in rows:
+    for study_name, task, method, iteration, episodes, success, duration, throughput in rows:
+        assert study_name == "default"
         row = ledger.filter(method=method, iteration=int(iteration)).row(0, named=True)
         assert task == TASK and int(episodes) == row["episodes"]
         assert success == _pm(row["success_rate"], row["success_rate_se"], 100.0)

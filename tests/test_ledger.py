@@ -26,6 +26,7 @@ def _row(**overrides):
         "throughput_per_hour_se": 60.0,
         "eval_seeds": "2000000-2000019",
         "split": "test",
+        "study": "default",
         "run_id": "run-a",
         "evaluated_at": datetime(2026, 11, 23, tzinfo=UTC),
     }
@@ -91,7 +92,7 @@ def test_splits_are_separate_rows_and_old_rows_read_as_validation(tmp_path):
     from recap_core.ledger import newest_evaluations
 
     uri = tmp_path / "metrics"
-    old = pl.DataFrame([_row(eval_seeds="1000000-1000019")]).drop("split")  # written before splits existed
+    old = pl.DataFrame([_row(eval_seeds="1000000-1000019")]).drop("split", "study")  # before both existed
     write_deltalake(str(uri), old.to_arrow())
     assert read_ledger(uri)["split"].to_list() == ["validation"]
     record_evaluations(uri, [_row(success_rate=0.7)])  # the same policy on test seeds: its own row

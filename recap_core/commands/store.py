@@ -13,6 +13,9 @@ import typer
 StoreOption = Annotated[
     str | None, typer.Option("--store", help="Store root URI (default: settings.store_uri()).")
 ]
+StudyOption = Annotated[
+    str, typer.Option("--study", help="Read this study's store (default: the default one).")
+]
 
 
 def _store(uri: str | None):
@@ -21,17 +24,20 @@ def _store(uri: str | None):
     return EpisodeStore(uri)
 
 
-def _existing_store(uri: str | None):
-    """The store a read-only command reads; a --store path that does not exist is a typo, not an empty
-    store (answering with an empty table, and creating the folder, would hide it)."""
+def _existing_store(uri: str | None, study: str = "default"):
+    """The store a read-only command reads; a --store path or a --study that does not exist is a typo,
+    not an empty store (answering with an empty table, and creating the folder, would hide it)."""
     from pathlib import Path
 
-    from recap_core.settings import store_uri
+    from recap_core.settings import DEFAULT_STUDY, store_uri
 
-    target = str(uri if uri is not None else store_uri())
+    target = str(uri if uri is not None else store_uri(study))
     if "://" not in target and not Path(target).is_dir():
         if uri is not None:
             typer.echo(f"error: no episode store at {target} (--store)", err=True)
+            raise typer.Exit(code=1)
+        if study != DEFAULT_STUDY:
+            typer.echo(f"error: study {study!r} has no episode store (at {target})", err=True)
             raise typer.Exit(code=1)
         Path(target).mkdir(parents=True, exist_ok=True)  # the default home: empty until data arrives
     return _store(target)
@@ -181,12 +187,13 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     @app.command("episodes")
     def episodes_summary(
         store: StoreOption = None,
+        study: StudyOption = "default",
         output: Annotated[str, typer.Option("--format", help="table | csv | json")] = "table",
     ) -> None:
         """Summary per task, kind and iteration: episodes, frames, success rate, mean length."""
         from recap_core.store.query import episode_summary
 
-        target = _existing_store(store)
+        target = _existing_store(store, study)
         _print_frame(episode_summary(target), output)
         if output == "table":
             typer.echo(f"versions: {target.versions()}")
@@ -195,6 +202,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     def query(
         sql: Annotated[str, typer.Argument(help="SQL over episodes, steps, derived and ledger tables.")],
         store: StoreOption = None,
+        study: StudyOption = "default",
         output: Annotated[str, typer.Option("--format", help="table | csv | json")] = "table",
     ) -> None:
         """Run SQL with DuckDB over every table in the store root and the metrics ledger."""
@@ -203,7 +211,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         from recap_core.store.query import run_query
 
         try:
-            frame = run_query(_existing_store(store), sql)
+            frame = run_query(_existing_store(store, study), sql)
         except duckdb.Error as error:
             typer.echo(f"error: {error}", err=True)
             raise typer.Exit(code=1) from error

@@ -83,6 +83,7 @@ def evaluate_checkpoint(
         "throughput_per_hour_se": _none_if_nan(result.throughput_se) or 0.0,
         "eval_seeds": f"{seeds[0]}-{seeds[-1]}",
         "split": settings.eval_split,
+        "study": settings.study,
         "run_id": run_id,
         "evaluated_at": datetime.now(UTC),
     }

@@ -21,7 +21,8 @@ from deltalake import DeltaTable
 
 from recap_core.ledger import newest_evaluations, read_ledger
 from recap_core.loop.plots import _png, progress_per_iteration
-from recap_core.loop.verdicts import Direction, ratios, t_interval, verdict
+from recap_core.loop.verdicts import Direction, Interval, ratios, t_interval, verdict
+from recap_core.settings import DEFAULT_STUDY
 
 METHOD_ORDER = ("recap", "recap_beta1", "sft", "awr", "ppo")
 THROUGHPUT_TARGET = 2.0  # paper: RECAP more than doubles throughput on the hardest task
@@ -41,19 +42,26 @@ class Report:
 
 
 def experiment_rows(
-    ledger_uri: str, tasks: Sequence[str], iterations: int, version: int | None = None
+    ledger_uri: str,
+    tasks: Sequence[str],
+    iterations: int,
+    version: int | None = None,
+    studies: Sequence[str] = (DEFAULT_STUDY,),
 ) -> tuple[pl.DataFrame, int]:
-    """The newest test-seed evaluation of each (task, iteration, method), iterations 0..K, at one ledger
-    version (validation-seed evaluations are for choosing settings and never reported)."""
+    """The newest test-seed evaluation of each (study, task, iteration, method), iterations 0..K, of the
+    given studies (a study's replicates), at one ledger version (validation-seed evaluations are for
+    choosing settings and never reported)."""
     if version is None:
         version = DeltaTable(str(ledger_uri)).version()
     rows = read_ledger(ledger_uri, version=version).filter(
-        pl.col("task").is_in(list(tasks)), pl.col("iteration") <= iterations
+        pl.col("task").is_in(list(tasks)),
+        pl.col("iteration") <= iterations,
+        pl.col("study").is_in(list(studies)),
     )
     if rows.filter(split="test").is_empty():
         raise ValueError(
             f"ledger {ledger_uri} (version {version}) has no test-seed evaluations of {', '.join(tasks)} "
-            f"at iterations <= {iterations}: run the experiment first"
+            f"at iterations <= {iterations} in study {', '.join(studies)}: run the experiment first"
         )
     newest = (
         newest_evaluations(rows, "test")
@@ -62,10 +70,19 @@ def experiment_rows(
             .replace_strict({m: i for i, m in enumerate(METHOD_ORDER)}, default=99)
             .alias("_o")
         )
-        .sort("task", "iteration", "_o")
+        .sort("study", "task", "iteration", "_o")
         .drop("_o")
     )
     return newest, version
+
+
+def _replicates(rows: pl.DataFrame) -> list[pl.DataFrame]:
+    return [rows.filter(study=study) for study in sorted(set(rows["study"].to_list()))]
+
+
+def _over_replicates(rows: pl.DataFrame, task: str, iteration: int, method: str, column: str) -> Interval:
+    values = rows.filter(task=task, iteration=iteration, method=method)[column].to_list()
+    return t_interval([math.nan if v is None else float(v) for v in values])  # no success: no duration
 
 
 def _pm(value: float | None, se: float | None, scale: float = 1.0, digits: int = 1) -> str:
@@ -144,21 +161,31 @@ def _targets(replicates: Sequence[pl.DataFrame], tasks: Sequence[str], final: in
 
 
 def _progress_images(rows: pl.DataFrame, tasks: Sequence[str]) -> dict[str, bytes]:
-    """Per task, success rate and throughput over iterations, one line per method with s.e. bars."""
+    """Per task, success rate and throughput over iterations, one line per method: the mean over
+    replicates with its 95% interval (the evaluation's s.e. when there is one replicate)."""
     images = {}
+    single = len(_replicates(rows)) == 1
     for task in tasks:
         part = rows.filter(task=task)
         for column, label in (("success_rate", "success rate"), ("throughput_per_hour", "successes/hour")):
             series = {}
             for method in METHOD_ORDER:
-                mine = part.filter(method=method).sort("iteration")
-                if mine.height:
-                    series[method] = (
-                        mine["iteration"].to_list(),
-                        mine[column].to_list(),
-                        mine[f"{column}_se"].to_list(),
-                    )
-            images[f"{task}_{column}.png"] = progress_per_iteration(series, label, f"{task}: {label}")
+                iterations = sorted(set(part.filter(method=method)["iteration"].to_list()))
+                if not iterations:
+                    continue
+                means, errors = [], []
+                for iteration in iterations:
+                    interval = _over_replicates(part, task, iteration, method, column)
+                    means.append(interval.mean)
+                    if single:
+                        errors.append(_get(part, task, iteration, method)[f"{column}_se"])
+                    else:
+                        errors.append((interval.high - interval.low) / 2 if interval.defined else 0.0)
+                series[method] = (iterations, means, errors)
+            bars = "s.e." if single else "95% interval over replicates"
+            images[f"{task}_{column}.png"] = progress_per_iteration(
+                series, label, f"{task}: {label} ({bars})"
+            )
     return images
 
 
@@ -169,10 +196,15 @@ def _final_bars(rows: pl.DataFrame, tasks: Sequence[str], final: int) -> bytes:
     for j, label in enumerate(labels):
         method, iteration = ("recap", 0) if j == 0 else (METHOD_ORDER[j - 1], final)
         heights, errors = [], []
+        single = len(_replicates(rows)) == 1
         for task in tasks:
+            interval = _over_replicates(rows, task, iteration, method, "throughput_per_hour")
             row = _get(rows, task, iteration, method)
-            heights.append(row["throughput_per_hour"] if row else 0.0)
-            errors.append(row["throughput_per_hour_se"] if row else 0.0)
+            heights.append(0.0 if math.isnan(interval.mean) else interval.mean)
+            if single:
+                errors.append(row["throughput_per_hour_se"] if row else 0.0)
+            else:
+                errors.append((interval.high - interval.low) / 2 if interval.defined else 0.0)
         ax.bar(
             [i + j * width for i in range(len(tasks))], heights, width, yerr=errors, capsize=2, label=label
         )
@@ -184,12 +216,20 @@ def _final_bars(rows: pl.DataFrame, tasks: Sequence[str], final: int) -> bytes:
     return _png(fig)
 
 
+def _scaled(interval: Interval, scale: float, digits: int) -> str:
+    return Interval(
+        interval.mean * scale, interval.low * scale, interval.high * scale, interval.replicates
+    ).text(digits)
+
+
 def render_report(
     rows: pl.DataFrame, tasks: Sequence[str], final: int, ledger_uri: str, ledger_version: int, title: str
 ) -> tuple[str, list[dict]]:
     """The Markdown text of the report (tables only; images are referenced by file name)."""
-    targets = _targets([rows], tasks, final)
+    replicates = _replicates(rows)
+    targets = _targets(replicates, tasks, final)
     header = [
+        "study",
         "task",
         "method",
         "iteration",
@@ -199,7 +239,7 @@ def render_report(
         "successes/hour ± s.e.",
     ]
     full = [
-        [r["task"], r["method"], str(r["iteration"]), str(r["episodes"]), *_row_cells(r)]
+        [r["study"], r["task"], r["method"], str(r["iteration"]), str(r["episodes"]), *_row_cells(r)]
         for r in rows.iter_rows(named=True)
     ]
     headline_header = [
@@ -220,9 +260,36 @@ def render_report(
             (f"AWR k={final}", "awr", final),
             (f"PPO k={final}", "ppo", final),
         ):
-            row = _get(rows, task, iteration, method)
-            if row is not None:
-                headline.append([task, name, *_row_cells(row)])
+            if len(replicates) == 1:
+                row = _get(rows, task, iteration, method)
+                if row is not None:
+                    headline.append([task, name, *_row_cells(row)])
+                continue
+            success = _over_replicates(rows, task, iteration, method, "success_rate")
+            if success.replicates == 0:
+                continue
+            duration = _over_replicates(rows, task, iteration, method, "mean_duration_s")
+            throughput = _over_replicates(rows, task, iteration, method, "throughput_per_hour")
+            each = rows.filter(task=task, iteration=iteration, method=method).sort("study")
+            headline.append(
+                [
+                    task,
+                    name,
+                    _scaled(success, 100.0, 1),
+                    duration.text(2),
+                    throughput.text(1),
+                    ", ".join(f"{100 * v:.0f}" for v in each["success_rate"].to_list()),
+                ]
+            )
+    if len(replicates) > 1:
+        headline_header = [
+            "task",
+            "policy",
+            "success % (95% interval over replicates)",
+            "mean duration s",
+            "successes/hour",
+            "success % per replicate",
+        ]
     target_lines = [
         [
             t["task"] + (" (hardest)" if t.get("hardest") else ""),
@@ -244,6 +311,7 @@ def render_report(
     )
     text = f"""# {title}
 
+Studies (one per replicate): {", ".join(sorted(set(rows["study"].to_list())))}.
 Every number below is read from the metrics ledger `{ledger_uri}` at Delta version {ledger_version}
 (newest evaluation of each task, iteration and method) and comes from test seeds (2,000,000 onwards),
 which no setting was chosen on: the study tasks, epochs, guidance beta = 2 and the threshold targets were
@@ -286,9 +354,10 @@ def write_report(
     directory: Path,
     title: str = "RECAP evidence study",
     ledger_version: int | None = None,
+    studies: Sequence[str] = (DEFAULT_STUDY,),
 ) -> Report:
     """Read the ledger, write report.md and the PNGs into ``directory``; returns what was written."""
-    rows, version = experiment_rows(ledger_uri, tasks, iterations, ledger_version)
+    rows, version = experiment_rows(ledger_uri, tasks, iterations, ledger_version, studies)
     final = int(rows.filter(method="recap")["iteration"].max() or 0)
     text, targets = render_report(rows, tasks, final, ledger_uri, version, title)
     images = {"final_throughput.png": _final_bars(rows, tasks, final), **_progress_images(rows, tasks)}

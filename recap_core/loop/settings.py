@@ -14,6 +14,7 @@ from typing import Any
 import recap_core.sim.variants  # noqa: F401 - registers the strict study tasks the presets name
 from recap_core.method.thresholds import FINETUNE_POSITIVE_FRACTION, PRETRAIN_POSITIVE_FRACTION
 from recap_core.seeds import EVAL_SPLITS
+from recap_core.settings import DEFAULT_STUDY, require_study_name
 from recap_core.sim.operator import DemoConfig
 from recap_core.training.config import PolicyTrainConfig, ValueTrainConfig
 
@@ -35,6 +36,8 @@ class LoopSettings:
     # The pipeline's evaluation is what runs and studies report: test seeds. Tuning (task choice, epochs,
     # beta, threshold overrides) looks only at validation seeds (`recap evaluate`'s default split).
     eval_split: str = "test"
+    # The study this run belongs to: its episodes, checkpoints and ledger rows (see recap_core/settings.py).
+    study: str = DEFAULT_STUDY
     lookahead: int = 50
     pretrain_positive_fraction: float = PRETRAIN_POSITIVE_FRACTION
     finetune_positive_fraction: float = FINETUNE_POSITIVE_FRACTION
@@ -70,6 +73,7 @@ class LoopSettings:
             raise ValueError(f"intervention_share must be in [0, 1], got {self.intervention_share}")
         if self.eval_episodes < 1:
             raise ValueError(f"eval_episodes must be >= 1, got {self.eval_episodes}")
+        require_study_name(self.study)
         if self.eval_split not in EVAL_SPLITS:
             raise ValueError(f"eval_split must be one of {EVAL_SPLITS}, got {self.eval_split!r}")
 
