@@ -21,7 +21,10 @@ from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundErr
 from recap_core.settings import DEFAULT_STUDY
 from schemas.metrics import METRICS_ARROW_SCHEMA, MetricsRow
 
-LEDGER_KEY = ("study", "task", "iteration", "method", "policy_sha256", "split")
+# A policy is identified by its weights, not by its checkpoint's sha256, which also covers config.json's
+# created_at and wall-clock training times: retraining the same weights from the same data re-keys
+# nothing, and re-evaluating a policy replaces its row.
+LEDGER_KEY = ("study", "task", "iteration", "method", "policy_weights_sha256", "split")
 _COMMIT_ATTEMPTS = 20
 
 
@@ -101,6 +104,9 @@ def with_split(rows: pl.DataFrame) -> pl.DataFrame:
         if column not in rows.columns:
             rows = rows.with_columns(pl.lit(None, dtype=pl.String).alias(column))
         rows = rows.with_columns(pl.col(column).fill_null(value))
+    if "policy_weights_sha256" not in rows.columns:  # older rows: their checkpoint's sha is their identity
+        rows = rows.with_columns(pl.lit(None, dtype=pl.String).alias("policy_weights_sha256"))
+    rows = rows.with_columns(pl.col("policy_weights_sha256").fill_null(pl.col("policy_sha256")))
     return rows.select([field.name for field in METRICS_ARROW_SCHEMA])
 
 

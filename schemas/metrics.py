@@ -21,6 +21,7 @@ METRICS_ARROW_SCHEMA = pa_arrow.schema(
         ("method", pa_arrow.string()),
         ("policy_checkpoint", pa_arrow.string()),
         ("policy_sha256", pa_arrow.string()),
+        ("policy_weights_sha256", pa_arrow.string()),
         ("episodes", pa_arrow.int32()),
         ("success_rate", pa_arrow.float64()),
         ("success_rate_se", pa_arrow.float64()),
@@ -45,6 +46,7 @@ class MetricsRow(pa.DataFrameModel):
     method: str = pa.Field(isin=list(METHODS))
     policy_checkpoint: str
     policy_sha256: str = pa.Field(str_length={"min_value": 1})
+    policy_weights_sha256: str = pa.Field(str_length={"min_value": 1})
     episodes: pl.Int32 = pa.Field(gt=0)
     success_rate: float = pa.Field(ge=0.0, le=1.0)
     success_rate_se: float = pa.Field(ge=0.0)

@@ -149,6 +149,7 @@ def test_the_report_follows_the_ledger_and_its_versions(study, tmp_path):
     row = read_ledger(recap.ledger(), version=before).filter(task=TASK, method="ppo", iteration=ITERATIONS)
     changed = row.row(0, named=True) | {
         "policy_sha256": "f" * 64,
+        "policy_weights_sha256": "e" * 64,
         "success_rate": 0.123,
         "success_rate_se": 0.045,
         "evaluated_at": datetime.now(UTC),

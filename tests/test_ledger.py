@@ -17,6 +17,7 @@ def _row(**overrides):
         "method": "recap",
         "policy_checkpoint": "/ckpt/policy/push-v3/1",
         "policy_sha256": "abc123",
+        "policy_weights_sha256": "w-abc123",
         "episodes": 20,
         "success_rate": 0.55,
         "success_rate_se": 0.11,
@@ -36,8 +37,11 @@ def _row(**overrides):
 
 def test_reevaluating_the_same_policy_replaces_its_row(tmp_path):
     uri = tmp_path / "metrics"
-    v0 = record_evaluations(uri, [_row(), _row(method="sft", policy_sha256="def456")])
-    v1 = record_evaluations(uri, [_row(success_rate=0.6, run_id="run-b")])
+    v0 = record_evaluations(
+        uri, [_row(), _row(method="sft", policy_sha256="def456", policy_weights_sha256="w-def456")]
+    )
+    # the same weights re-saved (a new created_at, so a new checkpoint sha256) are the same policy
+    v1 = record_evaluations(uri, [_row(success_rate=0.6, run_id="run-b", policy_sha256="resaved")])
     ledger = read_ledger(uri)
     assert v1 == v0 + 1
     assert ledger.height == 2
@@ -51,7 +55,9 @@ def test_a_bad_row_writes_nothing(tmp_path):
     uri = tmp_path / "metrics"
     version = record_evaluations(uri, [_row()])
     with pytest.raises(pandera.errors.SchemaError, match="success_rate"):
-        record_evaluations(uri, [_row(policy_sha256="x"), _row(policy_sha256="y", success_rate=1.7)])
+        record_evaluations(
+            uri, [_row(policy_weights_sha256="x"), _row(policy_weights_sha256="y", success_rate=1.7)]
+        )
     ledger = read_ledger(uri)
     assert ledger.height == 1
     from deltalake import DeltaTable
@@ -67,7 +73,7 @@ def test_missing_ledger_reads_empty_with_schema(tmp_path):
 
 def _upsert_many(uri: str, method: str, count: int) -> None:
     for i in range(count):
-        record_evaluations(uri, [_row(method=method, policy_sha256=f"{method}-{i}")])
+        record_evaluations(uri, [_row(method=method, policy_weights_sha256=f"{method}-{i}")])
 
 
 def test_two_processes_recording_at_once_both_land(tmp_path):
@@ -92,7 +98,7 @@ def test_splits_are_separate_rows_and_old_rows_read_as_validation(tmp_path):
     from recap_core.ledger import newest_evaluations
 
     uri = tmp_path / "metrics"
-    old = pl.DataFrame([_row(eval_seeds="1000000-1000019")]).drop("split", "study")  # before both existed
+    old = pl.DataFrame([_row(eval_seeds="1000000-1000019")]).drop("split", "study", "policy_weights_sha256")
     write_deltalake(str(uri), old.to_arrow())
     assert read_ledger(uri)["split"].to_list() == ["validation"]
     record_evaluations(uri, [_row(success_rate=0.7)])  # the same policy on test seeds: its own row

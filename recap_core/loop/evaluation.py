@@ -19,6 +19,7 @@ from recap_core.sim.rollouts import RolloutConfig
 from recap_core.sim.tasks import eval_seeds, get_task, is_eval_seed, task_names, train_seeds, with_max_steps
 from recap_core.store import EpisodeStore
 from recap_core.training import checkpoint_sha256, load_policy
+from recap_core.training.checkpoints import weights_sha256
 
 
 @dataclass
@@ -74,6 +75,7 @@ def evaluate_checkpoint(
         "method": method,
         "policy_checkpoint": str(policy_dir.resolve()),
         "policy_sha256": checkpoint_sha256(policy_dir),
+        "policy_weights_sha256": weights_sha256(policy_dir),
         "episodes": result.episodes,
         "success_rate": result.success_rate,
         "success_rate_se": _none_if_nan(result.success_rate_se) or 0.0,

@@ -99,6 +99,11 @@ def save_checkpoint(
     return CheckpointRef(str(directory.resolve()), checkpoint_sha256(directory))
 
 
+def weights_sha256(path: str | Path) -> str:
+    """sha256 of the weights file alone: what identifies a trained network across re-saves."""
+    return read_checkpoint_config(path).get("weights_sha256") or file_sha256(Path(path) / WEIGHTS_FILE)
+
+
 def read_checkpoint_config(path: str | Path, kind: str | None = None) -> dict:
     """config.json of a checkpoint, checked for format and (optionally) kind."""
     file = Path(path) / CONFIG_FILE
