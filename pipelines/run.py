@@ -7,11 +7,11 @@ lineage metadata, plots and checks are then visible in `recap ui` exactly as if 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Sequence
 
 import dagster as dg
 import polars as pl
-from dagster._core.utils import make_new_run_id
 
 from pipelines.definitions import ALL_ASSETS
 from pipelines.jobs import JOBS
@@ -84,7 +84,7 @@ def execute_job(
     )
     job = definitions.resolve_job_def(job_name)
     progress = {"config": {"label": label, "total": len(job.graph.node_names())}}
-    run_id = make_new_run_id()
+    run_id = str(uuid.uuid4())  # chosen here so the progress bar of exactly this run can be closed
     try:
         return job.execute_in_process(
             run_config={"loggers": {**CONSOLE_WARNINGS_ONLY, "progress": progress}, **(op_config or {})},
