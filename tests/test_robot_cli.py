@@ -55,7 +55,7 @@ def test_collect_demos_train_then_rollouts_and_evaluate(recap_home):
     assert result.exit_code == 0, result.output
     summary = _last_json(result.output)
     assert summary["added"] == 6
-    assert summary["collected_by"].startswith("policy:pi-test@")
+    assert summary["collected_by"].startswith("policy:checkpoints/pi-test@")
     stored = store.episodes(task="point-reach", iteration=1).frame
     assert stored.height == 6 and set(stored["kind"]) <= {"autonomous", "intervention"}
 
@@ -114,3 +114,28 @@ def test_unknown_task_is_a_clear_error(recap_home):
     result = CliRunner().invoke(app, ["collect", "demos", "--task", "nope", "--episodes", "1"])
     assert result.exit_code == 2
     assert "unknown task 'nope'" in result.output
+
+
+def test_the_cli_and_the_pipeline_label_rollouts_alike(recap_home):
+    """`recap collect rollouts` used to label rollouts with the resolved hidden version folder of the
+    checkpoint link, so the same rollouts got other episode ids than the pipeline's. One label now."""
+    from recap_core.loop.artifacts import atomic_directory, iteration_path
+    from recap_core.loop.collection import policy_label
+
+    runner = CliRunner()
+    assert runner.invoke(app, ["collect", "demos", "--task", "point-reach", "--episodes", "6"]).exit_code == 0
+    steps = EpisodeStore().load_steps(task="point-reach")
+    torch.manual_seed(0)
+    config = PolicyTrainConfig(epochs=1, hidden=32, depth=1, batch_size=64, progress=False, horizon=4)
+    policy, _ = train_policy(steps, np.ones(len(steps), dtype=bool), config)
+    link = iteration_path(recap_home / "checkpoints", "policy", "point-reach", 0)
+    with atomic_directory(link) as version:
+        save_policy(policy, version, config)
+    collect = ["collect", "rollouts", "--task", "point-reach", "--episodes", "4", "--iteration", "1",
+               "--workers", "0", "--policy"]  # fmt: skip
+    by_link = _last_json(runner.invoke(app, [*collect, str(link)]).output)
+    by_version = _last_json(runner.invoke(app, [*collect, str(link.resolve())]).output)
+    assert link.resolve().name.startswith(".iteration-000.")
+    assert by_link["collected_by"] == by_version["collected_by"] == policy_label(link)
+    assert by_link["collected_by"].startswith("policy:point-reach/iteration-000@")
+    assert by_link["added"] == 4 and by_version["added"] == 0 and by_version["skipped"] == 4  # same ids

@@ -31,14 +31,14 @@ def _task(name: str, max_steps: int | None):
 
 def _load_policy(path: str, beta: float):
     """The trained flow-matching policy; imported lazily so `recap collect demos` never loads torch models."""
-    from recap_core.training import checkpoint_sha256, load_policy
+    from recap_core.loop.collection import policy_label
+    from recap_core.training import load_policy
 
     checkpoint = Path(path)
     if not checkpoint.is_dir():
         typer.echo(f"error: policy checkpoint {path} is not a directory", err=True)
         raise typer.Exit(code=2)
-    name = f"policy:{checkpoint.resolve().name}@{checkpoint_sha256(checkpoint)[:12]}"
-    return load_policy(checkpoint, beta=beta), name
+    return load_policy(checkpoint, beta=beta), policy_label(checkpoint)
 
 
 def _store_in_batches(episodes, store_uri: str | None, total: int, desc: str, batch: int = 25) -> dict:

@@ -6,6 +6,7 @@ the store skips them: re-materialising a collection stage never duplicates data.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,9 +100,21 @@ def record_collected_seeds(
     store.write_derived(ROLLOUT_SEEDS, table, ["task", "iteration", "seed"])
 
 
+VERSION_FOLDER = re.compile(r"\.[^.]+\.[0-9a-f]{12}")  # atomic_directory's hidden versions
+
+
 def policy_label(path: Path) -> str:
-    """``collected_by`` of a rollout: which checkpoint (and exact weights) drove the robot."""
-    return f"policy:{path.parent.name}/{path.name}@{checkpoint_sha256(path)[:12]}"
+    """``collected_by`` of a rollout: which checkpoint (and exact weights) drove the robot.
+
+    The one label every collector writes (the pipeline and `recap collect rollouts`), so the same
+    rollouts get the same episode ids whichever way they were collected. A checkpoint reached through
+    its version folder (``.iteration-001.<uuid>``, where the ``iteration-001`` link points) is named by
+    the link.
+    """
+    name = path.name
+    if name.startswith(".") and VERSION_FOLDER.fullmatch(name):
+        name = name[1:].split(".")[0]
+    return f"policy:{path.parent.name}/{name}@{checkpoint_sha256(path)[:12]}"
 
 
 def collect_iteration_experience(
