@@ -283,3 +283,15 @@ def test_an_intact_checkpoint_is_verified_by_inspect(trained_checkpoints):
     result = CliRunner().invoke(app, ["core", "inspect", str(trained_checkpoints["policy"])])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["verified"] is True
+
+
+def test_finetuning_refuses_an_architecture_the_checkpoint_does_not_have(tmp_path: Path) -> None:
+    """A finetune config's architecture used to be ignored silently (the checkpoint's won)."""
+    steps = _steps()
+    train_value_function(steps, ValueTrainConfig(**QUICK), out_dir=tmp_path / "v")
+    with pytest.raises(ValueError, match=r"hidden 64 \(checkpoint: 32\)"):
+        train_value_function(steps, ValueTrainConfig(**{**QUICK, "hidden": 64}), init_from=tmp_path / "v")
+    train_policy(steps, None, PolicyTrainConfig(**QUICK, horizon=5), method="sft", out_dir=tmp_path / "p")
+    wider = PolicyTrainConfig(**{**QUICK, "depth": 4}, horizon=5)
+    with pytest.raises(ValueError, match=r"depth 4 \(checkpoint: 2\)"):
+        train_policy(steps, None, wider, method="sft", init_from=tmp_path / "p")

@@ -103,7 +103,7 @@ PRESETS: dict[str, LoopSettings] = {
         eval_episodes=3,
         max_steps=60,
         value_pretrain=ValueTrainConfig(epochs=2, hidden=64, depth=2, progress=False),
-        value_finetune=ValueTrainConfig(epochs=1, weights="last", progress=False),
+        value_finetune=ValueTrainConfig(epochs=1, weights="last", hidden=64, depth=2, progress=False),
         policy_pretrain=PolicyTrainConfig(epochs=2, hidden=64, depth=2, progress=False),
         policy_finetune=PolicyTrainConfig(epochs=1, weights="last", hidden=64, depth=2, progress=False),
     ),

@@ -119,3 +119,24 @@ class TrainingHistory:
 
     def to_dict(self) -> dict:
         return {**asdict(self), "epochs_run": self.epochs_run}
+
+
+# The network fields a training config names; on finetuning they must be the checkpoint's.
+ARCHITECTURE_FIELDS = ("backbone", "hidden", "depth", "heads", "prompt_dim", "prompt_buckets")
+
+
+def require_matching_architecture(
+    config: LoopConfig, architecture: object, checkpoint: object, extra: tuple[str, ...] = ()
+) -> None:
+    """Finetuning keeps the checkpoint's network; a config that asks for another one is refused (it used
+    to be ignored silently, so a preset's finetune architecture did nothing)."""
+    differences = [
+        f"{name} {getattr(config, name)!r} (checkpoint: {getattr(architecture, name)!r})"
+        for name in (*ARCHITECTURE_FIELDS, *extra)
+        if getattr(config, name) != getattr(architecture, name)
+    ]
+    if differences:
+        raise ValueError(
+            f"finetuning from {checkpoint} keeps its architecture, but the training config asks for "
+            f"{', '.join(differences)}: configure the checkpoint's architecture"
+        )

@@ -27,7 +27,12 @@ from recap_core.training.checkpoints import (
     read_checkpoint_config,
     save_checkpoint,
 )
-from recap_core.training.config import POLICY_METHODS, PolicyTrainConfig, TrainingHistory
+from recap_core.training.config import (
+    POLICY_METHODS,
+    PolicyTrainConfig,
+    TrainingHistory,
+    require_matching_architecture,
+)
 from recap_core.training.loop import fit, split_episodes
 from recap_core.training.objectives import awr_weights, spo_flow_objective
 from recap_core.training.pretrained import RecapHubMixin
@@ -118,6 +123,7 @@ def train_policy(
             raise ValueError(
                 f"checkpoint {init_from} has horizon {arch.horizon}, config asks {config.horizon}"
             )
+        require_matching_architecture(config, arch, init_from)
         net = parent_policy.net
         net.config = dataclasses.replace(arch, conditioned=method == "recap")
     else:

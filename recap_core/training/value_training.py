@@ -20,7 +20,7 @@ from recap_core.training.checkpoints import (
     read_checkpoint_config,
     save_checkpoint,
 )
-from recap_core.training.config import TrainingHistory, ValueTrainConfig
+from recap_core.training.config import TrainingHistory, ValueTrainConfig, require_matching_architecture
 from recap_core.training.loop import fit, split_episodes
 from recap_core.training.pretrained import RecapHubMixin
 
@@ -98,6 +98,7 @@ def train_value_function(
         inherited = {**parent_vf.reward_config.task_max_length, **reward.task_max_length}
         reward = dataclasses.replace(reward, task_max_length=inherited)
         _check_obs(steps, net.config.obs_dim)
+        require_matching_architecture(config, net.config, init_from, extra=("n_bins", "time_aware"))
     else:
         _check_obs(steps, steps.observations.shape[1])
         net = DistributionalValueFunction(
