@@ -96,6 +96,9 @@ def experiment(
     seeds: Annotated[
         int, typer.Option(help="Independent replicates (studies STUDY-r0..), reported with 95% intervals.")
     ] = 1,
+    report_only: Annotated[
+        bool, typer.Option(help="Only rewrite the report from the ledger (no collection or training).")
+    ] = False,
 ) -> None:
     """The evidence study: RECAP iterations 0..K plus SFT/AWR/PPO baselines, then the ledger report."""
     from pathlib import Path
@@ -110,6 +113,7 @@ def experiment(
         iterations,
         Path(reports) if reports else None,
         replicates=seeds,
+        report_only=report_only,
     )
     typer.echo(report.markdown.split("## Every evaluation")[0])
     typer.echo(f"Report: {report.directory / 'report.md'} (ledger version {report.ledger_version})")

@@ -44,18 +44,21 @@ def run_experiment(
     reports_root: Path | None = None,
     log: Callable[[str], None] = print,
     replicates: int = 1,
+    report_only: bool = False,
 ) -> Report:
     """For each replicate (its own study namespace and training seeds): pre-train, then for k = 0..K and
     every task RECAP's iteration plus the baselines; then one report over the replicates.
 
     Re-running is idempotent and resumes: stored episodes and seeds are skipped, and each stage replaces
-    only its own outputs.
+    only its own outputs. ``report_only`` rewrites the report from the ledger alone, so a changed plot
+    or a study trained elsewhere needs no retraining.
     """
     plan = ExperimentPlan.from_settings(recap.preset, recap.settings(), iterations, replicates)
     require_known_tasks(recap, list(plan.tasks))
-    register_partitions(instance, list(plan.tasks), list(range(iterations + 1)))
+    if not report_only:
+        register_partitions(instance, list(plan.tasks), list(range(iterations + 1)))
     start = time.monotonic()
-    for replicate, study in enumerate(plan.studies):
+    for replicate, study in enumerate([] if report_only else plan.studies):
         mine = recap.for_replicate(study, replicate)
         began = time.monotonic()
         log(f"study {study} (replicate {replicate + 1} of {replicates}): pre-training, then iterations "

@@ -14,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 import pytest
+from deltalake import DeltaTable
 from pipeline_helpers import latest_metadata, tiny_recap
 from typer.testing import CliRunner
 
@@ -190,3 +191,16 @@ def test_the_experiment_command_is_registered():
     assert result.exit_code == 0
     for option in ("--preset", "--tasks", "--iterations", "--reports"):
         assert option in result.output
+
+
+def test_report_only_rewrites_the_report_without_training(study, tmp_path):
+    recap, instance, _, _ = study
+    runs_before = len(instance.get_runs())
+    ledger_before = DeltaTable(str(recap.ledger())).version()
+    again = run_experiment(
+        recap, instance, ITERATIONS, reports_root=tmp_path, log=lambda _: None, report_only=True
+    )
+    new_runs = instance.get_runs(limit=len(instance.get_runs()) - runs_before)
+    assert [run.job_name for run in new_runs] == ["study_report"]
+    assert again.ledger_version == ledger_before == DeltaTable(str(recap.ledger())).version()
+    assert (again.directory / "report.md").read_text() == again.markdown

@@ -59,10 +59,13 @@ def progress_per_iteration(
     series: Mapping[str, tuple[Sequence[int], Sequence[float], Sequence[float]]], ylabel: str, title: str
 ) -> bytes:
     """One line per method, (iterations, means, standard errors), with error bars over iterations."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    fig, ax = plt.subplots(figsize=(6.5, 3.2))
     top = 0.0
-    for label, (iterations, mean, se) in series.items():
-        ax.errorbar(list(iterations), mean, yerr=se, marker="o", capsize=3, label=label)
+    # methods sit side by side around each iteration so their interval bars do not hide each other
+    width = 0.5 / max(len(series), 1)
+    for position, (label, (iterations, mean, se)) in enumerate(series.items()):
+        shift = (position - (len(series) - 1) / 2) * width
+        ax.errorbar([k + shift for k in iterations], mean, yerr=se, marker="o", capsize=3, label=label)
         top = max([top, *(m + (e or 0.0) for m, e in zip(mean, se, strict=True))])
     # rates and throughputs cannot be negative; all-zero results still get a visible frame
     ax.set_ylim(bottom=0.0, top=top * 1.08 if top > 0 else 1.0)
@@ -70,5 +73,5 @@ def progress_per_iteration(
     ax.set_xlabel("iteration")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     return _png(fig)
