@@ -89,19 +89,21 @@ def test_recap_ui_serves_the_asset_graph_and_main_pages(env, tmp_path):
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 180
+        # generous: on a busy 2-core machine the webserver and its code server start slowly
+        deadline = time.monotonic() + 420
         nodes = None
         while time.monotonic() < deadline:
             try:
+                _fail_on_a_location_error(port, log)
                 data = _graphql(port, "{ assetNodes { assetKey { path } groupName } }")
                 nodes = data.get("data", {}).get("assetNodes")
                 if nodes:
                     break
             except OSError:
                 pass
-            assert process.poll() is None, "dagster dev exited early"
+            assert process.poll() is None, f"recap ui exited early:\n{log.read_text()[-3000:]}"
             time.sleep(2)
-        assert nodes, "dagster dev did not answer GraphQL within 180 s"
+        assert nodes, f"recap ui did not answer GraphQL within 420 s:\n{log.read_text()[-3000:]}"
         groups = {node["assetKey"]["path"][-1]: node["groupName"] for node in nodes}
         assert groups["value_function_pretrained"] == "pretraining"
         assert groups["policy"] == "recap_iteration"
@@ -124,6 +126,16 @@ REPOSITORY = """{ repositoriesOrError { ... on RepositoryConnection { nodes {
 CHECKS = """{ assetNodes { assetKey { path }
   assetChecksOrError { ... on AssetChecks { checks { name description blocking } } } } }"""
 PAGES = ["/", "/asset-groups", "/jobs", "/automation", "/runs", "/locations/recap/jobs/recap_iteration"]
+
+
+def _fail_on_a_location_error(port: int, log: Path) -> None:
+    """A code location that failed to load never gets asset nodes: say why at once instead of waiting."""
+    entries = _graphql(port, LOCATION).get("data", {}).get("workspaceOrError", {}).get("locationEntries")
+    for entry in entries or []:
+        error = entry.get("locationOrLoadError") or {}
+        assert error.get("__typename") != "PythonError", (
+            f"code location {entry['name']} failed to load: {error.get('message')}\n{log.read_text()[-2000:]}"
+        )
 
 
 def _assert_the_main_pages_load(port: int) -> None:
