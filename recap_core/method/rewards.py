@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+import polars as pl
 
 from recap_core.steps import StepArrays
 
@@ -51,13 +52,13 @@ class RewardConfig:
                 raise ValueError(f"RewardConfig.task_max_length[{task!r}] must be > 0, got {length}")
 
 
-def task_max_lengths(steps: StepArrays, config: RewardConfig | None = None) -> dict[str, int]:
-    """The normaliser L per task: the configured value, else the longest episode of that task in ``steps``."""
+def task_max_lengths(steps: StepArrays | pl.DataFrame, config: RewardConfig | None = None) -> dict[str, int]:
+    """The normaliser L per task: the configured value, else the longest episode of that task in ``steps``
+    (a ``StepArrays`` or its episodes frame: streamed training knows every episode before any step)."""
     config = config or RewardConfig()
+    episodes = steps if isinstance(steps, pl.DataFrame) else steps.episodes
     out: dict[str, int] = {}
-    for task, length in zip(
-        steps.episodes["task"].to_list(), steps.episodes["length"].to_list(), strict=True
-    ):
+    for task, length in zip(episodes["task"].to_list(), episodes["length"].to_list(), strict=True):
         out[task] = max(out.get(task, 0), int(length))
     for task, length in config.task_max_length.items():
         out[task] = int(length)

@@ -25,6 +25,19 @@ class Normaliser(nn.Module):
         self.std.copy_(torch.as_tensor(np.maximum(data.std(axis=0), self.min_std), dtype=torch.float32))
         return self
 
+    @torch.no_grad()
+    def fit_moments(self, count: float, total: np.ndarray, total_squares: np.ndarray) -> Normaliser:
+        """The same statistics from sums over the data (streamed shards, summed over ranks)."""
+        if count <= 0:
+            raise ValueError("cannot fit normalisation statistics on no data")
+        mean = np.asarray(total, dtype=np.float64) / count
+        variance = np.maximum(np.asarray(total_squares, dtype=np.float64) / count - mean**2, 0.0)
+        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(variance))):
+            raise ValueError("cannot fit normalisation statistics: data contains NaN or inf")
+        self.mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+        self.std.copy_(torch.as_tensor(np.maximum(np.sqrt(variance), self.min_std), dtype=torch.float32))
+        return self
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
 

@@ -20,11 +20,19 @@ def awr_weights(
         raise ValueError("AWR advantages contain NaN or inf")
     if temperature is None:
         temperature = float(advantages.std()) or 1.0
+    weights = awr_unnormalised_weights(advantages, float(advantages.mean()), temperature, max_weight)
+    return (weights / weights.mean()).astype(np.float32)
+
+
+def awr_unnormalised_weights(
+    advantages: np.ndarray, mean: float, temperature: float, max_weight: float
+) -> np.ndarray:
+    """min(exp((A - mean) / T), max_weight) with the data's mean given: streamed data computes the mean,
+    and the mean of these weights that normalises them, in passes over every shard."""
     if temperature <= 0:
         raise ValueError(f"AWR temperature must be > 0, got {temperature}")
-    exponent = np.minimum((advantages - advantages.mean()) / temperature, np.log(max_weight))
-    weights = np.exp(exponent)
-    return (weights / weights.mean()).astype(np.float32)
+    advantages = np.asarray(advantages, dtype=np.float64)
+    return np.exp(np.minimum((advantages - mean) / temperature, np.log(max_weight)))
 
 
 def spo_flow_objective(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -33,9 +34,16 @@ from recap_core.training.config import (
     TrainingHistory,
     require_matching_architecture,
 )
-from recap_core.training.loop import fit, split_episodes
-from recap_core.training.objectives import awr_weights, spo_flow_objective
+from recap_core.training.distributed import SINGLE_PROCESS, Distributed
+from recap_core.training.loop import fit
+from recap_core.training.objectives import awr_unnormalised_weights, awr_weights, spo_flow_objective
 from recap_core.training.pretrained import RecapHubMixin
+from recap_core.training.sources import Shard, TrainingData, in_memory_data
+from recap_core.training.statistics import column_max, column_mean, column_moments, fit_normalisers
+
+# The per-step columns a shard carries for the methods that need them.
+INDICATOR_COLUMN = "indicator"
+ADVANTAGE_COLUMN = "advantage"
 
 
 @dataclass
@@ -68,8 +76,7 @@ class TrainedPolicy(RecapHubMixin):
 def _validate(
     steps: StepArrays, labels: np.ndarray | None, advantages: np.ndarray | None, method: str
 ) -> None:
-    if method not in POLICY_METHODS:
-        raise ValueError(f"method must be one of {POLICY_METHODS}, got {method!r}")
+    _validate_method(method)
     n = len(steps)
     if method == "recap" and (labels is None or np.asarray(labels).shape != (n,)):
         raise ValueError(f"method='recap' needs one indicator per step ({n},), got {np.shape(labels)}")
@@ -83,15 +90,30 @@ def _validate(
     steps.require_finite(steps.actions, "action")
 
 
+def _validate_method(method: str) -> None:
+    if method not in POLICY_METHODS:
+        raise ValueError(f"method must be one of {POLICY_METHODS}, got {method!r}")
+
+
+def _columns(indicators: np.ndarray | None, advantages: np.ndarray | None) -> dict[str, np.ndarray]:
+    columns = {}
+    if indicators is not None:
+        columns[INDICATOR_COLUMN] = np.asarray(indicators, dtype=bool)
+    if advantages is not None:
+        columns[ADVANTAGE_COLUMN] = np.asarray(advantages, dtype=np.float64)
+    return columns
+
+
 def train_policy(
-    steps: StepArrays,
-    indicators: np.ndarray | None,
+    steps: StepArrays | TrainingData,
+    indicators: np.ndarray | None = None,
     config: PolicyTrainConfig | None = None,
     init_from: str | Path | None = None,
     method: str = "recap",
     advantages: np.ndarray | None = None,
     out_dir: str | Path | None = None,
     reference: str | Path | None = None,
+    distributed: Distributed = SINGLE_PROCESS,
 ) -> tuple[TrainedPolicy, TrainingHistory]:
     """Train an action-chunk flow policy.
 
@@ -100,15 +122,22 @@ def train_policy(
     per-sample losses weighted by ``awr_weights(advantages)``. "ppo": the paper's SPO-style objective on
     ``advantages`` (``spo_flow_objective``) against the frozen ``reference`` checkpoint, the policy that
     collected the data (required for "ppo"; a conditioned reference is scored as it acted, with
-    I = positive). ``init_from``: a policy checkpoint to finetune from (architecture, normalisers and
-    weights kept, recorded as parent). ``out_dir``: where to save the checkpoint (None: not saved).
+    I = positive). ``steps`` may be a ``TrainingData`` (streamed, or this rank's part under torchrun)
+    whose shards carry "indicator" / "advantage" columns instead. ``init_from``: a policy checkpoint to
+    finetune from (architecture, normalisers and weights kept, recorded as parent). ``out_dir``: where
+    to save the checkpoint (None: not saved; under torchrun only rank 0 saves).
     """
     config = config or PolicyTrainConfig()
     torch.manual_seed(config.seed)  # network initialisation is part of the seeded run
-    _validate(steps, indicators, advantages, method)
+    if isinstance(steps, TrainingData):
+        _validate_method(method)
+        data = steps
+    else:
+        _validate(steps, indicators, advantages, method)
+        data = in_memory_data(steps, _columns(indicators, advantages), config.val_fraction, config.seed)
     if method == "ppo" and reference is None:
         raise ValueError("method='ppo' needs reference: the checkpoint of the policy that collected the data")
-    obs_dim, action_dim = steps.observations.shape[1], steps.actions.shape[1]
+    obs_dim, action_dim = data.obs_dim, data.action_dim
     parent: CheckpointRef | None = None
     if init_from is not None:
         parent_policy = load_trained_policy(init_from)
@@ -142,79 +171,166 @@ def train_policy(
                 flow_steps=config.flow_steps,
             )
         )
-    train_idx, val_idx = split_episodes(steps, config.val_fraction, config.seed)
     if parent is None:
-        net.obs_norm.fit(steps.observations[train_idx])
-        net.action_norm.fit(steps.actions[train_idx])
-
-    observations = float_tensor(steps.observations)
-    actions = np.ascontiguousarray(steps.actions, dtype=np.float32)
-    episode_end = steps.episode_end
-    prompts = np.asarray(steps.per_step("prompt"), dtype=object)
+        fit_normalisers(
+            data,
+            [(net.obs_norm, lambda s: s.observations), (net.action_norm, lambda s: s.actions)],
+            distributed,
+        )
+    objective = _objective(method, data, config, reference, distributed)
     horizon = net.config.horizon
-    if method == "recap":
-        tokens_all = torch.from_numpy(
-            np.where(np.asarray(indicators, dtype=bool), INDICATOR_POSITIVE, INDICATOR_NEGATIVE).astype(
-                np.int64
-            )
-        )
-    extra: dict = {}
-    if method == "awr":
-        weights_all = torch.from_numpy(awr_weights(advantages, config.awr_temperature, config.awr_max_weight))
-        extra["awr_weight_max"] = float(weights_all.max())
-        extra["awr_effective_fraction"] = float(
-            weights_all.sum() ** 2 / (weights_all**2).sum() / len(weights_all)
-        )
-    if method == "ppo":
-        adv = np.asarray(advantages, dtype=np.float64)
-        adv_std = torch.from_numpy(((adv - adv.mean()) / (adv.std() or 1.0)).astype(np.float32))
-        reference_policy = load_trained_policy(reference)
-        reference_net = reference_policy.net.eval().requires_grad_(False)
-        reference_token = INDICATOR_POSITIVE if reference_net.config.conditioned else INDICATOR_DROPPED
-        extra["ppo_reference"] = reference_policy.checkpoint.path
-        extra["ppo_reference_sha256"] = reference_policy.checkpoint.sha256
-        extra["ppo_trust_region"] = config.ppo_trust_region
 
-    def loss_fn(idx: np.ndarray, generator: torch.Generator, training: bool) -> torch.Tensor:
-        index = torch.from_numpy(idx)
-        chunks, mask = action_chunks(actions, episode_end, idx, horizon)
-        chunks_t, mask_t = torch.from_numpy(chunks), torch.from_numpy(mask)
-        batch = len(idx)
-        tau = torch.rand(batch, generator=generator)
-        noise = torch.randn(batch, horizon, action_dim, generator=generator)
-        if method == "recap":
-            tokens = drop_indicators(tokens_all[index], config.indicator_dropout, generator)
-        else:
-            tokens = torch.full((batch,), INDICATOR_DROPPED, dtype=torch.long)
-        context = net.context(observations[index], prompts[idx].tolist())
-        per_sample = net.per_sample_loss(context, tokens, chunks_t, mask_t, tau, noise)
-        if method in ("recap", "sft"):
-            return per_sample.mean()
-        if method == "awr":
-            return (weights_all[index] * per_sample).mean()
-        with torch.no_grad():
-            reference_loss = reference_net.per_sample_loss(
-                reference_net.context(observations[index], prompts[idx].tolist()),
-                torch.full((batch,), reference_token, dtype=torch.long),
-                chunks_t,
-                mask_t,
-                tau,
-                noise,
-            )
-        return spo_flow_objective(
-            per_sample, reference_loss, adv_std[index], config.ppo_trust_region, config.ppo_likelihood_scale
-        )
+    def make_loss(shard: Shard):
+        part = shard.steps
+        columns = objective.columns(shard)
+        observations = float_tensor(part.observations)
+        actions = np.ascontiguousarray(part.actions, dtype=np.float32)
+        episode_end = part.episode_end
+        prompts = np.asarray(part.per_step("prompt"), dtype=object)
 
-    history = fit(net, loss_fn, train_idx, val_idx, config, desc=f"policy ({method})")
-    history.n_train_episodes = len(np.unique(steps.episode_index[train_idx]))
-    history.n_val_episodes = len(np.unique(steps.episode_index[val_idx]))
-    if method == "recap":
-        history.extra["positive_fraction"] = float(np.mean(indicators))
-    history.extra.update(extra)
+        def loss_fn(idx: np.ndarray, generator: torch.Generator, training: bool) -> torch.Tensor:
+            index = torch.from_numpy(idx)
+            chunks, mask = action_chunks(actions, episode_end, idx, horizon)
+            chunks_t, mask_t = torch.from_numpy(chunks), torch.from_numpy(mask)
+            batch = len(idx)
+            tau = torch.rand(batch, generator=generator)
+            noise = torch.randn(batch, horizon, action_dim, generator=generator)
+            if method == "recap":
+                tokens = drop_indicators(columns["tokens"][index], config.indicator_dropout, generator)
+            else:
+                tokens = torch.full((batch,), INDICATOR_DROPPED, dtype=torch.long)
+            context = net.context(observations[index], prompts[idx].tolist())
+            per_sample = net.per_sample_loss(context, tokens, chunks_t, mask_t, tau, noise)
+            if method in ("recap", "sft"):
+                return per_sample.mean()
+            if method == "awr":
+                return (columns["weights"][index] * per_sample).mean()
+            reference_net = objective.reference_net
+            with torch.no_grad():
+                reference_loss = reference_net.per_sample_loss(
+                    reference_net.context(observations[index], prompts[idx].tolist()),
+                    torch.full((batch,), objective.reference_token, dtype=torch.long),
+                    chunks_t,
+                    mask_t,
+                    tau,
+                    noise,
+                )
+            return spo_flow_objective(
+                per_sample,
+                reference_loss,
+                columns["standardised"][index],
+                config.ppo_trust_region,
+                config.ppo_likelihood_scale,
+            )
+
+        return loss_fn
+
+    history = fit(net, make_loss, data, config, desc=f"policy ({method})", distributed=distributed)
+    history.extra.update(objective.extra)
     trained = TrainedPolicy(net, method)
-    if out_dir is not None:
+    if out_dir is not None and distributed.is_main:
         trained.checkpoint = save_policy(trained, out_dir, config, history, parent)
     return trained, history
+
+
+@dataclass
+class _Objective:
+    """What a method needs beyond the steps: per-shard tensors from the joined columns (computed with
+    statistics over all of the data), the PPO reference, and facts for the lineage."""
+
+    method: str
+    columns: Callable[[Shard], dict[str, torch.Tensor]]
+    extra: dict
+    reference_net: FlowMatchingPolicy | None = None
+    reference_token: int = INDICATOR_DROPPED
+
+
+def _require_column(shard: Shard, name: str, method: str) -> np.ndarray:
+    values = shard.columns.get(name)
+    if values is None or np.shape(values) != (len(shard.steps),):
+        raise ValueError(
+            f"method={method!r} needs one {name} per step ({len(shard.steps)},), got {np.shape(values)}"
+        )
+    if name == ADVANTAGE_COLUMN:
+        shard.steps.require_finite(np.asarray(values, dtype=np.float64), name)
+    return np.asarray(values)
+
+
+def _objective(
+    method: str,
+    data: TrainingData,
+    config: PolicyTrainConfig,
+    reference: str | Path | None,
+    distributed: Distributed,
+) -> _Objective:
+    everything = [*data.train, *data.val]
+    exact = data.memory is not None and not distributed.enabled
+    if method == "recap":
+        positive = (
+            float(np.mean(data.train[0].shard.columns[INDICATOR_COLUMN]))  # type: ignore[attr-defined]
+            if exact
+            else column_mean(everything, lambda s: _require_column(s, INDICATOR_COLUMN, method), distributed)
+        )
+
+        def tokens(shard: Shard) -> dict[str, torch.Tensor]:
+            labels = _require_column(shard, INDICATOR_COLUMN, method).astype(bool)
+            return {
+                "tokens": torch.from_numpy(
+                    np.where(labels, INDICATOR_POSITIVE, INDICATOR_NEGATIVE).astype(np.int64)
+                )
+            }
+
+        return _Objective(method, tokens, {"positive_fraction": positive})
+    if method == "sft":
+        return _Objective(method, lambda shard: {}, {})
+    advantage = lambda shard: _require_column(shard, ADVANTAGE_COLUMN, method)  # noqa: E731
+    if method == "awr":
+        if exact:
+            weights_all = torch.from_numpy(
+                awr_weights(advantage(data.train[0].shard), config.awr_temperature, config.awr_max_weight)  # type: ignore[attr-defined]
+            )
+            extra = {
+                "awr_weight_max": float(weights_all.max()),
+                "awr_effective_fraction": float(
+                    weights_all.sum() ** 2 / (weights_all**2).sum() / len(weights_all)
+                ),
+            }
+            return _Objective(method, lambda shard: {"weights": weights_all}, extra)
+        _, mean, std = column_moments(everything, advantage, distributed)
+        temperature = config.awr_temperature if config.awr_temperature is not None else (std or 1.0)
+        weigh = lambda shard: awr_unnormalised_weights(  # noqa: E731
+            advantage(shard), mean, temperature, config.awr_max_weight
+        )
+        _, scale, spread = column_moments(everything, weigh, distributed)
+        extra = {
+            "awr_weight_max": column_max(everything, weigh, distributed) / scale,
+            "awr_effective_fraction": float(scale**2 / (spread**2 + scale**2)),
+        }
+        return _Objective(
+            method,
+            lambda shard: {"weights": torch.from_numpy((weigh(shard) / scale).astype(np.float32))},
+            extra,
+        )
+    # ppo
+    if exact:
+        adv = np.asarray(advantage(data.train[0].shard), dtype=np.float64)  # type: ignore[attr-defined]
+        mean, std = float(adv.mean()), float(adv.std())
+    else:
+        _, mean, std = column_moments(everything, advantage, distributed)
+    reference_policy = load_trained_policy(reference)
+    reference_net = reference_policy.net.eval().requires_grad_(False)
+    reference_token = INDICATOR_POSITIVE if reference_net.config.conditioned else INDICATOR_DROPPED
+    extra = {
+        "ppo_reference": reference_policy.checkpoint.path,
+        "ppo_reference_sha256": reference_policy.checkpoint.sha256,
+        "ppo_trust_region": config.ppo_trust_region,
+    }
+
+    def standardised(shard: Shard) -> dict[str, torch.Tensor]:
+        values = (np.asarray(advantage(shard), dtype=np.float64) - mean) / (std or 1.0)
+        return {"standardised": torch.from_numpy(values.astype(np.float32))}
+
+    return _Objective(method, standardised, extra, reference_net, reference_token)
 
 
 def save_policy(

@@ -21,8 +21,11 @@ from recap_core.training.checkpoints import (
     save_checkpoint,
 )
 from recap_core.training.config import TrainingHistory, ValueTrainConfig, require_matching_architecture
-from recap_core.training.loop import fit, split_episodes
+from recap_core.training.distributed import SINGLE_PROCESS, Distributed
+from recap_core.training.loop import fit
 from recap_core.training.pretrained import RecapHubMixin
+from recap_core.training.sources import Shard, TrainingData, in_memory_data, shards_of
+from recap_core.training.statistics import fit_normalisers
 
 
 @dataclass
@@ -76,19 +79,29 @@ def _check_obs(steps: StepArrays, obs_dim: int) -> None:
 
 
 def train_value_function(
-    steps: StepArrays,
+    steps: StepArrays | TrainingData,
     config: ValueTrainConfig | None = None,
     init_from: str | Path | None = None,
     out_dir: str | Path | None = None,
+    distributed: Distributed = SINGLE_PROCESS,
 ) -> tuple[ValueFunction, TrainingHistory]:
     """Fit p(V | o, task) by cross-entropy on two-hot encoded normalised Monte-Carlo returns.
 
-    ``init_from``: a value checkpoint directory to finetune from; its architecture, normalisation
-    statistics and per-task normalisers L are kept (tasks it has not seen get theirs from ``steps``)
-    and it is recorded as the parent. ``out_dir``: where to save the checkpoint (None: not saved).
+    ``steps``: the steps in memory, or a ``TrainingData`` (streamed shards, or this rank's part under
+    torchrun). ``init_from``: a value checkpoint directory to finetune from; its architecture,
+    normalisation statistics and per-task normalisers L are kept (tasks it has not seen get theirs from
+    the data) and it is recorded as the parent. ``out_dir``: where to save the checkpoint (None: not
+    saved; under torchrun only rank 0 saves).
     """
     config = config or ValueTrainConfig()
     torch.manual_seed(config.seed)  # network initialisation is part of the seeded run
+    data = (
+        steps
+        if isinstance(steps, TrainingData)
+        else in_memory_data(steps, {}, config.val_fraction, config.seed)
+    )
+    if data.memory is not None:
+        _check_obs(data.memory, data.memory.observations.shape[1])
     parent: CheckpointRef | None = None
     reward = config.reward
     if init_from is not None:
@@ -97,13 +110,15 @@ def train_value_function(
         parent = parent_vf.checkpoint
         inherited = {**parent_vf.reward_config.task_max_length, **reward.task_max_length}
         reward = dataclasses.replace(reward, task_max_length=inherited)
-        _check_obs(steps, net.config.obs_dim)
+        if data.obs_dim != net.config.obs_dim:
+            raise ValueError(
+                f"observations have {data.obs_dim} features; the model expects (N, {net.config.obs_dim})"
+            )
         require_matching_architecture(config, net.config, init_from, extra=("n_bins", "time_aware"))
     else:
-        _check_obs(steps, steps.observations.shape[1])
         net = DistributionalValueFunction(
             ValueNetConfig(
-                obs_dim=steps.observations.shape[1],
+                obs_dim=data.obs_dim,
                 n_bins=config.n_bins,
                 v_min=reward.value_min,
                 v_max=reward.value_max,
@@ -116,34 +131,48 @@ def train_value_function(
                 time_aware=config.time_aware,
             )
         )
-    observed = task_max_lengths(steps, RewardConfig())
+    observed = task_max_lengths(data.episodes, RewardConfig())
     merged = {task: max(observed.get(task, 0), reward.task_max_length.get(task, 0)) for task in observed}
     explicit = config.reward.task_max_length
     merged.update({task: explicit[task] for task in explicit})
     reward = dataclasses.replace(reward, task_max_length={**reward.task_max_length, **merged})
-
-    targets = torch.from_numpy(normalised_returns(steps, reward))
-    progress = torch.from_numpy(episode_progress(steps, reward))
-    observations = float_tensor(steps.observations)
-    prompts = np.asarray(steps.per_step("prompt"), dtype=object)
-    train_idx, val_idx = split_episodes(steps, config.val_fraction, config.seed)
     if parent is None:
-        net.obs_norm.fit(steps.observations[train_idx])
+        fit_normalisers(data, [(net.obs_norm, lambda s: s.observations)], distributed)
 
-    def loss_fn(idx: np.ndarray, _generator: torch.Generator, _training: bool) -> torch.Tensor:
-        index = torch.from_numpy(idx)
-        return net.loss(observations[index], prompts[idx].tolist(), targets[index], progress[index])
+    def make_loss(shard: Shard):
+        part = shard.steps
+        if data.memory is None:
+            _check_obs(part, data.obs_dim)
+        targets = torch.from_numpy(normalised_returns(part, reward))
+        progress = torch.from_numpy(episode_progress(part, reward))
+        observations = float_tensor(part.observations)
+        prompts = np.asarray(part.per_step("prompt"), dtype=object)
 
-    history = fit(net, loss_fn, train_idx, val_idx, config, desc="value function")
-    history.n_train_episodes = len(np.unique(steps.episode_index[train_idx]))
-    history.n_val_episodes = len(np.unique(steps.episode_index[val_idx]))
-    if len(val_idx):
-        values = predict_values(ValueFunction(net, reward), steps, index=val_idx)
-        history.extra["val_mae"] = float(np.mean(np.abs(values - targets.numpy()[val_idx])))
+        def loss_fn(idx: np.ndarray, _generator: torch.Generator, _training: bool) -> torch.Tensor:
+            index = torch.from_numpy(idx)
+            return net.loss(observations[index], prompts[idx].tolist(), targets[index], progress[index])
+
+        return loss_fn
+
+    history = fit(net, make_loss, data, config, desc="value function", distributed=distributed)
     vf = ValueFunction(net, reward)
-    if out_dir is not None:
+    if history.n_val_steps:
+        history.extra["val_mae"] = _held_out_mae(vf, data, distributed)
+    if out_dir is not None and distributed.is_main:
         vf.checkpoint = save_value_function(vf, out_dir, config, history, parent)
     return vf, history
+
+
+def _held_out_mae(vf: ValueFunction, data: TrainingData, distributed: Distributed) -> float:
+    """Mean |V(o) - target| over the held-out steps of every rank, in normalised units."""
+    total = np.zeros(2)
+    for shard in shards_of(data.val):
+        if len(shard.index):
+            values = predict_values(vf, shard.steps, index=shard.index)
+            targets = normalised_returns(shard.steps, vf.reward_config)[shard.index]
+            total += (float(np.sum(np.abs(values - targets))), len(shard.index))
+    error, count = distributed.sum(total)
+    return float(error / count) if count else float("nan")
 
 
 @torch.inference_mode()

@@ -1,0 +1,238 @@
+"""Reading the steps table shard by shard, with memory bounded by a budget instead of the dataset's size.
+
+``EpisodeStore.load_steps`` puts every selected step in memory, which is the fastest path for the
+datasets of one machine but does not scale to a fleet's millions of frames, nor to N distributed ranks
+that would each hold everything. This reader keeps only an index of where each episode's steps lie in
+the table (a few numbers per episode) and reads whole episodes, one shard at a time, with Lance's
+``take`` of those row positions. A shard is a ``StepArrays`` like the in-memory one, so everything that
+works on steps (action chunks that never cross an episode's end, returns, labels) works on a shard.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import lance
+import numpy as np
+import polars as pl
+import pyarrow
+import pyarrow.compute as pc
+
+from recap_core.steps import StepArrays
+from recap_core.store.episode_store import STEPS, EpisodeStore, _matrix
+
+# Arrow buffers, their numpy views, a reordered copy and the float32 tensors training makes: about
+# three copies of a shard's columns are alive at the peak of reading and preparing it.
+COPIES_AT_PEAK = 3
+_INDEX_BATCH_ROWS = 65_536
+
+
+@dataclass(frozen=True)
+class StepRowIndex:
+    """Where the steps of each selected episode lie in the steps table, as runs of row positions.
+
+    Run ``r`` covers table rows ``start[r] .. start[r] + length[r] - 1``, which hold t = ``t0[r]`` ..
+    of episode row ``episode[r]``. Runs are sorted by (episode, t0); a cleanly ingested episode is one
+    run. The index grows with the number of episodes, not of steps.
+    """
+
+    episode: np.ndarray
+    start: np.ndarray
+    t0: np.ndarray
+    length: np.ndarray
+
+    @classmethod
+    def build(cls, dataset: lance.LanceDataset, episode_ids: list[str], lengths: np.ndarray) -> StepRowIndex:
+        """One streamed pass over (episode_id, t); steps at t >= the episode's committed length are
+        leftovers of a crashed, differently sized attempt and are skipped, as ``load_steps`` does."""
+        ids = pyarrow.array(episode_ids, type=pyarrow.string())
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        position = 0
+        scanner = dataset.scanner(
+            columns=["episode_id", "t"], batch_size=_INDEX_BATCH_ROWS, scan_in_order=True
+        )
+        for batch in scanner.to_batches():
+            n = batch.num_rows
+            found = pc.index_in(batch.column("episode_id"), value_set=ids)
+            episode = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+            t = batch.column("t").to_numpy().astype(np.int64)
+            rows = np.arange(position, position + n, dtype=np.int64)
+            position += n
+            keep = episode >= 0
+            keep[keep] = t[keep] < lengths[episode[keep]]
+            episode, t, rows = episode[keep], t[keep], rows[keep]
+            if len(rows) == 0:
+                continue
+            new_run = np.ones(len(rows), dtype=bool)
+            new_run[1:] = (episode[1:] != episode[:-1]) | (t[1:] != t[:-1] + 1) | (rows[1:] != rows[:-1] + 1)
+            starts = np.flatnonzero(new_run)
+            run_length = np.diff(np.append(starts, len(rows)))
+            parts.append((episode[starts], rows[starts], t[starts], run_length))
+        if not parts:
+            empty = np.zeros(0, dtype=np.int64)
+            return cls(empty, empty, empty, empty)
+        episode, start, t0, length = (np.concatenate(column) for column in zip(*parts, strict=True))
+        # runs cut by a batch boundary continue in the next batch: join them
+        joins = np.zeros(len(start), dtype=bool)
+        joins[1:] = (
+            (episode[1:] == episode[:-1])
+            & (t0[1:] == t0[:-1] + length[:-1])
+            & (start[1:] == start[:-1] + length[:-1])
+        )
+        run_id = np.cumsum(~joins) - 1
+        keep = np.flatnonzero(~joins)
+        length = np.bincount(run_id, weights=length).astype(np.int64)
+        episode, start, t0 = episode[keep], start[keep], t0[keep]
+        order = np.lexsort((t0, episode))
+        return cls(episode[order], start[order], t0[order], length[order])
+
+    def steps_per_episode(self, n_episodes: int) -> np.ndarray:
+        return np.bincount(self.episode, weights=self.length, minlength=n_episodes).astype(np.int64)
+
+    def first_row(self, n_episodes: int) -> np.ndarray:
+        """Table position of each episode's first stored step (stored order, as ``load_steps`` keeps)."""
+        first = np.full(n_episodes, np.iinfo(np.int64).max)
+        np.minimum.at(first, self.episode, self.start)
+        return first
+
+    def positions(self, episode_rows: np.ndarray) -> np.ndarray:
+        """Table positions of the steps of ``episode_rows``, episode after episode, each in t order."""
+        bounds = np.searchsorted(self.episode, [episode_rows, episode_rows + 1])
+        runs = (
+            np.concatenate([np.arange(lo, hi) for lo, hi in zip(*bounds, strict=True)])
+            if len(episode_rows)
+            else np.zeros(0, dtype=np.int64)
+        )
+        lengths = self.length[runs]
+        offsets = np.repeat(self.start[runs] - np.cumsum(lengths) + lengths, lengths)
+        return offsets + np.arange(int(lengths.sum()), dtype=np.int64)
+
+
+class StreamingStepReader:
+    """Whole episodes of one selection, read as ``StepArrays`` shards that fit a memory budget.
+
+    ``episodes`` lists the selection in stored order (the order ``load_steps`` returns), so a shard that
+    holds every episode is exactly the in-memory ``StepArrays``.
+    """
+
+    def __init__(
+        self,
+        store: EpisodeStore,
+        episodes: pl.DataFrame,
+        versions: Mapping[str, int],
+        budget_bytes: int,
+    ) -> None:
+        self.store = store
+        self.versions = dict(versions)
+        self.budget_bytes = int(budget_bytes)
+        opened = store._pinned(versions, STEPS)
+        if STEPS not in opened or episodes.is_empty():
+            raise ValueError(f"no steps to stream from {store.uri}: the selection holds no episodes")
+        self.dataset = opened[STEPS]
+        dims = episodes.select("obs_dim", "action_dim").unique()
+        if dims.height > 1:
+            raise ValueError("selected episodes mix vector sizes; one stream holds one size: select one task")
+        self.obs_dim, self.action_dim = int(dims["obs_dim"][0]), int(dims["action_dim"][0])
+        lengths = episodes["length"].to_numpy().astype(np.int64)
+        index = StepRowIndex.build(self.dataset, episodes["episode_id"].to_list(), lengths)
+        stored = index.steps_per_episode(episodes.height)
+        if not np.array_equal(stored, lengths):
+            bad = int(np.flatnonzero(stored != lengths)[0])
+            raise RuntimeError(
+                f"steps table at version {self.dataset.version} holds {stored[bad]} steps for episode "
+                f"{episodes['episode_id'][bad]!r}, its episode row says {lengths[bad]}"
+            )
+        order = np.argsort(index.first_row(episodes.height), kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        self.episodes = episodes[order.tolist()]
+        self.lengths = lengths[order]
+        self._index = _sorted_runs(StepRowIndex(rank[index.episode], index.start, index.t0, index.length))
+        self.bytes_per_step = 4 * (self.obs_dim + self.action_dim) + 8 + 8 + 1
+        self.steps_per_shard = max(1, self.budget_bytes // (COPIES_AT_PEAK * self.bytes_per_step))
+        longest = int(self.lengths.max())
+        if longest > self.steps_per_shard:
+            row = int(np.argmax(self.lengths))
+            raise ValueError(
+                f"episode {self.episodes['episode_id'][row]!r} has {longest} steps, more than a shard of "
+                f"the {self.budget_bytes / 2**20:.1f} MiB memory budget holds ({self.steps_per_shard} steps "
+                f"of {self.bytes_per_step} bytes): raise the budget"
+            )
+
+    @property
+    def total_steps(self) -> int:
+        return int(self.lengths.sum())
+
+    def shard_bytes(self, steps: int) -> int:
+        """The budget a shard of ``steps`` steps is accounted at (its copies at the peak)."""
+        return COPIES_AT_PEAK * self.bytes_per_step * steps
+
+    def read(self, episode_rows: np.ndarray) -> StepArrays:
+        """The steps of ``episode_rows`` (rows of ``self.episodes``), episodes in stored order."""
+        rows = np.sort(np.asarray(episode_rows, dtype=np.int64))
+        positions = self._index.positions(rows)
+        table = self.dataset.take(
+            pyarrow.array(positions, type=pyarrow.uint64()),
+            columns=["observation", "action", "is_correction"],
+        )
+        lengths = self.lengths[rows]
+        episode_index = np.repeat(np.arange(len(rows), dtype=np.int64), lengths)
+        t = np.arange(len(positions), dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        return StepArrays(
+            observations=_matrix(table.column("observation"), self.obs_dim, "observation"),
+            actions=_matrix(table.column("action"), self.action_dim, "action"),
+            episode_index=episode_index,
+            t=t,
+            is_correction=table.column("is_correction").to_numpy(zero_copy_only=False),
+            episodes=self.episodes[rows.tolist()],
+        )
+
+
+def _sorted_runs(index: StepRowIndex) -> StepRowIndex:
+    order = np.lexsort((index.t0, index.episode))
+    return StepRowIndex(index.episode[order], index.start[order], index.t0[order], index.length[order])
+
+
+def assign_to_ranks(lengths: np.ndarray, world_size: int, seed: int) -> np.ndarray:
+    """The rank each episode belongs to: disjoint, together covering every episode, steps balanced.
+
+    Episodes are dealt in a seeded random order to the rank with the fewest steps so far, so every
+    rank computes the same assignment without talking to the others.
+    """
+    if world_size < 1:
+        raise ValueError(f"world_size must be >= 1, got {world_size}")
+    owner = np.zeros(len(lengths), dtype=np.int64)
+    if world_size == 1:
+        return owner
+    load = np.zeros(world_size, dtype=np.int64)
+    for row in np.random.default_rng(seed).permutation(len(lengths)):
+        rank = int(np.argmin(load))
+        owner[row] = rank
+        load[rank] += int(lengths[row])
+    return owner
+
+
+def plan_shards(
+    episode_rows: np.ndarray, lengths: np.ndarray, steps_per_shard: int, seed: int, epoch: int
+) -> list[np.ndarray]:
+    """This epoch's shards: the episodes in a seeded random order, packed into groups of at most
+    ``steps_per_shard`` steps. When everything fits in one shard the order is kept, so the one shard is
+    the in-memory selection itself."""
+    rows = np.asarray(episode_rows, dtype=np.int64)
+    if int(lengths[rows].sum()) <= steps_per_shard:
+        return [rows] if len(rows) else []
+    shuffled = rows[np.random.default_rng([seed, epoch]).permutation(len(rows))]
+    ends = np.cumsum(lengths[shuffled])
+    shards, begin, used = [], 0, 0
+    for i, end in enumerate(ends):
+        if end - used > steps_per_shard:
+            shards.append(shuffled[begin:i])
+            begin, used = i, int(ends[i - 1])
+    shards.append(shuffled[begin:])
+    return shards
+
+
+def shard_count(total_steps: int, steps_per_shard: int) -> int:
+    return max(1, math.ceil(total_steps / steps_per_shard))
