@@ -7,6 +7,7 @@ from assets.advantages import advantages
 from assets.iteration import PARTITIONS
 from assets.policy import policy
 from assets.pretraining import policy_pretrained
+from pipelines.distributed_training import train_stage
 from pipelines.partitions import task_and_iteration
 from pipelines.resources import RecapResource
 from recap_core.loop.artifacts import iteration_path, pretrained_path, read_lineage
@@ -45,8 +46,9 @@ def baselines(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.Mat
     task, iteration = task_and_iteration(context)
     root = recap.checkpoints()
     outcomes = run_baselines(
-        recap.store(), recap.settings(), root, recap.ledger(), task, iteration, context.run_id
-    )
+        recap.store(), recap.settings(), root, recap.ledger(), task, iteration, context.run_id,
+        train=lambda method: train_stage(context, recap, "policy", task, iteration, method),
+    )  # fmt: skip
     value_versions = iteration_value_versions(root, task, iteration)
     pretrained_sha = checkpoint_sha256(pretrained_path(root, "policy"))
     metadata: dict = {"table_versions": dg.MetadataValue.json(value_versions)}

@@ -6,9 +6,9 @@ from assets.indicators import indicators
 from assets.iteration import ITERATION_GROUP, PARTITIONS
 from assets.metadata import training_metadata
 from assets.pretraining import policy_pretrained
+from pipelines.distributed_training import train_stage
 from pipelines.partitions import task_and_iteration
 from pipelines.resources import RecapResource
-from recap_core.loop.training_stages import train_iteration_policy
 
 
 @dg.asset(
@@ -21,5 +21,5 @@ from recap_core.loop.training_stages import train_iteration_policy
 )
 def policy(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.MaterializeResult:
     task, iteration = task_and_iteration(context)
-    result = train_iteration_policy(recap.store(), recap.settings(), recap.checkpoints(), task, iteration)
+    result = train_stage(context, recap, "policy", task, iteration)
     return dg.MaterializeResult(metadata=training_metadata(result, f"pi^{iteration} {task}"))

@@ -5,9 +5,9 @@ import dagster as dg
 from assets.checks import fraction_check
 from assets.demonstrations import demonstrations
 from assets.metadata import label_metadata, training_metadata
+from pipelines.distributed_training import train_stage
 from pipelines.resources import RecapResource
 from recap_core.loop.labelling_stages import pretraining_labels
-from recap_core.loop.training_stages import pretrain_policy, pretrain_value
 
 
 @dg.asset(
@@ -17,8 +17,10 @@ from recap_core.loop.training_stages import pretrain_policy, pretrain_value
     kinds={"pytorch"},
     description="V_pre: the multi-task distributional value function (201 bins on (-1, 0)) on all demos.",
 )
-def value_function_pretrained(recap: RecapResource) -> dg.MaterializeResult:
-    result = pretrain_value(recap.store(), recap.settings(), recap.checkpoints())
+def value_function_pretrained(
+    context: dg.AssetExecutionContext, recap: RecapResource
+) -> dg.MaterializeResult:
+    result = train_stage(context, recap, "value_pretrained")
     return dg.MaterializeResult(metadata=training_metadata(result, "V_pre"))
 
 
@@ -51,6 +53,6 @@ def pretraining_indicators(recap: RecapResource) -> dg.MaterializeResult:
     kinds={"pytorch"},
     description="pi_pre: the advantage-conditioned flow-matching action-chunk policy on all demos.",
 )
-def policy_pretrained(recap: RecapResource) -> dg.MaterializeResult:
-    result = pretrain_policy(recap.store(), recap.settings(), recap.checkpoints())
+def policy_pretrained(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.MaterializeResult:
+    result = train_stage(context, recap, "policy_pretrained")
     return dg.MaterializeResult(metadata=training_metadata(result, "pi_pre"))

@@ -6,9 +6,9 @@ from assets.experience import experience
 from assets.iteration import ITERATION_GROUP, PARTITIONS
 from assets.metadata import training_metadata
 from assets.pretraining import value_function_pretrained
+from pipelines.distributed_training import train_stage
 from pipelines.partitions import task_and_iteration
 from pipelines.resources import RecapResource
-from recap_core.loop.training_stages import train_iteration_value
 
 
 @dg.asset(
@@ -21,7 +21,7 @@ from recap_core.loop.training_stages import train_iteration_value
 )
 def value_function(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.MaterializeResult:
     task, iteration = task_and_iteration(context)
-    result = train_iteration_value(recap.store(), recap.settings(), recap.checkpoints(), task, iteration)
+    result = train_stage(context, recap, "value", task, iteration)
     meta = training_metadata(result, f"V^{iteration} {task}")
     meta["max_iteration_read"] = max(result.episodes_per_iteration)
     return dg.MaterializeResult(metadata=meta)

@@ -24,6 +24,11 @@ class RecapResource(dg.ConfigurableResource):
     lerobot_drop_folder: str = ""
     study: str = DEFAULT_STUDY  # whose episodes, checkpoints and ledger rows this run reads and writes
     replicate: int = 0  # which replicate of a study this is: its own training and network seeds
+    # Overrides of the preset's training data path (0 / "" keep the preset's): torchrun processes per
+    # training stage, "memory" or "streaming" reads, and the streaming memory budget.
+    training_processes: int = 0
+    training_reader: str = ""
+    training_memory_mb: int = 0
 
     def settings(self) -> LoopSettings:
         settings = replicate_settings(
@@ -31,7 +36,17 @@ class RecapResource(dg.ConfigurableResource):
         )
         if self.tasks:
             settings = dataclasses.replace(settings, tasks=tuple(self.tasks))
-        return settings
+        training = {
+            "training_processes": self.training_processes,
+            "training_reader": self.training_reader,
+            "training_memory_mb": self.training_memory_mb,
+        }
+        overrides = {name: value for name, value in training.items() if value}
+        return dataclasses.replace(settings, **overrides) if overrides else settings
+
+    def fields(self) -> dict:
+        """The resource's configuration, to rebuild it in another process (a torchrun rank)."""
+        return {name: getattr(self, name) for name in type(self).model_fields}
 
     def store(self) -> EpisodeStore:
         return EpisodeStore(in_study(self.store_uri, self.study) if self.store_uri else store_uri(self.study))
@@ -43,16 +58,7 @@ class RecapResource(dg.ConfigurableResource):
 
     def for_replicate(self, study: str, replicate: int) -> RecapResource:
         """The same resource for one replicate: its study namespace and its training seeds."""
-        return RecapResource(
-            preset=self.preset,
-            tasks=list(self.tasks),
-            store_uri=self.store_uri,
-            checkpoint_root=self.checkpoint_root,
-            ledger_uri=self.ledger_uri,
-            lerobot_drop_folder=self.lerobot_drop_folder,
-            study=study,
-            replicate=replicate,
-        )
+        return RecapResource(**{**self.fields(), "study": study, "replicate": replicate})
 
     def ledger(self) -> str:
         return self.ledger_uri or ledger_uri()

@@ -62,7 +62,10 @@ def test_baselines_start_from_pi_pre_on_the_value_functions_table_versions(study
         recap_lineage = read_lineage(iteration_path(root, "policy", TASK, iteration))
         for method in BASELINE_METHODS:
             lineage = baseline_lineage(root, TASK, iteration, method)
-            assert lineage["versions"] == versions, (method, iteration)
+            read_versions = lineage["versions"]
+            assert {table: read_versions[table] for table in versions} == versions, (method, iteration)
+            # AWR and PPO also name the advantages version they were trained on
+            assert ("advantages" in read_versions) == (method in ("awr", "ppo")), (method, read_versions)
             assert lineage["method"] == method
             assert lineage["episodes_per_iteration"] == recap_lineage["episodes_per_iteration"]
             assert lineage["steps"] == recap_lineage["steps"]
@@ -70,7 +73,7 @@ def test_baselines_start_from_pi_pre_on_the_value_functions_table_versions(study
             assert Path(parent["path"]) == pi_pre.resolve()
             assert parent["sha256"] == checkpoint_sha256(pi_pre)
         meta = latest_metadata(instance, "baselines", f"{iteration}|{TASK}")
-        assert meta["awr_table_versions"] == versions
+        assert {table: meta["awr_table_versions"][table] for table in versions} == versions
         assert meta["ppo_parent_sha256"] == checkpoint_sha256(pi_pre)
         # equal budgets: every method took pi^k's number of gradient steps and kept its last weights.
         assert recap_lineage["weights_rule"] == "last" and recap_lineage["gradient_steps"] > 0

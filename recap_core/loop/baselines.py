@@ -8,20 +8,16 @@ stage wrote under V^k (read back aligned step by step), and evaluated on the sam
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from recap_core.loop.artifacts import iteration_path, read_lineage, require_checkpoint
-from recap_core.loop.data import task_steps
 from recap_core.loop.evaluation import EvaluationOutcome, evaluate_checkpoint
-from recap_core.loop.labels import ADVANTAGES, aligned_column
 from recap_core.loop.results import TrainingResult
 from recap_core.loop.settings import LoopSettings
-from recap_core.loop.training_stages import iteration_value_versions, train_iteration_policy
+from recap_core.loop.training_stages import train_iteration_policy
 from recap_core.store import EpisodeStore
-from recap_core.training import checkpoint_sha256
 
 BASELINE_METHODS = ("sft", "awr", "ppo")
 """SFT ignores advantages; AWR weights by exp(A/T); PPO uses them in the SPO trust-region objective."""
@@ -46,29 +42,17 @@ def baseline_path(root: Path, task: str, iteration: int, method: str) -> Path:
     return iteration_path(root, "policy", task, iteration, method)
 
 
-def iteration_advantages_for_training(
-    store: EpisodeStore, root: Path, task: str, iteration: int
-) -> np.ndarray:
-    """A_t under V^k for exactly the steps pi^k trains on (same versions, same order)."""
-    versions = iteration_value_versions(root, task, iteration)
-    steps = task_steps(store, task, iteration, versions)
-    value_sha = checkpoint_sha256(iteration_path(root, "value", task, iteration))
-    return aligned_column(store, ADVANTAGES, "advantage", steps, task, iteration, value_sha).astype(
-        np.float32
-    )
-
-
 def train_baseline(
     store: EpisodeStore, settings: LoopSettings, root: Path, task: str, iteration: int, method: str
-) -> tuple[TrainingResult, float | None]:
-    """Finetune one baseline from pi_pre on V^k's data; returns the result and the mean advantage used."""
+) -> TrainingResult:
+    """Finetune one baseline from pi_pre on V^k's data (``advantage_mean`` in its extra: the mean A_t)."""
+    require_baseline(method)
+    return train_iteration_policy(store, settings, root, task, iteration, method)
+
+
+def require_baseline(method: str) -> None:
     if method not in BASELINE_METHODS:
         raise ValueError(f"unknown baseline {method!r}; baselines: {', '.join(BASELINE_METHODS)}")
-    advantages = (
-        iteration_advantages_for_training(store, root, task, iteration) if _USES_ADVANTAGES[method] else None
-    )
-    result = train_iteration_policy(store, settings, root, task, iteration, method, advantages)
-    return result, float(advantages.mean()) if advantages is not None else None
 
 
 def run_baselines(
@@ -80,12 +64,16 @@ def run_baselines(
     iteration: int,
     run_id: str,
     methods: tuple[str, ...] = BASELINE_METHODS,
+    train: Callable[[str], TrainingResult] | None = None,
 ) -> list[BaselineOutcome]:
     """Train and evaluate every baseline of one (task, iteration) into the metrics ledger, plus pi^k at
-    beta = 1 (ledger method ``recap_beta1``)."""
+    beta = 1 (ledger method ``recap_beta1``). ``train(method)`` trains one baseline elsewhere (e.g. on
+    torchrun ranks); by default it is trained here."""
     outcomes = []
     for method in methods:
-        training, mean_advantage = train_baseline(store, settings, root, task, iteration, method)
+        require_baseline(method)
+        training = train(method) if train else train_baseline(store, settings, root, task, iteration, method)
+        mean_advantage = training.extra.get("advantage_mean") if _USES_ADVANTAGES[method] else None
         policy_dir = Path(training.checkpoint.path)
         evaluation = evaluate_checkpoint(settings, policy_dir, task, iteration, method, ledger_uri, run_id)
         outcomes.append(BaselineOutcome(method, training, evaluation, mean_advantage))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+import polars as pl
 
 from recap_core.method.rewards import RewardConfig
 from recap_core.sim.tasks import get_task
@@ -12,32 +13,49 @@ from recap_core.steps import StepArrays
 from recap_core.store import EpisodeStore
 
 
-def episodes_per_iteration(steps: StepArrays) -> dict[int, int]:
-    iterations = steps.episodes["iteration"].to_numpy()
-    values, counts = np.unique(iterations, return_counts=True)
+def episodes_per_iteration(episodes: StepArrays | pl.DataFrame) -> dict[int, int]:
+    frame = episodes if isinstance(episodes, pl.DataFrame) else episodes.episodes
+    values, counts = np.unique(frame["iteration"].to_numpy(), return_counts=True)
     return {int(v): int(c) for v, c in zip(values, counts, strict=True)}
 
 
-def demonstration_steps(store: EpisodeStore, versions: Mapping[str, int]) -> StepArrays:
-    steps = store.load_steps(kind="demo", versions=versions)
-    if len(steps) == 0:
+def demonstration_episodes(store: EpisodeStore, versions: Mapping[str, int]) -> pl.DataFrame:
+    """Every demonstration (pre-training's selection), without loading a step."""
+    episodes = store.episodes(kind="demo", versions=versions).frame
+    if episodes.is_empty():
         raise ValueError(
             f"no demonstrations in the episode store at {store.uri}: ingest demonstrations first"
         )
-    return steps
+    return episodes
 
 
-def task_steps(store: EpisodeStore, task: str, iteration: int, versions: Mapping[str, int]) -> StepArrays:
-    """All of the task's data of iterations <= ``iteration`` (Algorithm 1 trains on all data so far).
+def demonstration_steps(store: EpisodeStore, versions: Mapping[str, int]) -> StepArrays:
+    demonstration_episodes(store, versions)
+    return store.load_steps(kind="demo", versions=versions)
+
+
+def _task_selection(task: str, iteration: int) -> dict:
+    """Algorithm 1 trains on all data so far: the task's episodes of iterations <= ``iteration``.
 
     Iteration 0 is the first finetune on the task's demonstrations only: any other data stored as
     iteration 0 (e.g. fleet rollouts that arrived before the first iteration) joins from iteration 1.
     """
-    kind = "demo" if iteration == 0 else None
-    steps = store.load_steps(task=task, kind=kind, max_iteration=iteration, versions=versions)
-    if len(steps) == 0:
+    return {"task": task, "kind": "demo" if iteration == 0 else None, "max_iteration": iteration}
+
+
+def task_episodes(
+    store: EpisodeStore, task: str, iteration: int, versions: Mapping[str, int]
+) -> pl.DataFrame:
+    episodes = store.episodes(**_task_selection(task, iteration), versions=versions).frame
+    if episodes.is_empty():
         raise ValueError(f"task {task!r} has no episodes of iteration <= {iteration} in {store.uri}")
-    return steps
+    return episodes
+
+
+def task_steps(store: EpisodeStore, task: str, iteration: int, versions: Mapping[str, int]) -> StepArrays:
+    """All of the task's data of iterations <= ``iteration``, in memory (see ``_task_selection``)."""
+    task_episodes(store, task, iteration, versions)
+    return store.load_steps(**_task_selection(task, iteration), versions=versions)
 
 
 def reward_config(tasks: list[str], max_steps: int | None) -> RewardConfig:

@@ -125,20 +125,28 @@ def read_aligned(
     task: str,
     iteration: int,
     value_sha256: str | None = None,
+    version: int | None = None,
+    only_these_episodes: bool = False,
 ) -> tuple[np.ndarray, int]:
     """``column`` of a derived table for exactly ``steps``, and the table version it was read at.
 
     Fails naming the first episode whose rows are missing, so a policy is never trained on labels of a
     different selection of episodes; with ``value_sha256``, also fails when the rows were derived from
     another value-function checkpoint (e.g. V^k was re-trained but its advantages were not recomputed).
+    ``version`` pins the table (every shard of a streamed stage reads the same labels);
+    ``only_these_episodes`` reads just the rows of ``steps``' episodes (a shard) instead of the task's.
     """
-    dataset = store.dataset(table)
+    dataset = store.dataset(table, version)
     if dataset is None:
         raise ValueError(f"no {table} table in {store.uri}: materialise the stage that writes {table} first")
     version = dataset.version
-    derived = store.read_derived(
-        table, filter=f"task = '{task}' AND iteration = {iteration}", version=version
-    )
+    where = f"task = '{task}' AND iteration = {iteration}"
+    if only_these_episodes:
+        quoted = ", ".join(
+            "'" + str(e).replace("'", "''") + "'" for e in steps.episodes["episode_id"].to_list()
+        )
+        where += f" AND episode_id IN ({quoted})"
+    derived = store.read_derived(table, filter=where, version=version)
     wanted = pl.DataFrame(
         {
             "episode_id": steps.per_step("episode_id"),

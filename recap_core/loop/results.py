@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,33 @@ class TrainingResult:
     episodes_per_iteration: dict[int, int]
     history: TrainingHistory
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, so a stage trained in other processes (torchrun) can hand its result back."""
+        return {
+            "checkpoint": dataclasses.asdict(self.checkpoint),
+            "parent": dataclasses.asdict(self.parent) if self.parent else None,
+            "versions": dict(self.versions),
+            "episodes": self.episodes,
+            "steps": self.steps,
+            "episodes_per_iteration": {str(k): v for k, v in self.episodes_per_iteration.items()},
+            "history": self.history.to_dict(),
+            "extra": dict(self.extra),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainingResult:
+        history_fields = {f.name for f in dataclasses.fields(TrainingHistory)}
+        return cls(
+            checkpoint=CheckpointRef(**data["checkpoint"]),
+            parent=CheckpointRef(**data["parent"]) if data["parent"] else None,
+            versions={str(k): int(v) for k, v in data["versions"].items()},
+            episodes=int(data["episodes"]),
+            steps=int(data["steps"]),
+            episodes_per_iteration={int(k): int(v) for k, v in data["episodes_per_iteration"].items()},
+            history=TrainingHistory(**{k: v for k, v in data["history"].items() if k in history_fields}),
+            extra=dict(data["extra"]),
+        )
 
 
 @dataclass

@@ -17,6 +17,7 @@ from recap_core.seeds import EVAL_SPLITS
 from recap_core.settings import DEFAULT_STUDY, require_study_name
 from recap_core.sim.operator import DemoConfig
 from recap_core.training.config import PolicyTrainConfig, ValueTrainConfig
+from recap_core.training.sources import READERS
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,12 @@ class LoopSettings:
     seed: int = 0
     workers: int = 0
     torch_threads: int = 1  # small networks: one thread is as fast, and training never fights collectors
+    # How the training stages read steps: "memory" loads the selection once (fastest for one machine's
+    # data), "streaming" reads shards of whole episodes within training_memory_mb; training_processes > 1
+    # trains data-parallel under torchrun (each process reads only its own episodes).
+    training_reader: str = "memory"
+    training_memory_mb: int = 512
+    training_processes: int = 1
     demo: DemoConfig = field(default_factory=DemoConfig)
     value_pretrain: ValueTrainConfig = field(default_factory=lambda: ValueTrainConfig(epochs=20))
     # V^k labels the very data it is trained on, so it keeps its last weights (in-sample fit): picking the
@@ -76,6 +83,13 @@ class LoopSettings:
         require_study_name(self.study)
         if self.eval_split not in EVAL_SPLITS:
             raise ValueError(f"eval_split must be one of {EVAL_SPLITS}, got {self.eval_split!r}")
+        if self.training_reader not in READERS:
+            raise ValueError(f"training_reader must be one of {READERS}, got {self.training_reader!r}")
+        if self.training_memory_mb < 1 or self.training_processes < 1:
+            raise ValueError(
+                f"training_memory_mb and training_processes must be >= 1, got {self.training_memory_mb}, "
+                f"{self.training_processes}"
+            )
 
     def positive_fraction(self, task: str) -> float:
         return float(self.finetune_positive_fraction_overrides.get(task, self.finetune_positive_fraction))

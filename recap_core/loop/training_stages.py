@@ -8,10 +8,13 @@ compounding into the next.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import torch
 
 from recap_core.loop.artifacts import (
@@ -23,12 +26,20 @@ from recap_core.loop.artifacts import (
     require_checkpoint,
     write_lineage,
 )
-from recap_core.loop.data import demonstration_steps, episodes_per_iteration, reward_config, task_steps
-from recap_core.loop.labels import INDICATORS, PRETRAINING_ITERATION, read_aligned
+from recap_core.loop.data import (
+    demonstration_episodes,
+    demonstration_steps,
+    episodes_per_iteration,
+    reward_config,
+    task_episodes,
+    task_steps,
+)
+from recap_core.loop.labels import ADVANTAGES, INDICATORS, PRETRAINING_ITERATION, read_aligned
 from recap_core.loop.results import TrainingResult
 from recap_core.loop.settings import LoopSettings
 from recap_core.steps import StepArrays
 from recap_core.store import EpisodeStore
+from recap_core.store.streaming import StreamingStepReader
 from recap_core.training import (
     ValueTrainConfig,
     checkpoint_sha256,
@@ -37,6 +48,10 @@ from recap_core.training import (
     train_value_function,
 )
 from recap_core.training.checkpoints import CheckpointRef
+from recap_core.training.config import LoopConfig
+from recap_core.training.distributed import SINGLE_PROCESS, Distributed
+from recap_core.training.policy_training import ADVANTAGE_COLUMN, INDICATOR_COLUMN
+from recap_core.training.sources import ColumnReader, TrainingData, in_memory_data, streaming_data
 
 
 def _parent(path: Path) -> CheckpointRef | None:
@@ -45,26 +60,26 @@ def _parent(path: Path) -> CheckpointRef | None:
 
 
 def _finish(
-    target: Path, steps: StepArrays, versions: Mapping[str, int], history, extra=None
+    target: Path, episodes: pl.DataFrame, versions: Mapping[str, int], history, extra=None
 ) -> TrainingResult:
     return TrainingResult(
         checkpoint=CheckpointRef(str(target.resolve()), checkpoint_sha256(target)),
         parent=_parent(target),
         versions=dict(versions),
-        episodes=steps.episodes.height,
-        steps=len(steps),
-        episodes_per_iteration=episodes_per_iteration(steps),
+        episodes=episodes.height,
+        steps=int(episodes["length"].sum()),
+        episodes_per_iteration=episodes_per_iteration(episodes),
         history=history,
         extra=extra or {},
     )
 
 
-def _lineage(steps: StepArrays, versions: Mapping[str, int], **facts) -> dict:
+def _lineage(episodes: pl.DataFrame, versions: Mapping[str, int], **facts) -> dict:
     return {
         "versions": dict(versions),
-        "episodes": steps.episodes.height,
-        "steps": len(steps),
-        "episodes_per_iteration": episodes_per_iteration(steps),
+        "episodes": episodes.height,
+        "steps": int(episodes["length"].sum()),
+        "episodes_per_iteration": episodes_per_iteration(episodes),
         **facts,
     }
 
@@ -77,67 +92,174 @@ def _value_config(base: ValueTrainConfig, tasks: list[str], settings: LoopSettin
     return dataclasses.replace(base, reward=reward_config(tasks, settings.max_steps), seed=settings.seed)
 
 
-def pretrain_value(store: EpisodeStore, settings: LoopSettings, root: Path) -> TrainingResult:
+def _training_data(
+    store: EpisodeStore,
+    settings: LoopSettings,
+    episodes: pl.DataFrame,
+    load: Callable[[], StepArrays],
+    versions: Mapping[str, int],
+    columns: ColumnReader | None,
+    config: LoopConfig,
+    distributed: Distributed,
+) -> TrainingData:
+    """The stage's data as the settings ask: in memory (``load``), or streamed from the store in shards
+    of ``training_memory_mb``; under torchrun this process gets only its rank's episodes' samples."""
+    if settings.training_reader == "streaming":
+        reader = StreamingStepReader(store, episodes, versions, settings.training_memory_mb * 2**20)
+        return streaming_data(
+            reader, columns, config.val_fraction, config.seed, distributed.world_size, distributed.data_rank
+        )
+    steps = load()
+    return in_memory_data(
+        steps,
+        dict(columns(steps)) if columns is not None else {},
+        config.val_fraction,
+        config.seed,
+        distributed.world_size,
+        distributed.data_rank,
+    )
+
+
+@contextmanager
+def _checkpoint_directory(target: Path, distributed: Distributed) -> Iterator[Path | None]:
+    """Rank 0 writes the checkpoint atomically; the other ranks train alongside and write nothing."""
+    if distributed.is_main:
+        with atomic_directory(target) as scratch:
+            yield scratch
+    else:
+        yield None
+    distributed.barrier()
+
+
+def pretrain_value(
+    store: EpisodeStore, settings: LoopSettings, root: Path, distributed: Distributed = SINGLE_PROCESS
+) -> TrainingResult:
     """V_pre: the multi-task distributional value function on all demonstrations."""
     _use_threads(settings)
     versions = store.versions()
-    steps = demonstration_steps(store, versions)
-    tasks = sorted(set(steps.episodes["task"].to_list()))
+    episodes = demonstration_episodes(store, versions)
+    tasks = sorted(set(episodes["task"].to_list()))
     target = pretrained_path(root, "value")
-    with atomic_directory(target) as scratch:
-        _, history = train_value_function(
-            steps, _value_config(settings.value_pretrain, tasks, settings), out_dir=scratch
-        )
-        write_lineage(scratch, _lineage(steps, versions, tasks=tasks))
-    return _finish(target, steps, versions, history, {"tasks": tasks})
+    config = _value_config(settings.value_pretrain, tasks, settings)
+    data = _training_data(
+        store,
+        settings,
+        episodes,
+        lambda: demonstration_steps(store, versions),
+        versions,
+        None,
+        config,
+        distributed,
+    )
+    with _checkpoint_directory(target, distributed) as scratch:
+        _, history = train_value_function(data, config, out_dir=scratch, distributed=distributed)
+        if scratch is not None:
+            write_lineage(scratch, _lineage(data.episodes, versions, tasks=tasks))
+    return _finish(target, data.episodes, versions, history, {"tasks": tasks})
 
 
-def pretrain_policy(store: EpisodeStore, settings: LoopSettings, root: Path) -> TrainingResult:
+def pretrain_policy(
+    store: EpisodeStore, settings: LoopSettings, root: Path, distributed: Distributed = SINGLE_PROCESS
+) -> TrainingResult:
     """pi_pre: the advantage-conditioned policy on all demonstrations, with the pre-training indicators."""
     _use_threads(settings)
     value_dir = require_checkpoint(pretrained_path(root, "value"), "V_pre", "value_function_pretrained")
     versions = read_lineage(value_dir)["versions"]
-    steps = demonstration_steps(store, versions)
-    labels, label_versions = _labels(store, steps, PRETRAINING_ITERATION, value_dir)
-    versions = {**versions, **label_versions}
+    episodes = demonstration_episodes(store, versions)
+    labels = _IndicatorReader(store, PRETRAINING_ITERATION, value_dir, settings)
+    versions = {**versions, INDICATORS: labels.version}
     target = pretrained_path(root, "policy")
     config = dataclasses.replace(settings.policy_pretrain, seed=settings.seed)
-    with atomic_directory(target) as scratch:
-        _, history = train_policy(steps, labels, config, method="recap", out_dir=scratch)
-        write_lineage(scratch, _lineage(steps, versions, positive_fraction=float(labels.mean())))
-    return _finish(target, steps, versions, history, {"positive_fraction": float(labels.mean())})
+    data = _training_data(
+        store,
+        settings,
+        episodes,
+        lambda: demonstration_steps(store, versions),
+        versions,
+        labels,
+        config,
+        distributed,
+    )
+    with _checkpoint_directory(target, distributed) as scratch:
+        _, history = train_policy(
+            data, config=config, method="recap", out_dir=scratch, distributed=distributed
+        )
+        positive = history.extra["positive_fraction"]
+        if scratch is not None:
+            write_lineage(scratch, _lineage(data.episodes, versions, positive_fraction=positive))
+    return _finish(target, data.episodes, versions, history, {"positive_fraction": positive})
 
 
-def _labels(
-    store: EpisodeStore, steps: StepArrays, iteration: int, value_dir: Path
-) -> tuple[np.ndarray, dict[str, int]]:
-    """The indicators of ``steps`` made under the value checkpoint in ``value_dir``, and the indicators
-    table version read (so the policy's lineage names the exact labels it was trained on)."""
-    value_sha = checkpoint_sha256(value_dir)
-    out = np.empty(len(steps), dtype=bool)
-    tasks = steps.per_step("task")
-    version = -1
-    for task in sorted(set(tasks.tolist())):
-        part = steps.select_episodes(steps.episodes["task"].to_numpy() == task)
-        labels, version = read_aligned(store, INDICATORS, "indicator", part, task, iteration, value_sha)
-        out[tasks == task] = labels.astype(bool)
-    return out, {INDICATORS: version}
+class _IndicatorReader:
+    """The indicators of a selection's steps made under one value checkpoint, from one pinned version of
+    the indicators table (so the policy's lineage names the exact labels it was trained on)."""
+
+    def __init__(self, store: EpisodeStore, iteration: int, value_dir: Path, settings: LoopSettings) -> None:
+        dataset = store.dataset(INDICATORS)
+        if dataset is None:
+            raise ValueError(f"no {INDICATORS} table in {store.uri}: materialise the indicators stage first")
+        self.store, self.iteration, self.version = store, iteration, dataset.version
+        self.value_sha = checkpoint_sha256(value_dir)
+        self.per_shard = settings.training_reader == "streaming"
+
+    def __call__(self, steps: StepArrays) -> dict[str, np.ndarray]:
+        out = np.empty(len(steps), dtype=bool)
+        tasks = steps.per_step("task")
+        for task in sorted(set(tasks.tolist())):
+            part = steps.select_episodes(steps.episodes["task"].to_numpy() == task)
+            labels, _ = read_aligned(
+                self.store, INDICATORS, "indicator", part, task, self.iteration, self.value_sha,
+                version=self.version, only_these_episodes=self.per_shard,
+            )  # fmt: skip
+            out[tasks == task] = labels.astype(bool)
+        return {INDICATOR_COLUMN: out}
+
+
+class _AdvantageReader:
+    """A_t under V^k for the steps of a selection (or shard), from one pinned advantages version."""
+
+    def __init__(self, store: EpisodeStore, task: str, iteration: int, value_dir: Path, settings) -> None:
+        dataset = store.dataset(ADVANTAGES)
+        if dataset is None:
+            raise ValueError(f"no {ADVANTAGES} table in {store.uri}: materialise the advantages stage first")
+        self.store, self.task, self.iteration, self.version = store, task, iteration, dataset.version
+        self.value_sha = checkpoint_sha256(value_dir)
+        self.per_shard = settings.training_reader == "streaming"
+
+    def __call__(self, steps: StepArrays) -> dict[str, np.ndarray]:
+        values, _ = read_aligned(
+            self.store, ADVANTAGES, "advantage", steps, self.task, self.iteration, self.value_sha,
+            version=self.version, only_these_episodes=self.per_shard,
+        )  # fmt: skip
+        return {ADVANTAGE_COLUMN: values.astype(np.float32)}
 
 
 def train_iteration_value(
-    store: EpisodeStore, settings: LoopSettings, root: Path, task: str, iteration: int
+    store: EpisodeStore,
+    settings: LoopSettings,
+    root: Path,
+    task: str,
+    iteration: int,
+    distributed: Distributed = SINGLE_PROCESS,
 ) -> TrainingResult:
     """V^k of one task: finetuned from V_pre on the task's data of iterations <= k."""
     _use_threads(settings)
     parent = require_checkpoint(pretrained_path(root, "value"), "V_pre", "value_function_pretrained")
     versions = store.versions()
-    steps = task_steps(store, task, iteration, versions)
+    episodes = task_episodes(store, task, iteration, versions)
     target = iteration_path(root, "value", task, iteration)
     config = _value_config(settings.value_finetune, [task], settings)
-    with atomic_directory(target) as scratch:
-        _, history = train_value_function(steps, config, init_from=parent, out_dir=scratch)
-        write_lineage(scratch, _lineage(steps, versions, task=task, iteration=iteration))
-    return _finish(target, steps, versions, history)
+    data = _training_data(
+        store, settings, episodes, partial(task_steps, store, task, iteration, versions), versions, None,
+        config, distributed,
+    )  # fmt: skip
+    with _checkpoint_directory(target, distributed) as scratch:
+        _, history = train_value_function(
+            data, config, init_from=parent, out_dir=scratch, distributed=distributed
+        )
+        if scratch is not None:
+            write_lineage(scratch, _lineage(data.episodes, versions, task=task, iteration=iteration))
+    return _finish(target, data.episodes, versions, history)
 
 
 def iteration_value_versions(root: Path, task: str, iteration: int) -> dict[str, int]:
@@ -153,43 +275,49 @@ def train_iteration_policy(
     task: str,
     iteration: int,
     method: str = "recap",
-    advantages: np.ndarray | None = None,
+    distributed: Distributed = SINGLE_PROCESS,
 ) -> TrainingResult:
     """pi^k of one task (or a baseline): finetuned from pi_pre on the task's data of iterations <= k.
 
     Every method gets the same budget: the preset's finetuning config (epochs, batch, weights rule) on
     the same steps, so the gradient-step count and the rule for the final weights are equal across
-    RECAP, SFT, AWR and PPO; both are recorded in the checkpoint's lineage.
+    RECAP, SFT, AWR and PPO; both are recorded in the checkpoint's lineage. AWR and PPO read the
+    advantages the ``advantages`` stage wrote under V^k for exactly these steps.
     """
     _use_threads(settings)
     parent = require_checkpoint(pretrained_path(root, "policy"), "pi_pre", "policy_pretrained")
     reference = data_collecting_policy(root, task, iteration) if method == "ppo" else None
     versions = iteration_value_versions(root, task, iteration)
-    steps = task_steps(store, task, iteration, versions)
-    labels = None
+    episodes = task_episodes(store, task, iteration, versions)
+    value_dir = iteration_path(root, "value", task, iteration)
+    columns: ColumnReader | None = None
     if method == "recap":
-        value_dir = iteration_path(root, "value", task, iteration)
-        labels, label_versions = _labels(store, steps, iteration, value_dir)
-        versions = {**versions, **label_versions}
+        columns = _IndicatorReader(store, iteration, value_dir, settings)
+        versions = {**versions, INDICATORS: columns.version}
+    elif method in ("awr", "ppo"):
+        columns = _AdvantageReader(store, task, iteration, value_dir, settings)
+        versions = {**versions, ADVANTAGES: columns.version}
     target = iteration_path(root, "policy", task, iteration, method)
     config = dataclasses.replace(settings.policy_finetune, seed=settings.seed + iteration)
-    with atomic_directory(target) as scratch:
+    data = _training_data(
+        store, settings, episodes, partial(task_steps, store, task, iteration, versions), versions, columns,
+        config, distributed,
+    )  # fmt: skip
+    with _checkpoint_directory(target, distributed) as scratch:
         _, history = train_policy(
-            steps,
-            labels,
-            config,
+            data,
+            config=config,
             init_from=parent,
             method=method,
-            advantages=advantages,
             out_dir=scratch,
             reference=reference,
+            distributed=distributed,
         )
         extra = {"gradient_steps": history.gradient_steps, "weights_rule": history.weights}
-        if labels is not None:
-            extra["positive_fraction"] = float(labels.mean())
-        if reference is not None:
-            extra["ppo_reference"] = history.extra["ppo_reference"]
-            extra["ppo_reference_sha256"] = history.extra["ppo_reference_sha256"]
+        for fact in ("positive_fraction", "advantage_mean", "ppo_reference", "ppo_reference_sha256"):
+            if fact in history.extra:
+                extra[fact] = history.extra[fact]
         facts = {"task": task, "iteration": iteration, "method": method, **extra}
-        write_lineage(scratch, _lineage(steps, versions, **facts))
-    return _finish(target, steps, versions, history, extra)
+        if scratch is not None:
+            write_lineage(scratch, _lineage(data.episodes, versions, **facts))
+    return _finish(target, data.episodes, versions, history, extra)

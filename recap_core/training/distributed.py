@@ -24,10 +24,23 @@ class Distributed:
 
     rank: int = 0
     world_size: int = 1
+    # One process computing every rank's part of each step and averaging (gradient accumulation): the
+    # single-process reference a torchrun run of ``world_size`` processes must reproduce.
+    simulated: bool = False
 
     @property
     def enabled(self) -> bool:
-        return self.world_size > 1
+        """Whether collectives run (torchrun ranks); a simulated world needs none."""
+        return self.world_size > 1 and not self.simulated
+
+    @property
+    def data_rank(self) -> int | None:
+        """Whose samples this process reads: its rank, or None for all of them (simulated)."""
+        return None if self.simulated else self.rank
+
+    @classmethod
+    def simulate(cls, world_size: int) -> Distributed:
+        return cls(rank=0, world_size=world_size, simulated=True)
 
     @property
     def is_main(self) -> bool:

@@ -290,6 +290,7 @@ def _objective(
                 awr_weights(advantage(data.train[0].shard), config.awr_temperature, config.awr_max_weight)  # type: ignore[attr-defined]
             )
             extra = {
+                "advantage_mean": float(np.mean(advantage(data.train[0].shard), dtype=np.float64)),  # type: ignore[attr-defined]
                 "awr_weight_max": float(weights_all.max()),
                 "awr_effective_fraction": float(
                     weights_all.sum() ** 2 / (weights_all**2).sum() / len(weights_all)
@@ -303,6 +304,7 @@ def _objective(
         )
         _, scale, spread = column_moments(everything, weigh, distributed)
         extra = {
+            "advantage_mean": mean,
             "awr_weight_max": column_max(everything, weigh, distributed) / scale,
             "awr_effective_fraction": float(scale**2 / (spread**2 + scale**2)),
         }
@@ -321,6 +323,7 @@ def _objective(
     reference_net = reference_policy.net.eval().requires_grad_(False)
     reference_token = INDICATOR_POSITIVE if reference_net.config.conditioned else INDICATOR_DROPPED
     extra = {
+        "advantage_mean": mean,
         "ppo_reference": reference_policy.checkpoint.path,
         "ppo_reference_sha256": reference_policy.checkpoint.sha256,
         "ppo_trust_region": config.ppo_trust_region,
