@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -75,9 +76,12 @@ def train_stage(
         "--stage", stage, "--task", task, "--iteration", str(iteration), "--method", method,
         "--resource", json.dumps(recap.fields()),
     ]  # fmt: skip
-    invocation = dg.PipesSubprocessClient().run(
-        command=command, context=context, env={"OMP_NUM_THREADS": str(max(1, settings.torch_threads))}
-    )
+    with warnings.catch_warnings():
+        # Dagster's own Pipes plumbing calls a preview API of itself; nothing for a user to act on
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        invocation = dg.PipesSubprocessClient().run(
+            command=command, context=context, env={"OMP_NUM_THREADS": str(max(1, settings.torch_threads))}
+        )
     results = [
         message["payload"]
         for message in invocation.get_custom_messages()

@@ -34,6 +34,11 @@ class Distributed:
         return self.world_size > 1 and not self.simulated
 
     @property
+    def processes(self) -> int:
+        """How many processes take part in collectives (1 for a simulated world)."""
+        return self.world_size if self.enabled else 1
+
+    @property
     def data_rank(self) -> int | None:
         """Whose samples this process reads: its rank, or None for all of them (simulated)."""
         return None if self.simulated else self.rank

@@ -106,7 +106,7 @@ def fit(
             losses.append(total.item())
             history.gradient_steps += 1
             samples += batch * world
-        history.train_loss.append(float(distributed.sum([np.mean(losses)])[0] / distributed.world_size))
+        history.train_loss.append(float(distributed.sum([np.mean(losses)])[0] / distributed.processes))
         bar.update(1)
         if counts["n_val_steps"] == 0:
             continue
