@@ -58,6 +58,20 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
         typer.echo(pull_checkpoint(repo_id, revision=revision, local_dir=local_dir, expected_sha256=sha256))
 
+    @bench.command("train")
+    def bench_train(
+        frames: int = typer.Option(100_000, help="Frames of synthetic episodes to train on."),
+        processes: str = typer.Option("1,2", help="Comma-separated torchrun process counts."),
+        reader: str = typer.Option("memory", help="memory | streaming"),
+        epochs: int = typer.Option(1, help="Epochs per run."),
+        batch_size: int = typer.Option(256, help="Global batch size (split over the processes)."),
+    ) -> None:
+        """Policy training samples/s with 1 and N data-parallel processes (torchrun, gloo); JSON."""
+        from recap_core.training.distributed_bench import run_training_benchmark
+
+        counts = tuple(int(count) for count in processes.split(","))
+        typer.echo(json.dumps(run_training_benchmark(frames, counts, reader, epochs, batch_size), indent=2))
+
     @bench.command("core")
     def bench_core(
         json_output: bool = typer.Option(False, "--json", help="Print JSON only."),

@@ -217,6 +217,23 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             raise typer.Exit(code=1) from error
         _print_frame(frame, output)
 
+    @bench.command("stream")
+    def bench_stream(
+        sizes: Annotated[
+            str, typer.Option(help="Comma-separated dataset sizes in frames.")
+        ] = "500000,2000000",
+        budget_mb: Annotated[int, typer.Option(help="The streaming reader's memory budget (MiB).")] = 256,
+        batch_size: int = 256,
+        horizon: int = 50,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+    ) -> None:
+        """Streaming vs in-memory training reads: samples/s, ratio and peak resident memory per size."""
+        from recap_core.store.streaming_bench import run_streaming_benchmark
+
+        frames = tuple(int(size) for size in sizes.split(","))
+        result = run_streaming_benchmark(frames, budget_mb=budget_mb, batch=batch_size, horizon=horizon)
+        typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+
     @bench.command("store")
     def bench_store(
         frames: int = 200_000,

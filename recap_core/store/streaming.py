@@ -27,6 +27,12 @@ from recap_core.store.episode_store import STEPS, EpisodeStore, _matrix
 # I/O buffers for the taken rows, the Arrow result and its numpy views. Measured 7-10x with pylance 14
 # (tests/test_store_streaming.py checks the budget holds); the shard size is derived from it.
 COPIES_AT_PEAK = 12
+SHARDS_IN_MEMORY = 2
+# Blocks per shard: the unit of shuffling is a shard's 1 / BLOCKS_PER_SHARD, so one shard mixes this
+# many places of the table; contiguous ranges this long or longer are scanned instead of taken.
+BLOCKS_PER_SHARD = 8
+SCAN_MIN_ROWS = 1024
+STEP_COLUMNS = ["observation", "action", "is_correction"]
 _INDEX_BATCH_ROWS = 65_536
 
 
@@ -152,7 +158,10 @@ class StreamingStepReader:
         self.lengths = lengths[order]
         self._index = _sorted_runs(StepRowIndex(rank[index.episode], index.start, index.t0, index.length))
         self.bytes_per_step = 4 * (self.obs_dim + self.action_dim) + 8 + 8 + 1
-        self.steps_per_shard = max(1, self.budget_bytes // (COPIES_AT_PEAK * self.bytes_per_step))
+        # two shards are alive at once: the one in use and the next one, read ahead
+        self.steps_per_shard = max(
+            1, self.budget_bytes // (SHARDS_IN_MEMORY * COPIES_AT_PEAK * self.bytes_per_step)
+        )
         longest = int(self.lengths.max())
         if longest > self.steps_per_shard:
             row = int(np.argmax(self.lengths))
@@ -167,28 +176,81 @@ class StreamingStepReader:
         return int(self.lengths.sum())
 
     def shard_bytes(self, steps: int) -> int:
-        """The budget a shard of ``steps`` steps is accounted at (its copies at the peak)."""
-        return COPIES_AT_PEAK * self.bytes_per_step * steps
+        """What a shard of ``steps`` steps is accounted at: its copies at the peak, twice (read-ahead)."""
+        return SHARDS_IN_MEMORY * COPIES_AT_PEAK * self.bytes_per_step * steps
 
     def read(self, episode_rows: np.ndarray) -> StepArrays:
-        """The steps of ``episode_rows`` (rows of ``self.episodes``), episodes in stored order."""
+        """The steps of ``episode_rows`` (rows of ``self.episodes``), episodes in stored order.
+
+        Rows are read in table order (Lance's merge_insert may interleave the steps of the episodes of
+        one ingest), then put in episode and t order, as ``load_steps`` does.
+        """
         rows = np.sort(np.asarray(episode_rows, dtype=np.int64))
         positions = self._index.positions(rows)
-        table = self.dataset.take(
-            pyarrow.array(positions, type=pyarrow.uint64()),
-            columns=["observation", "action", "is_correction"],
-        )
+        order = np.argsort(positions, kind="stable")
+        in_table_order = bool(np.all(order[1:] > order[:-1]))
+        table = self._read_positions(positions if in_table_order else positions[order])
+        observations = _matrix(table.column("observation"), self.obs_dim, "observation")
+        actions = _matrix(table.column("action"), self.action_dim, "action")
+        is_correction = table.column("is_correction").to_numpy(zero_copy_only=False)
+        if not in_table_order:
+            back = np.empty_like(order)
+            back[order] = np.arange(len(order))
+            observations, actions, is_correction = observations[back], actions[back], is_correction[back]
         lengths = self.lengths[rows]
         episode_index = np.repeat(np.arange(len(rows), dtype=np.int64), lengths)
         t = np.arange(len(positions), dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
         return StepArrays(
-            observations=_matrix(table.column("observation"), self.obs_dim, "observation"),
-            actions=_matrix(table.column("action"), self.action_dim, "action"),
+            observations=observations,
+            actions=actions,
             episode_index=episode_index,
             t=t,
-            is_correction=table.column("is_correction").to_numpy(zero_copy_only=False),
+            is_correction=is_correction,
             episodes=self.episodes[rows.tolist()],
         )
+
+    def _read_positions(self, positions: np.ndarray) -> pyarrow.Table:
+        """Rows at ``positions``, in that order. Long contiguous ranges are scanned (offset / limit, about
+        twice as fast as ``take``); what is left is taken by position."""
+        breaks = np.flatnonzero(np.diff(positions) != 1) + 1
+        starts = np.concatenate([[0], breaks]).astype(np.int64)
+        ends = np.concatenate([breaks, [len(positions)]]).astype(np.int64)
+        parts: list[pyarrow.Table] = []
+        pending: list[np.ndarray] = []
+
+        def flush() -> None:
+            if pending:
+                taken = pyarrow.array(np.concatenate(pending), type=pyarrow.uint64())
+                parts.append(self.dataset.take(taken, columns=STEP_COLUMNS))
+                pending.clear()
+
+        for begin, end in zip(starts, ends, strict=True):
+            if end - begin >= SCAN_MIN_ROWS:
+                flush()
+                parts.append(
+                    self.dataset.to_table(
+                        columns=STEP_COLUMNS, offset=int(positions[begin]), limit=int(end - begin)
+                    )
+                )
+            else:
+                pending.append(positions[begin:end])
+        flush()
+        return pyarrow.concat_tables(parts) if len(parts) != 1 else parts[0]
+
+    def blocks(self, episode_rows: np.ndarray, block_steps: int) -> list[np.ndarray]:
+        """``episode_rows`` cut, in stored order, into blocks of neighbouring episodes of at most
+        ``block_steps`` steps (or one episode): the unit that is shuffled, so that a shard is read as a
+        few long stretches of the table rather than many short ones."""
+        rows = np.sort(np.asarray(episode_rows, dtype=np.int64))
+        blocks, begin, used = [], 0, 0
+        for i, length in enumerate(self.lengths[rows].tolist()):
+            if i > begin and used + length > block_steps:
+                blocks.append(rows[begin:i])
+                begin, used = i, 0
+            used += length
+        if len(rows):
+            blocks.append(rows[begin:])
+        return blocks
 
 
 def _sorted_runs(index: StepRowIndex) -> StepRowIndex:
@@ -216,22 +278,25 @@ def assign_to_ranks(lengths: np.ndarray, world_size: int, seed: int) -> np.ndarr
 
 
 def plan_shards(
-    episode_rows: np.ndarray, lengths: np.ndarray, steps_per_shard: int, seed: int, epoch: int
+    blocks: list[np.ndarray], lengths: np.ndarray, steps_per_shard: int, seed: int, epoch: int
 ) -> list[np.ndarray]:
-    """This epoch's shards: the episodes in a seeded random order, packed into groups of at most
-    ``steps_per_shard`` steps. When everything fits in one shard the order is kept, so the one shard is
-    the in-memory selection itself."""
-    rows = np.asarray(episode_rows, dtype=np.int64)
-    if int(lengths[rows].sum()) <= steps_per_shard:
-        return [rows] if len(rows) else []
-    shuffled = rows[np.random.default_rng([seed, epoch]).permutation(len(rows))]
-    ends = np.cumsum(lengths[shuffled])
-    shards, begin, used = [], 0, 0
-    for i, end in enumerate(ends):
-        if end - used > steps_per_shard:
-            shards.append(shuffled[begin:i])
-            begin, used = i, int(ends[i - 1])
-    shards.append(shuffled[begin:])
+    """This epoch's shards: the blocks of episodes in a seeded random order, packed into groups of at
+    most ``steps_per_shard`` steps. When everything fits in one shard the stored order is kept, so the
+    one shard is the in-memory selection itself."""
+    if not blocks:
+        return []
+    sizes = np.array([int(lengths[block].sum()) for block in blocks])
+    if int(sizes.sum()) <= steps_per_shard:
+        return [np.sort(np.concatenate(blocks))]
+    order = np.random.default_rng([seed, epoch]).permutation(len(blocks))
+    shards, current, used = [], [], 0
+    for i in order:
+        if current and used + sizes[i] > steps_per_shard:
+            shards.append(np.concatenate(current))
+            current, used = [], 0
+        current.append(blocks[i])
+        used += int(sizes[i])
+    shards.append(np.concatenate(current))
     return shards
 
 

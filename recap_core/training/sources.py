@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
 
 from recap_core.steps import StepArrays
-from recap_core.store.streaming import StreamingStepReader, assign_to_ranks, plan_shards
+from recap_core.store.streaming import BLOCKS_PER_SHARD, StreamingStepReader, assign_to_ranks, plan_shards
 
 # Per-step columns for a shard (e.g. {"indicator": ..., "advantage": ...}), aligned with its steps.
 ColumnReader = Callable[[StepArrays], Mapping[str, np.ndarray]]
@@ -123,17 +124,35 @@ class StreamingSource(StepSource):
         self.seed = seed
         self.columns = columns
         self.rank = rank
+        self._blocks: list[np.ndarray] | None = None
 
     def plan(self, epoch: int) -> list[np.ndarray]:
+        if self._blocks is None:
+            block_steps = max(1, self.reader.steps_per_shard // BLOCKS_PER_SHARD)
+            self._blocks = self.reader.blocks(self.episode_rows, block_steps)
         return plan_shards(
-            self.episode_rows, self.reader.lengths, self.reader.steps_per_shard, self.seed + self.rank, epoch
+            self._blocks, self.reader.lengths, self.reader.steps_per_shard, self.seed + self.rank, epoch
         )
 
+    def _read(self, rows: np.ndarray) -> Shard:
+        steps = self.reader.read(rows)
+        columns = dict(self.columns(steps)) if self.columns is not None else {}
+        return Shard(steps, np.arange(len(steps), dtype=np.int64), columns)
+
     def shards(self, epoch: int) -> Iterator[Shard]:
-        for rows in self.plan(epoch):
-            steps = self.reader.read(rows)
-            columns = dict(self.columns(steps)) if self.columns is not None else {}
-            yield Shard(steps, np.arange(len(steps), dtype=np.int64), columns)
+        """Shard after shard; the next one is read in a background thread while this one is used (Lance
+        reads without holding the GIL), which is why a shard is half of the memory budget."""
+        plan = self.plan(epoch)
+        if not plan:
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="recap-shard-reader") as pool:
+            pending = pool.submit(self._read, plan[0])
+            for rows in plan[1:]:
+                current = pending.result()
+                pending = pool.submit(self._read, rows)
+                yield current
+                del current
+            yield pending.result()
 
     @property
     def single_shard(self) -> bool:
