@@ -43,7 +43,21 @@ def _instance():
     return instance
 
 
-def _resource(preset: str, tasks: str, study: str = "default"):
+ProcessesOption = Annotated[
+    int, typer.Option(help="torchrun processes per training stage (0: the preset's, 1 process).")
+]
+ReaderOption = Annotated[str, typer.Option(help="Training reads: memory | streaming (empty: the preset's).")]
+BudgetOption = Annotated[int, typer.Option(help="Streaming reads' memory budget in MiB (0: the preset's).")]
+
+
+def _resource(
+    preset: str,
+    tasks: str,
+    study: str = "default",
+    training_processes: int = 0,
+    training_reader: str = "",
+    training_memory_mb: int = 0,
+):
     from pipelines.resources import RecapResource
     from recap_core.settings import require_study_name
 
@@ -52,6 +66,9 @@ def _resource(preset: str, tasks: str, study: str = "default"):
         tasks=[t for t in tasks.split(",") if t],
         lerobot_drop_folder=os.environ.get("RECAP_DROP_FOLDER", ""),
         study=require_study_name(study),
+        training_processes=training_processes,
+        training_reader=training_reader,
+        training_memory_mb=training_memory_mb,
     )
     recap.settings()  # an unknown preset fails here, naming the valid ones, before anything runs
     return recap
@@ -63,6 +80,9 @@ def run(
     tasks: TasksOption = "",
     iterations: Annotated[int, typer.Option(help="RECAP iterations after iteration 0.")] = 2,
     study: StudyOption = "default",
+    training_processes: ProcessesOption = 0,
+    training_reader: ReaderOption = "",
+    training_memory_mb: BudgetOption = 0,
 ) -> None:
     """Pre-train and run iterations 0..K on the simulated robot; print success and throughput."""
     import polars as pl
@@ -71,7 +91,8 @@ def run(
     from pipelines.run import run_loop
 
     home = ensure_dagster_home()
-    table = run_loop(_resource(preset, tasks, study), _instance(), iterations)
+    recap = _resource(preset, tasks, study, training_processes, training_reader, training_memory_mb)
+    table = run_loop(recap, _instance(), iterations)
     with pl.Config(
         tbl_rows=200,
         tbl_cols=20,
@@ -99,6 +120,9 @@ def experiment(
     report_only: Annotated[
         bool, typer.Option(help="Only rewrite the report from the ledger (no collection or training).")
     ] = False,
+    training_processes: ProcessesOption = 0,
+    training_reader: ReaderOption = "",
+    training_memory_mb: BudgetOption = 0,
 ) -> None:
     """The evidence study: RECAP iterations 0..K plus SFT/AWR/PPO baselines, then the ledger report."""
     from pathlib import Path
@@ -108,7 +132,7 @@ def experiment(
 
     home = ensure_dagster_home()
     report = run_experiment(
-        _resource(preset, tasks, study),
+        _resource(preset, tasks, study, training_processes, training_reader, training_memory_mb),
         _instance(),
         iterations,
         Path(reports) if reports else None,
@@ -126,6 +150,9 @@ def iterate(
     iteration: Annotated[int, typer.Option(help="Iteration number (added as a partition if new).")],
     preset: PresetOption = "fast",
     study: StudyOption = "default",
+    training_processes: ProcessesOption = 0,
+    training_reader: ReaderOption = "",
+    training_memory_mb: BudgetOption = 0,
 ) -> None:
     """Materialise one RECAP iteration of one task (the UI's one-click re-materialisation, from the shell)."""
 
@@ -133,7 +160,7 @@ def iterate(
     from pipelines.run import materialize_iteration, summary_table
 
     ensure_dagster_home()
-    recap = _resource(preset, task, study)
+    recap = _resource(preset, task, study, training_processes, training_reader, training_memory_mb)
     result = materialize_iteration(recap, _instance(), task, iteration)
     typer.echo(f"run {result.run_id}: {'succeeded' if result.success else 'failed'}")
     typer.echo(summary_table(recap.ledger(), [task], "recap", study=study).filter(iteration=iteration))

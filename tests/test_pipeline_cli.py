@@ -204,6 +204,12 @@ def test_typos_are_refused_before_anything_is_registered(env):
     )
     assert preset.returncode == 1
     assert "unknown preset 'tiyn'; presets: tiny, fast" in preset.stderr
+    reader = subprocess.run(
+        [*base, "run", "--preset", "tiny", "--training-reader", "stremaing"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert reader.returncode == 1
+    assert "training_reader must be one of ('memory', 'streaming'), got 'stremaing'" in reader.stderr
     ahead = subprocess.run(
         [*base, "partitions", "add", "--task", "push-v3", "--iteration", "3", "--preset", "tiny"],
         env=env,
@@ -214,7 +220,7 @@ def test_typos_are_refused_before_anything_is_registered(env):
     assert ahead.returncode == 1
     assert "iteration 3 of 'push-v3' is out of order" in ahead.stderr
     assert "the next iteration of 'push-v3' is 0" in ahead.stderr
-    assert "Traceback" not in typo.stderr + preset.stderr + ahead.stderr
+    assert "Traceback" not in typo.stderr + preset.stderr + reader.stderr + ahead.stderr
     with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
         assert instance.get_dynamic_partitions("task") == []
         assert instance.get_dynamic_partitions("iteration") == []
