@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Annotated
 
 import typer
@@ -220,8 +221,10 @@ def root_cause(error: BaseException) -> BaseException:
 
 
 def main() -> None:
-    """Run the CLI; a failure exits 1 with its root cause on one line (RECAP_DEBUG=1: the full chain)."""
-    debug = os.environ.get("RECAP_DEBUG", "") not in ("", "0")
+    """Run the CLI; a failure exits 1 with its root cause on one line (``--debug`` anywhere on the command
+    line, or RECAP_DEBUG=1: the full chain too)."""
+    debug = os.environ.get("RECAP_DEBUG", "") not in ("", "0") or "--debug" in sys.argv[1:]
+    sys.argv[1:] = [argument for argument in sys.argv[1:] if argument != "--debug"]
     try:
         app()  # usage errors, --help and Ctrl-C are handled (and exit) inside
     except Exception as error:
@@ -233,7 +236,7 @@ def main() -> None:
         message = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
         typer.echo(f"error: {type(cause).__name__}: {message}", err=True)
         if not debug:
-            typer.echo("(set RECAP_DEBUG=1 for the full traceback)", err=True)
+            typer.echo("(add --debug for the full traceback)", err=True)
         raise SystemExit(1) from None
 
 

@@ -175,12 +175,11 @@ def test_a_failed_step_ends_the_command_with_its_root_cause_on_one_line(env):
     assert last[0].startswith(
         "error: FileNotFoundError: iteration 0 of 'reach-v3' learns from the task's demonstrations"
     ), last
-    assert last[1] == "(set RECAP_DEBUG=1 for the full traceback)"
+    assert last[1] == "(add --debug for the full traceback)"
     assert "Traceback" not in result.stderr
-    debug = subprocess.run(
-        command, env={**env, "RECAP_DEBUG": "1"}, capture_output=True, text=True, timeout=120
-    )
+    debug = subprocess.run([*command, "--debug"], env=env, capture_output=True, text=True, timeout=120)
     assert debug.returncode == 1 and "Traceback (most recent call last)" in debug.stderr
+    assert debug.stderr.strip().splitlines()[-1].startswith("error: FileNotFoundError: iteration 0")
 
 
 def test_typos_are_refused_before_anything_is_registered(env):
