@@ -32,6 +32,10 @@ def ui_commands(port: int, host: str = "127.0.0.1") -> list[list[str]]:
 def serve_ui(dagster_home: Path, port: int) -> int:
     """Run both until either exits or the user interrupts; stop the other; return the first exit code."""
     env = {**os.environ, "DAGSTER_HOME": str(dagster_home), "RECAP_HOME": str(data_root())}
+    # The children run in their own sessions (so a Ctrl-C reaches them once, through us): a SIGTERM or
+    # SIGHUP to this process must stop them too, not leave them running without a parent.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
     processes = [
         subprocess.Popen(command, cwd=dagster_home, env=env, start_new_session=True)
         for command in ui_commands(port)
@@ -53,3 +57,7 @@ def serve_ui(dagster_home: Path, port: int) -> int:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
     return code
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

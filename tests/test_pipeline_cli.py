@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import dagster as dg
+import psutil
 import pytest
 from pipeline_helpers import project_env
 
@@ -111,11 +112,14 @@ def test_recap_ui_serves_the_asset_graph_and_main_pages(env, tmp_path):
         _assert_the_main_pages_load(port)
         output = log.read_text()
         assert "Warning" not in output and "WARNING" not in output, output[-3000:]
+        children = psutil.Process(process.pid).children(recursive=True)
+        assert len(children) >= 2, "the webserver and the daemon run under recap ui"
+        process.terminate()  # what a service manager sends: it must take the webserver and daemon along
+        process.wait(timeout=60)
+        _, alive = psutil.wait_procs(children, timeout=60)
+        assert not alive, f"left running after recap ui stopped: {[p.cmdline()[:4] for p in alive]}"
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
+        if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
 
 
