@@ -8,6 +8,7 @@ from assets.checks import value_rises_check
 from assets.iteration import ITERATION_GROUP, PARTITIONS
 from assets.metadata import image
 from assets.value_function import value_function
+from pipelines.k8s import table_tags
 from pipelines.partitions import task_and_iteration
 from pipelines.resources import RecapResource
 from recap_core.loop.labelling_stages import iteration_advantages
@@ -30,6 +31,7 @@ def _example_curves(rows: pl.DataFrame, episodes: pl.DataFrame) -> dict[str, tup
 
 
 @dg.asset(
+    op_tags=table_tags(),
     group_name=ITERATION_GROUP,
     partitions_def=PARTITIONS,
     deps=[value_function],

@@ -8,6 +8,7 @@ from assets.iteration import PARTITIONS
 from assets.policy import policy
 from assets.pretraining import policy_pretrained
 from pipelines.distributed_training import train_stage
+from pipelines.k8s import training_tags
 from pipelines.partitions import task_and_iteration
 from pipelines.resources import RecapResource
 from recap_core.loop.artifacts import iteration_path, pretrained_path, read_lineage
@@ -24,6 +25,7 @@ BASELINE_GROUP = "recap_baselines"
 
 
 @dg.asset(
+    op_tags=training_tags(),
     group_name=BASELINE_GROUP,
     partitions_def=PARTITIONS,
     deps=[advantages, policy_pretrained, policy],

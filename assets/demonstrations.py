@@ -4,12 +4,14 @@ import dagster as dg
 
 from assets.checks import table_check
 from assets.metadata import collection_metadata
+from pipelines.k8s import collector_tags
 from pipelines.partitions import register_partitions
 from pipelines.resources import RecapResource
 from recap_core.loop.collection import collect_demonstrations
 
 
 @dg.asset(
+    op_tags=collector_tags(),
     group_name="pretraining",
     kinds={"lance"},
     check_specs=[

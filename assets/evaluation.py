@@ -5,6 +5,7 @@ import dagster as dg
 from assets.iteration import ITERATION_GROUP, PARTITIONS
 from assets.metadata import image
 from assets.policy import policy
+from pipelines.k8s import collector_tags
 from pipelines.partitions import task_and_iteration
 from pipelines.resources import RecapResource
 from recap_core.ledger import newest_evaluations, read_ledger
@@ -33,6 +34,7 @@ def _progress_plots(ledger_uri: str, task: str, split: str, study: str) -> dict[
 
 
 @dg.asset(
+    op_tags=collector_tags(),
     group_name=ITERATION_GROUP,
     partitions_def=PARTITIONS,
     deps=[policy],

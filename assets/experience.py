@@ -7,12 +7,14 @@ from assets.checks import table_check
 from assets.demonstrations import demonstrations
 from assets.iteration import ITERATION_GROUP, PARTITIONS
 from assets.metadata import collection_metadata
+from pipelines.k8s import collector_tags
 from pipelines.partitions import ITERATIONS, task_and_iteration
 from pipelines.resources import RecapResource
 from recap_core.loop.collection import collect_iteration_experience
 
 
 @dg.asset(
+    op_tags=collector_tags(),
     group_name=ITERATION_GROUP,
     partitions_def=PARTITIONS,
     deps=[demonstrations],

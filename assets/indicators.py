@@ -6,12 +6,14 @@ from assets.advantages import advantages
 from assets.checks import corrections_check, fraction_check
 from assets.iteration import ITERATION_GROUP, PARTITIONS
 from assets.metadata import label_metadata
+from pipelines.k8s import table_tags
 from pipelines.partitions import task_and_iteration
 from pipelines.resources import RecapResource
 from recap_core.loop.labelling_stages import iteration_labels
 
 
 @dg.asset(
+    op_tags=table_tags(),
     group_name=ITERATION_GROUP,
     partitions_def=PARTITIONS,
     deps=[advantages],

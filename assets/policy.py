@@ -7,11 +7,13 @@ from assets.iteration import ITERATION_GROUP, PARTITIONS
 from assets.metadata import training_metadata
 from assets.pretraining import policy_pretrained
 from pipelines.distributed_training import train_stage
+from pipelines.k8s import training_tags
 from pipelines.partitions import task_and_iteration
 from pipelines.resources import RecapResource
 
 
 @dg.asset(
+    op_tags=training_tags(),
     group_name=ITERATION_GROUP,
     partitions_def=PARTITIONS,
     deps=[indicators, policy_pretrained],

@@ -6,11 +6,13 @@ from assets.checks import fraction_check
 from assets.demonstrations import demonstrations
 from assets.metadata import label_metadata, training_metadata
 from pipelines.distributed_training import train_stage
+from pipelines.k8s import table_tags, training_tags
 from pipelines.resources import RecapResource
 from recap_core.loop.labelling_stages import pretraining_labels
 
 
 @dg.asset(
+    op_tags=training_tags(),
     group_name="pretraining",
     deps=[demonstrations],
     pool="training",
@@ -25,6 +27,7 @@ def value_function_pretrained(
 
 
 @dg.asset(
+    op_tags=table_tags(),
     group_name="pretraining",
     deps=[value_function_pretrained],
     kinds={"lance"},
@@ -47,6 +50,7 @@ def pretraining_indicators(recap: RecapResource) -> dg.MaterializeResult:
 
 
 @dg.asset(
+    op_tags=training_tags(),
     group_name="pretraining",
     deps=[pretraining_indicators],
     pool="training",

@@ -5,6 +5,7 @@ import dagster as dg
 from assets.baselines import baselines
 from assets.evaluation import evaluation
 from assets.metadata import image
+from pipelines.k8s import table_tags
 from pipelines.resources import RecapResource
 from recap_core.loop.experiment import DEFAULT_ITERATIONS, ExperimentPlan
 from recap_core.loop.report import write_report
@@ -21,6 +22,7 @@ class ReportConfig(dg.Config):
 
 
 @dg.asset(
+    op_tags=table_tags(),
     group_name=REPORT_GROUP,
     deps=[evaluation, baselines],
     kinds={"markdown"},

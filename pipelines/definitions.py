@@ -18,6 +18,7 @@ from assets.report import experiment_report
 from assets.value_function import value_function
 from pipelines.automation import new_fleet_data, nightly_recap
 from pipelines.jobs import JOBS
+from pipelines.k8s import executor_from_env
 from pipelines.resources import RecapResource
 
 ALL_ASSETS = [
@@ -53,4 +54,5 @@ defs = dg.Definitions(
     schedules=[nightly_recap],
     sensors=[new_fleet_data],
     resources={"recap": recap_resource_from_env()},
+    executor=executor_from_env(),
 )

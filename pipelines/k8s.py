@@ -1,0 +1,57 @@
+"""Where each asset runs on Kubernetes: training on a GPU node, collectors and table work on CPU nodes.
+
+The ``dagster-k8s/config`` op tag is read by dagster-k8s's job executor (one Kubernetes Job per step)
+and ignored everywhere else, so the same assets run unchanged on a laptop. ``RECAP_EXECUTOR=k8s`` in
+the code location's environment switches the jobs to ``k8s_job_executor`` (deploy/k8s/ has the
+instance configuration and Helm values).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+K8S_CONFIG_TAG = "dagster-k8s/config"
+
+# Requests sized for the default networks and a Meta-World collector; limits keep a step on its node.
+TRAINING_RESOURCES = {
+    "requests": {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": "1"},
+    "limits": {"memory": "32Gi", "nvidia.com/gpu": "1"},
+}
+COLLECTOR_RESOURCES = {"requests": {"cpu": "2", "memory": "4Gi"}, "limits": {"memory": "8Gi"}}
+TABLE_RESOURCES = {"requests": {"cpu": "1", "memory": "4Gi"}, "limits": {"memory": "8Gi"}}
+
+_GPU_POD = {
+    "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+}
+
+
+def _tags(resources: dict, pod: dict | None = None) -> dict[str, Any]:
+    config: dict[str, Any] = {"container_config": {"resources": resources}}
+    if pod:
+        config["pod_spec_config"] = pod
+    return {K8S_CONFIG_TAG: config}
+
+
+def training_tags() -> dict[str, Any]:
+    """A GPU (and a toleration for GPU nodes' taint): value functions, policies and baselines."""
+    return _tags(TRAINING_RESOURCES, _GPU_POD)
+
+
+def collector_tags() -> dict[str, Any]:
+    """CPU only: simulated robots collecting demonstrations, rollouts and evaluations."""
+    return _tags(COLLECTOR_RESOURCES)
+
+
+def table_tags() -> dict[str, Any]:
+    """CPU only: labelling, thresholds and reports over the store's tables."""
+    return _tags(TABLE_RESOURCES)
+
+
+def executor_from_env():
+    """``k8s_job_executor`` when RECAP_EXECUTOR=k8s (needs the deploy extra), else Dagster's default."""
+    if os.environ.get("RECAP_EXECUTOR", "") != "k8s":
+        return None
+    from dagster_k8s import k8s_job_executor
+
+    return k8s_job_executor
