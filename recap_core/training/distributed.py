@@ -88,12 +88,13 @@ class Distributed:
         if self.enabled:
             dist.barrier()
 
-    def wrap(self, module: nn.Module) -> nn.Module:
-        """DDP around ``module`` when distributed. Unused parameters are allowed: SFT and AWR never
-        touch the indicator embedding that RECAP trains."""
+    def wrap(self, module: nn.Module, unused_parameters: bool = False) -> nn.Module:
+        """DDP around ``module`` when distributed. ``unused_parameters``: a network some of whose
+        parameters get no gradient in a step (DDP then walks the autograd graph every step to find
+        them, so it is asked for only then; the networks here use every parameter)."""
         if not self.enabled:
             return module
-        return DistributedDataParallel(module, find_unused_parameters=True)
+        return DistributedDataParallel(module, find_unused_parameters=unused_parameters)
 
 
 SINGLE_PROCESS = Distributed()

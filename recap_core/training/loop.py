@@ -38,6 +38,7 @@ def fit(
     desc: str,
     distributed: Distributed = SINGLE_PROCESS,
     on_epoch_start: Callable[[int], None] | None = None,
+    unused_parameters: bool = False,
 ) -> TrainingHistory:
     """Train ``model`` in place; the final weights follow ``config.weights`` (best held-out or last).
 
@@ -63,7 +64,7 @@ def fit(
             f"{counts['n_train_steps']} training steps cannot fill a batch on each of {world} ranks"
         )
     history = TrainingHistory(weights=config.weights, **counts)
-    wrapped = distributed.wrap(LossModule(model)) if distributed.enabled else None
+    wrapped = distributed.wrap(LossModule(model), unused_parameters) if distributed.enabled else None
     losses_of = _LossCache(make_loss)
     keep_best = config.weights == "best_heldout"
     best = math.inf

@@ -225,6 +225,7 @@ def train_policy(
 
         return loss_fn
 
+    # every method uses every parameter (unconditioned methods embed the "dropped" indicator token)
     history = fit(net, make_loss, data, config, desc=f"policy ({method})", distributed=distributed)
     history.extra.update(objective.extra)
     trained = TrainedPolicy(net, method)
