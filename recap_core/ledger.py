@@ -18,6 +18,7 @@ import pyarrow as pa
 from deltalake import DeltaTable, Field, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
+from recap_core.object_storage import delta_storage_options, is_object_store
 from recap_core.settings import DEFAULT_STUDY
 from schemas.metrics import METRICS_ARROW_SCHEMA, MetricsRow
 
@@ -54,14 +55,16 @@ def record_evaluations(uri: str | Path, rows: Iterable[Mapping[str, Any]]) -> in
 
 def _upsert(uri: str, table: pa.Table) -> int:
     try:
-        ledger = DeltaTable(uri)
+        ledger = DeltaTable(uri, storage_options=delta_storage_options(uri))
     except TableNotFoundError:
-        Path(uri).parent.mkdir(parents=True, exist_ok=True)
+        if not is_object_store(uri):
+            Path(uri).parent.mkdir(parents=True, exist_ok=True)
         try:
-            write_deltalake(uri, table, mode="error")
-            return DeltaTable(uri).version()
+            write_deltalake(uri, table, mode="error", storage_options=delta_storage_options(uri))
+            return DeltaTable(uri, storage_options=delta_storage_options(uri)).version()
         except DeltaError:
-            ledger = DeltaTable(uri)  # created by a concurrent writer meanwhile: merge into it
+            # created by a concurrent writer meanwhile: merge into it
+            ledger = DeltaTable(uri, storage_options=delta_storage_options(uri))
     _add_missing_columns(ledger, table.schema)
     predicate = " AND ".join(f"target.{k} = source.{k}" for k in LEDGER_KEY)
     (
@@ -84,10 +87,15 @@ def _add_missing_columns(ledger: DeltaTable, schema: pa.Schema) -> None:
         ledger.alter.add_columns([Field(f.name, "string", nullable=True) for f in missing])
 
 
+def ledger_version(uri: str | Path) -> int:
+    """The ledger's current Delta version (what a report pins)."""
+    return DeltaTable(str(uri), storage_options=delta_storage_options(str(uri))).version()
+
+
 def read_ledger(uri: str | Path, version: int | None = None) -> pl.DataFrame:
     """The whole ledger (optionally as of an earlier Delta version); empty with the schema if absent."""
     try:
-        table = DeltaTable(str(uri), version=version)
+        table = DeltaTable(str(uri), version=version, storage_options=delta_storage_options(str(uri)))
     except TableNotFoundError:
         return pl.from_arrow(METRICS_ARROW_SCHEMA.empty_table())
     return with_split(pl.from_arrow(table.to_pyarrow_table()))

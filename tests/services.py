@@ -64,3 +64,38 @@ def postgres_server() -> Iterator[dict[str, str]]:
             capture_output=True, timeout=60,
         )  # fmt: skip
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def s3_server() -> Iterator[dict[str, str]]:
+    """moto's S3-compatible server (PyPI ``moto[server]``) on 127.0.0.1 with a bucket ``recap``; yields
+    the AWS_* variables a client needs (any key works against moto)."""
+    import sys
+    import time
+    import urllib.request
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(urllib.request.Request(f"{endpoint}/recap", method="PUT"), timeout=5)
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("the S3 test server (moto) did not start") from None
+                time.sleep(0.3)
+        yield {
+            "AWS_ACCESS_KEY_ID": "recap-test",
+            "AWS_SECRET_ACCESS_KEY": "recap-test-secret",
+            "AWS_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": endpoint,
+        }
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

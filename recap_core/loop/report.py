@@ -17,9 +17,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import polars as pl
-from deltalake import DeltaTable
 
-from recap_core.ledger import newest_evaluations, read_ledger
+from recap_core.ledger import ledger_version, newest_evaluations, read_ledger
 from recap_core.loop.plots import _png, progress_per_iteration
 from recap_core.loop.verdicts import Direction, Interval, ratios, t_interval, verdict
 from recap_core.settings import DEFAULT_STUDY
@@ -52,7 +51,7 @@ def experiment_rows(
     given studies (a study's replicates), at one ledger version (validation-seed evaluations are for
     choosing settings and never reported)."""
     if version is None:
-        version = DeltaTable(str(ledger_uri)).version()
+        version = ledger_version(ledger_uri)
     rows = read_ledger(ledger_uri, version=version).filter(
         pl.col("task").is_in(list(tasks)),
         pl.col("iteration") <= iterations,

@@ -22,6 +22,7 @@ import pyarrow
 import pyarrow.compute as pc
 
 from recap_core.episode import Episode
+from recap_core.object_storage import is_object_store, lance_storage_options
 from recap_core.settings import store_uri
 from recap_core.steps import StepArrays
 from recap_core.store.batch import EpisodeBatch, build_batch
@@ -70,7 +71,8 @@ class EpisodeStore:
 
     def __init__(self, uri: str | Path | None = None) -> None:
         self.uri = str(uri if uri is not None else store_uri()).rstrip("/")
-        if "://" not in self.uri:
+        self.storage_options = lance_storage_options(self.uri)
+        if not is_object_store(self.uri):
             Path(self.uri).mkdir(parents=True, exist_ok=True)
 
     # ------------------------------------------------------------------ tables and versions
@@ -79,8 +81,8 @@ class EpisodeStore:
 
     def table_names(self) -> list[str]:
         """Every Lance table under the root (episodes, steps and derived tables)."""
-        if "://" in self.uri:
-            raise NotImplementedError("listing tables is only implemented for local store roots")
+        if is_object_store(self.uri):
+            return _object_store_tables(self.uri)
         return sorted(p.name[: -len(".lance")] for p in Path(self.uri).glob("*.lance") if p.is_dir())
 
     def dataset(self, name: str, version: int | None = None) -> lance.LanceDataset | None:
@@ -89,7 +91,7 @@ class EpisodeStore:
 
     def _open(self, name: str, version: int | None = None) -> lance.LanceDataset | None:
         try:
-            return lance.dataset(self.table_uri(name), version=version)
+            return lance.dataset(self.table_uri(name), version=version, storage_options=self.storage_options)
         except (ValueError, OSError, RuntimeError) as error:
             if version is None and _is_missing_table_error(error):
                 return None
@@ -260,18 +262,31 @@ class EpisodeStore:
     def _upsert(self, name: str, table: pyarrow.Table, keys: list[str], update_matched: bool) -> int:
         """merge_insert into a table, creating it on first use; safe against concurrent writers.
 
-        Two processes creating the same Lance table at once can both "win" (the second create commits as
-        an overwrite and drops the first one's rows), so creation is serialised with an OS file lock;
-        after that, merge_insert's own conflict detection and retries make concurrent writes land.
+        Two processes creating the same Lance table at once on a local disk can both "win" (the second
+        create commits as an overwrite and drops the first one's rows), so creation is serialised with an
+        OS file lock there; on object storage the create is a conditional put and the loser merges into
+        the winner's table. After that, merge_insert's own conflict detection and retries make
+        concurrent writes land.
         """
         dataset = self._open(name)
         if dataset is None:
             with self._lock(f"create-{name}"):
                 dataset = self._open(name)
                 if dataset is None:
-                    return lance.write_dataset(
-                        table, self.table_uri(name), schema=table.schema, mode="create"
-                    ).version
+                    try:
+                        return lance.write_dataset(
+                            table,
+                            self.table_uri(name),
+                            schema=table.schema,
+                            mode="create",
+                            storage_options=self.storage_options,
+                        ).version
+                    except OSError as error:
+                        # On object storage Lance creates a table with a conditional put: a writer
+                        # that lost the race to create it merges into the winner's table instead.
+                        if "already exists" not in str(error):
+                            raise
+                        dataset = self._open(name)
         builder = dataset.merge_insert(keys)
         if update_matched:
             builder = builder.when_matched_update_all()
@@ -284,8 +299,9 @@ class EpisodeStore:
     def _lock(self, purpose: str) -> Iterator[None]:
         """Exclusive per-store lock (an OS file lock: released even if the process dies).
 
-        Only local roots can be locked this way; on object stores run one ingesting writer at a time
-        (disjoint episode ids may still be written concurrently: merge_insert retries commit conflicts).
+        Only local roots can be locked this way. On object stores run one ingesting writer at a time:
+        without the lock, concurrent ingests into one s3:// store lost commits against an S3-compatible
+        server (docs/deploy.md).
         """
         if "://" in self.uri:
             yield
@@ -482,6 +498,30 @@ class EpisodeStore:
         if dataset is None:
             raise KeyError(f"no derived table {name!r} in {self.uri}")
         return pl.from_arrow(dataset.to_table(filter=filter))
+
+
+def _object_store_tables(uri: str) -> list[str]:
+    """The ``*.lance`` folders under an s3:// root, listed with Arrow's S3 client (same AWS_* settings)."""
+    import pyarrow.fs as pafs
+
+    options = lance_storage_options(uri) or {}
+    endpoint = options.get("aws_endpoint", "")
+    filesystem = pafs.S3FileSystem(
+        access_key=options.get("aws_access_key_id"),
+        secret_key=options.get("aws_secret_access_key"),
+        session_token=options.get("aws_session_token"),
+        region=options.get("aws_region", "us-east-1"),
+        endpoint_override=endpoint.split("://", 1)[-1] or None,
+        scheme="http" if endpoint.startswith("http://") else "https",
+    )
+    root = uri.split("://", 1)[1]
+    selector = pafs.FileSelector(root, allow_not_found=True)
+    names = {
+        info.base_name[: -len(".lance")]
+        for info in filesystem.get_file_info(selector)
+        if info.base_name.endswith(".lance")
+    }
+    return sorted(names)
 
 
 def _matrix(column: pyarrow.ChunkedArray, dim: int, name: str) -> np.ndarray:
