@@ -120,6 +120,20 @@ def _training_data(
     )
 
 
+def _demonstration_data(
+    store: EpisodeStore,
+    settings: LoopSettings,
+    versions: Mapping[str, int],
+    columns: ColumnReader | None,
+    config: LoopConfig,
+    distributed: Distributed,
+) -> TrainingData:
+    """Pre-training's data: every demonstration, as the settings ask to read it."""
+    episodes = demonstration_episodes(store, versions)
+    load = partial(demonstration_steps, store, versions)
+    return _training_data(store, settings, episodes, load, versions, columns, config, distributed)
+
+
 @contextmanager
 def _checkpoint_directory(target: Path, distributed: Distributed) -> Iterator[Path | None]:
     """Rank 0 writes the checkpoint atomically; the other ranks train alongside and write nothing."""
@@ -141,16 +155,7 @@ def pretrain_value(
     tasks = sorted(set(episodes["task"].to_list()))
     target = pretrained_path(root, "value")
     config = _value_config(settings.value_pretrain, tasks, settings)
-    data = _training_data(
-        store,
-        settings,
-        episodes,
-        lambda: demonstration_steps(store, versions),
-        versions,
-        None,
-        config,
-        distributed,
-    )
+    data = _demonstration_data(store, settings, versions, None, config, distributed)
     with _checkpoint_directory(target, distributed) as scratch:
         _, history = train_value_function(data, config, out_dir=scratch, distributed=distributed)
         if scratch is not None:
@@ -165,21 +170,11 @@ def pretrain_policy(
     _use_threads(settings)
     value_dir = require_checkpoint(pretrained_path(root, "value"), "V_pre", "value_function_pretrained")
     versions = read_lineage(value_dir)["versions"]
-    episodes = demonstration_episodes(store, versions)
     labels = _IndicatorReader(store, PRETRAINING_ITERATION, value_dir, settings)
     versions = {**versions, INDICATORS: labels.version}
     target = pretrained_path(root, "policy")
     config = dataclasses.replace(settings.policy_pretrain, seed=settings.seed)
-    data = _training_data(
-        store,
-        settings,
-        episodes,
-        lambda: demonstration_steps(store, versions),
-        versions,
-        labels,
-        config,
-        distributed,
-    )
+    data = _demonstration_data(store, settings, versions, labels, config, distributed)
     with _checkpoint_directory(target, distributed) as scratch:
         _, history = train_policy(
             data, config=config, method="recap", out_dir=scratch, distributed=distributed
