@@ -10,7 +10,6 @@ works on steps (action chunks that never cross an episode's end, returns, labels
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -298,7 +297,3 @@ def plan_shards(
         used += int(sizes[i])
     shards.append(np.concatenate(current))
     return shards
-
-
-def shard_count(total_steps: int, steps_per_shard: int) -> int:
-    return max(1, math.ceil(total_steps / steps_per_shard))

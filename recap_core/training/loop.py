@@ -16,18 +16,12 @@ from tqdm.auto import tqdm
 from recap_core.steps import StepArrays
 from recap_core.training.config import LoopConfig, TrainingHistory
 from recap_core.training.distributed import SINGLE_PROCESS, Distributed, LossModule
-from recap_core.training.sources import Shard, StepSource, TrainingData, held_out_episodes
+from recap_core.training.sources import Shard, StepSource, TrainingData
 
 # loss_fn(flat step indices into the shard's steps, generator, training) -> scalar loss
 LossFn = Callable[[np.ndarray, torch.Generator, bool], torch.Tensor]
 # make_loss(shard) -> the loss over that shard's steps and columns
 MakeLoss = Callable[[Shard], LossFn]
-
-
-def split_episodes(steps: StepArrays, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Flat step indices of (train, held-out); whole episodes go to one side so nothing leaks."""
-    step_held_out = held_out_episodes(steps.episodes, val_fraction, seed)[steps.episode_index]
-    return np.flatnonzero(~step_held_out), np.flatnonzero(step_held_out)
 
 
 def fit(
@@ -172,12 +166,6 @@ def evaluate_sources(
                 )
     total, count = distributed.sum(totals)
     return float(total / count) if count else math.nan
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, loss_fn: LossFn, idx: np.ndarray, batch: int, seed: int) -> float:
-    """Mean held-out loss; a fixed generator makes stochastic losses comparable across epochs."""
-    return _held_out_total(model, loss_fn, idx, batch, seed) / len(idx)
 
 
 @torch.no_grad()
