@@ -12,7 +12,7 @@ from pipelines.k8s import table_tags
 from pipelines.partitions import task_and_iteration
 from pipelines.resources import RecapResource
 from recap_core.loop.labelling_stages import iteration_advantages
-from recap_core.loop.labels import ADVANTAGES
+from recap_core.loop.labels import ADVANTAGES, partition_filter
 from recap_core.loop.plots import values_along_episodes
 
 
@@ -50,7 +50,7 @@ def advantages(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.Ma
     task, iteration = task_and_iteration(context)
     store = recap.store()
     summary = iteration_advantages(store, recap.settings(), recap.checkpoints(), task, iteration)
-    rows = store.read_derived(ADVANTAGES, filter=f"task = '{task}' AND iteration = {iteration}")
+    rows = store.read_derived(ADVANTAGES, filter=partition_filter(task, iteration))
     episodes = store.episodes(task=task, max_iteration=iteration, versions=summary["versions"]).frame
     picture = values_along_episodes(
         _example_curves(rows, episodes), f"V^{iteration} along episodes of {task}"

@@ -9,6 +9,7 @@ import pytest
 from store_helpers import make_episode
 
 from recap_core.episode import Episode
+from recap_core.loop.labels import partition_filter
 from recap_core.steps import action_chunks
 from recap_core.store import EpisodeStore
 
@@ -135,3 +136,17 @@ def test_a_derived_table_gains_columns_a_newer_stage_writes(store):
     rows = store.read_derived("thresholds").sort("task")
     assert rows["threshold"].to_list() == [0.2, 0.3]
     assert rows["population"].to_list() == ["x", "y"]
+
+
+def test_one_partition_of_a_derived_table_is_read_even_for_a_task_name_with_a_quote(store):
+    rows = pa.table(
+        {
+            "task": ["o'clock-v3", "o'clock-v3", "reach-v3"],
+            "iteration": pa.array([1, 2, 1], pa.int32()),
+            "episode_id": ["a", "a", "b"],
+            "t": pa.array([0, 0, 0], pa.int32()),
+        }
+    )
+    store.write_derived("partitioned", rows, ["task", "iteration", "episode_id", "t"])
+    part = store.read_derived("partitioned", filter=partition_filter("o'clock-v3", 1))
+    assert part.select("task", "iteration", "episode_id").rows() == [("o'clock-v3", 1, "a")]

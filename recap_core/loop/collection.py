@@ -15,6 +15,7 @@ import pyarrow as pa
 from recap_core.episode import stable_episode_id
 from recap_core.loop.artifacts import data_collecting_policy
 from recap_core.loop.fleet import ingest_pending
+from recap_core.loop.labels import ROLLOUT_SEEDS, partition_filter
 from recap_core.loop.settings import LoopSettings
 from recap_core.sim.operator import collect_demos
 from recap_core.sim.rollouts import RolloutConfig, collect_rollouts
@@ -62,13 +63,6 @@ def rollout_seeds(settings: LoopSettings, iteration: int) -> list[int]:
     return train_seeds(settings.rollouts_per_iteration, start)
 
 
-ROLLOUT_SEEDS = "rollout_seeds"
-
-
-def _seed_filter(task: str, iteration: int) -> str:
-    return f"task = '{task}' AND iteration = {iteration}"
-
-
 def collected_seeds(store: EpisodeStore, task: str, iteration: int) -> set[int]:
     """Seeds whose iteration-k rollout is already stored, whichever checkpoint of pi^{k-1} collected it.
 
@@ -77,7 +71,7 @@ def collected_seeds(store: EpisodeStore, task: str, iteration: int) -> set[int]:
     """
     if ROLLOUT_SEEDS not in store.table_names():
         return set()
-    rows = store.read_derived(ROLLOUT_SEEDS, filter=_seed_filter(task, iteration))
+    rows = store.read_derived(ROLLOUT_SEEDS, filter=partition_filter(task, iteration))
     stored = set(store.episodes(task=task, iteration=iteration).frame["episode_id"].to_list())
     return {int(r["seed"]) for r in rows.iter_rows(named=True) if r["episode_id"] in stored}
 

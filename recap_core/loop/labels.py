@@ -20,8 +20,15 @@ from recap_core.store import EpisodeStore
 ADVANTAGES = "advantages"
 INDICATORS = "indicators"
 THRESHOLDS = "thresholds"
+ROLLOUT_SEEDS = "rollout_seeds"  # which initial states of an iteration's rollouts are collected
 STEP_KEY = ["task", "iteration", "episode_id", "t"]
 PRETRAINING_ITERATION = -1
+
+
+def partition_filter(task: str, iteration: int) -> str:
+    """The rows of one (task, iteration) partition of a derived table, as a Lance filter."""
+    quoted = str(task).replace("'", "''")
+    return f"task = '{quoted}' AND iteration = {int(iteration)}"
 
 
 def _step_keys(steps: StepArrays, iteration: int) -> dict[str, pa.Array]:
@@ -140,7 +147,7 @@ def read_aligned(
     if dataset is None:
         raise ValueError(f"no {table} table in {store.uri}: materialise the stage that writes {table} first")
     version = dataset.version
-    where = f"task = '{task}' AND iteration = {iteration}"
+    where = partition_filter(task, iteration)
     if only_these_episodes:
         quoted = ", ".join(
             "'" + str(e).replace("'", "''") + "'" for e in steps.episodes["episode_id"].to_list()
