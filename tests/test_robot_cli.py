@@ -139,3 +139,17 @@ def test_the_cli_and_the_pipeline_label_rollouts_alike(recap_home):
     assert by_link["collected_by"] == by_version["collected_by"] == policy_label(link)
     assert by_link["collected_by"].startswith("policy:point-reach/iteration-000@")
     assert by_link["added"] == 4 and by_version["added"] == 0 and by_version["skipped"] == 4  # same ids
+    # and the same initial states: the CLI's default seeds are the pipeline's block for iteration 1
+    from recap_core.episode import stable_episode_id
+    from recap_core.loop.collection import rollout_seeds
+    from recap_core.loop.settings import LoopSettings
+
+    label = policy_label(link)
+    expected = {
+        stable_episode_id("point-reach", "rollout", seed, label, 1)
+        for seed in rollout_seeds(LoopSettings(), 1)[:4]
+    }
+    assert (
+        set(EpisodeStore().episodes(task="point-reach", iteration=1).frame["episode_id"].to_list())
+        == expected
+    )

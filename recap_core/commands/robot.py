@@ -120,7 +120,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         iteration: Annotated[int, typer.Option(help="RECAP iteration the data is for.")] = 1,
         intervention_share: Annotated[float, typer.Option(help="Share of rollouts a human watches.")] = 0.5,
         seed_start: Annotated[
-            int | None, typer.Option(help="First training seed (default: 100000 * iteration).")
+            int | None,
+            typer.Option(help="First training seed (default: the pipeline's block for the iteration)."),
         ] = None,
         num_envs: Annotated[int, typer.Option(help="Environments stepped together.")] = 16,
         execute_steps: Annotated[
@@ -136,7 +137,10 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
         spec = _task(task, max_steps)
         chunk_policy, checkpoint_name = _load_policy(policy, beta)
-        start = 100_000 * iteration if seed_start is None else seed_start
+        from recap_core.loop.collection import rollout_seed_start
+        from recap_core.loop.settings import LoopSettings
+
+        start = rollout_seed_start(LoopSettings(), iteration) if seed_start is None else seed_start
         rollouts = collect_rollouts(
             chunk_policy,
             spec,
@@ -155,7 +159,10 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         policy: Annotated[str, typer.Option("--policy", help="Policy checkpoint directory.")],
         task: TaskOption,
         episodes: Annotated[int, typer.Option(help="Held-out initial states to evaluate on.")] = 50,
-        reset_seconds: Annotated[float, typer.Option(help="Robot time per reset, in seconds.")] = 10.0,
+        reset_seconds: Annotated[
+            float | None,
+            typer.Option(help="Robot time per reset, in seconds (default: the pipeline's reset time)."),
+        ] = None,
         num_envs: Annotated[int, typer.Option(help="Environments stepped together.")] = 16,
         execute_steps: Annotated[
             int | None, typer.Option(help="Actions executed per chunk (default: all).")
@@ -191,6 +198,10 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
         if split not in ("validation", "test"):
             raise typer.BadParameter(f"--split must be validation or test, got {split!r}")
+        if reset_seconds is None:  # count robot time as the pipeline's evaluations do
+            from recap_core.loop.settings import LoopSettings
+
+            reset_seconds = LoopSettings().reset_time_s
         if videos < 0 or video_size < 16:
             raise typer.BadParameter(
                 f"--videos must be >= 0 and --video-size >= 16, got {videos}, {video_size}"

@@ -57,9 +57,14 @@ def collect_demonstrations(store: EpisodeStore, settings: LoopSettings) -> Colle
     return CollectionResult(added, skipped, versions, per_task)
 
 
+def rollout_seed_start(settings: LoopSettings, iteration: int) -> int:
+    """First seed of iteration k's block of the training seed range (the CLI's default too)."""
+    return settings.demo_seed_start + iteration * settings.rollout_seed_stride
+
+
 def rollout_seeds(settings: LoopSettings, iteration: int) -> list[int]:
     """Initial states of iteration k's rollouts: their own block of the training seed range."""
-    start = settings.demo_seed_start + iteration * settings.rollout_seed_stride
+    start = rollout_seed_start(settings, iteration)
     return train_seeds(settings.rollouts_per_iteration, start)
 
 
