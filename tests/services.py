@@ -69,14 +69,15 @@ def postgres_server() -> Iterator[dict[str, str]]:
 @contextmanager
 def s3_server() -> Iterator[dict[str, str]]:
     """moto's S3-compatible server (PyPI ``moto[server]``) on 127.0.0.1 with a bucket ``recap``; yields
-    the AWS_* variables a client needs (any key works against moto)."""
+    the AWS_* variables a client needs (any key works against moto). It serves one request at a time, so
+    conditional puts are atomic as on S3 (see s3_test_server.py)."""
     import sys
     import time
     import urllib.request
 
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, str(Path(__file__).with_name("s3_test_server.py")), "127.0.0.1", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     endpoint = f"http://127.0.0.1:{port}"

@@ -8,10 +8,8 @@ pipeline records next to the values, advantages and policies derived from them.
 
 from __future__ import annotations
 
-import fcntl
 import re
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from recap_core.settings import store_uri
 from recap_core.steps import StepArrays
 from recap_core.store.batch import EpisodeBatch, build_batch
 from recap_core.store.errors import EpisodeValidationError, Problem
+from recap_core.store.primary_keys import ensure_primary_key, with_primary_key
 from schemas.episodes import EPISODES_ARROW_SCHEMA
 from schemas.steps import IMAGE_COLUMN_PREFIX
 
@@ -43,7 +42,8 @@ class IngestResult:
 
     ``skipped`` are the incoming ids not written: already stored under the same id, or (also listed in
     ``same_content``) content-identical to an episode stored under another id, e.g. the same dataset
-    imported again from another path.
+    imported again from another path, or (also listed in ``stored_concurrently``) stored by another
+    writer ingesting the same episodes at the same moment.
     """
 
     added: list[str]
@@ -51,6 +51,15 @@ class IngestResult:
     versions: dict[str, int]
     frames_added: int = 0
     same_content: list[str] = field(default_factory=list)
+    stored_concurrently: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Merge:
+    """One committed upsert: the version it created and how many of its rows were new keys."""
+
+    version: int
+    inserted: int
 
 
 @dataclass(frozen=True)
@@ -121,35 +130,47 @@ class EpisodeStore:
 
         Everything is validated first (raising ``EpisodeValidationError``; nothing is written). Episodes
         already stored with the same content are skipped; the same id with different content is refused.
+
+        Any number of processes may ingest into one store at once, on local disk or object storage, with
+        no lock: both tables declare their keys (recap_core.store.primary_keys), so Lance's
+        conflict-checked commits store every episode and step exactly once. Two writers racing over the
+        same episode both write its (identical) steps; its episode row lands once, and only the writer
+        whose commit inserted it reports it as added.
         """
         batch = build_batch(episodes)
-        # Lance's merge_insert does not notice two writers inserting the same new key at once (both
-        # commits land, the key is duplicated), so the check-then-write below is serialised per store.
-        with self._lock("ingest"):
-            existing = self._open(EPISODES)
-            new_ids = self._new_episode_ids(batch, existing)
-            same_content = self._same_content_ids(batch, existing, new_ids)
-            new_ids = [e for e in new_ids if e not in set(same_content)]
-            if not new_ids:
-                return IngestResult([], batch.episode_ids, self.versions(), 0, same_content)
-            wanted = pyarrow.array(new_ids)
-            new_episodes = batch.episodes.filter(
-                pc.is_in(batch.episodes.column("episode_id"), value_set=wanted)
-            )
-            new_steps = batch.steps.filter(pc.is_in(batch.steps.column("episode_id"), value_set=wanted))
-            self._check_step_schema(batch, new_steps)
-            # Steps first: until the episode rows land, these steps are invisible to every reader.
-            self._upsert(STEPS, new_steps, ["episode_id", "t"], update_matched=True)
-            self._upsert(EPISODES, new_episodes, ["episode_id"], update_matched=False)
-            versions = self.versions()
-        added = set(new_ids)
+        existing = self._open(EPISODES)
+        new_ids = self._new_episode_ids(batch, existing)
+        same_content = self._same_content_ids(batch, existing, new_ids)
+        new_ids = [e for e in new_ids if e not in set(same_content)]
+        if not new_ids:
+            return IngestResult([], batch.episode_ids, self.versions(), 0, same_content)
+        wanted = pyarrow.array(new_ids)
+        new_episodes = batch.episodes.filter(pc.is_in(batch.episodes.column("episode_id"), value_set=wanted))
+        new_steps = batch.steps.filter(pc.is_in(batch.steps.column("episode_id"), value_set=wanted))
+        self._check_step_schema(batch, new_steps)
+        # Steps first: until the episode rows land, these steps are invisible to every reader.
+        self._upsert(STEPS, new_steps, ["episode_id", "t"], update_matched=True)
+        merge = self._upsert(EPISODES, new_episodes, ["episode_id"], update_matched=False)
+        concurrent = self._stored_before(merge, new_ids) if merge.inserted < len(new_ids) else set()
+        added = set(new_ids) - concurrent
+        lengths = dict(zip(batch.episode_ids, batch.episodes.column("length").to_pylist(), strict=True))
         return IngestResult(
             added=[e for e in batch.episode_ids if e in added],
             skipped=[e for e in batch.episode_ids if e not in added],
-            versions=versions,
-            frames_added=new_steps.num_rows,
+            versions=self.versions(),
+            frames_added=sum(lengths[e] for e in added),
             same_content=same_content,
+            stored_concurrently=[e for e in batch.episode_ids if e in concurrent],
         )
+
+    def _stored_before(self, merge: _Merge, episode_ids: list[str]) -> set[str]:
+        """Which of ``episode_ids`` another writer committed just before ``merge`` (which inserted the
+        rest): the version before a commit differs from it by exactly that commit."""
+        before = lance.dataset(
+            self.table_uri(EPISODES), version=merge.version - 1, storage_options=self.storage_options
+        )
+        found = before.to_table(columns=["episode_id"], filter=pc.field("episode_id").isin(episode_ids))
+        return set(found.column("episode_id").to_pylist())
 
     def _same_content_ids(
         self, batch: EpisodeBatch, existing: lance.LanceDataset | None, new_ids: list[str]
@@ -259,59 +280,48 @@ class EpisodeStore:
                 table = table.append_column(stored_field, pyarrow.nulls(table.num_rows, stored_field.type))
         return table.select(dataset.schema.names)
 
-    def _upsert(self, name: str, table: pyarrow.Table, keys: list[str], update_matched: bool) -> int:
-        """merge_insert into a table, creating it on first use; safe against concurrent writers.
+    def _upsert(self, name: str, table: pyarrow.Table, keys: list[str], update_matched: bool) -> _Merge:
+        """merge_insert into a table keyed by ``keys``, creating it on first use; safe against
+        concurrent writers with no lock (the key is the table's declared primary key: primary_keys.py).
 
-        Two processes creating the same Lance table at once on a local disk can both "win" (the second
-        create commits as an overwrite and drops the first one's rows), so creation is serialised with an
-        OS file lock there; on object storage the create is a conditional put and the loser merges into
-        the winner's table. After that, merge_insert's own conflict detection and retries make
-        concurrent writes land.
+        Lance's own create (``write_dataset(mode="create")``) is not: when two writers create a table at
+        once, the loser's commit is retried as an overwrite of the winner's version and drops its rows
+        (seen on local disk and on S3). So the first version is committed with no retries: exactly one
+        writer creates the table, and a loser merges into the winner's table like any later writer.
         """
         dataset = self._open(name)
         if dataset is None:
-            with self._lock(f"create-{name}"):
+            keyed = with_primary_key(table, keys)
+            try:
+                fragments = lance.fragment.write_fragments(
+                    keyed,
+                    self.table_uri(name),
+                    schema=keyed.schema,
+                    mode="create",
+                    storage_options=self.storage_options,
+                )
+                created = lance.LanceDataset.commit(
+                    self.table_uri(name),
+                    lance.LanceOperation.Overwrite(keyed.schema, fragments),
+                    read_version=0,
+                    max_retries=0,
+                    storage_options=self.storage_options,
+                )
+                return _Merge(created.version, table.num_rows)
+            except OSError:
                 dataset = self._open(name)
-                if dataset is None:
-                    try:
-                        return lance.write_dataset(
-                            table,
-                            self.table_uri(name),
-                            schema=table.schema,
-                            mode="create",
-                            storage_options=self.storage_options,
-                        ).version
-                    except OSError as error:
-                        # On object storage Lance creates a table with a conditional put: a writer
-                        # that lost the race to create it merges into the winner's table instead.
-                        if "already exists" not in str(error):
-                            raise
-                        dataset = self._open(name)
-        builder = dataset.merge_insert(keys)
+                if dataset is None:  # not a lost race: a real failure
+                    raise
+        ensure_primary_key(dataset, keys, name)
+        builder = dataset.merge_insert(None)  # None: join on the declared key, which checks conflicts
         if update_matched:
             builder = builder.when_matched_update_all()
-        builder.when_not_matched_insert_all().conflict_retries(_CONFLICT_RETRIES).execute(
-            self._conform(name, table)
+        stats = (
+            builder.when_not_matched_insert_all()
+            .conflict_retries(_CONFLICT_RETRIES)
+            .execute(self._conform(name, table))
         )
-        return self._open(name).version
-
-    @contextmanager
-    def _lock(self, purpose: str) -> Iterator[None]:
-        """Exclusive per-store lock (an OS file lock: released even if the process dies).
-
-        Only local roots can be locked this way. On object stores run one ingesting writer at a time:
-        without the lock, concurrent ingests into one s3:// store lost commits against an S3-compatible
-        server (docs/deploy.md).
-        """
-        if "://" in self.uri:
-            yield
-            return
-        with open(Path(self.uri) / f".{purpose}.lock", "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        return _Merge(dataset.version, stats["num_inserted_rows"])
 
     # ------------------------------------------------------------------ reads
     def episodes(
@@ -476,9 +486,8 @@ class EpisodeStore:
         if duplicated.any():
             first = pl.from_arrow(table.select(key_columns)).filter(duplicated).row(0, named=True)
             raise ValueError(f"derived table {name!r}: key {first} appears more than once in this write")
-        with self._lock(f"derived-{name}"):  # same-key race as in add_episodes
-            self._add_new_columns(name, table)
-            return self._upsert(name, table, key_columns, update_matched=True)
+        self._add_new_columns(name, table)
+        return self._upsert(name, table, key_columns, update_matched=True).version
 
     def _add_new_columns(self, name: str, table: pyarrow.Table) -> None:
         """A derived table gains the columns a newer stage writes (null in older rows); without this
