@@ -11,7 +11,7 @@ from pipelines.distributed_training import train_stage
 from pipelines.k8s import training_tags
 from pipelines.partitions import task_and_iteration
 from pipelines.resources import RecapResource
-from recap_core.loop.artifacts import iteration_path, pretrained_path, read_lineage
+from recap_core.loop.artifacts import checkpoint_exists, iteration_path, pretrained_path, read_lineage
 from recap_core.loop.baselines import (
     BASELINE_METHODS,
     RECAP_UNGUIDED,
@@ -58,7 +58,7 @@ def baselines(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.Mat
     pi_k = iteration_path(root, "policy", task, iteration)
     reference = (
         read_lineage(pi_k)
-        if (pi_k / "lineage.json").is_file()
+        if checkpoint_exists(pi_k)
         else read_lineage(iteration_path(root, "value", task, iteration))
     )
     data_keys = ("episodes", "steps")

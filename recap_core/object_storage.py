@@ -1,4 +1,4 @@
-"""Credentials and endpoint for tables on object storage, from the usual AWS_* environment variables.
+"""Credentials and endpoint for tables and checkpoints on object storage, from the AWS_* variables.
 
 Lance and Delta talk to S3 (or any S3-compatible server: MinIO, Ceph, a test server) through their
 own Rust object stores; both take the same settings under different option names. Local paths get no
@@ -8,6 +8,8 @@ options, so every call site can pass ``*_storage_options(uri)`` unconditionally.
 from __future__ import annotations
 
 import os
+
+import pyarrow.fs
 
 _FROM_ENVIRONMENT = {
     # environment variable -> Lance option
@@ -50,3 +52,23 @@ def delta_storage_options(uri: str) -> dict[str, str] | None:
         options["AWS_ALLOW_HTTP"] = "true"
     options["conditional_put"] = "etag"
     return options
+
+
+def arrow_filesystem(uri: str) -> tuple[pyarrow.fs.FileSystem, str]:
+    """A pyarrow filesystem for plain files (checkpoints) under ``uri``, and the path inside it."""
+    if not is_object_store(uri):
+        return pyarrow.fs.LocalFileSystem(), str(uri)
+    scheme, _, path = str(uri).partition("://")
+    if scheme != "s3":
+        return pyarrow.fs.FileSystem.from_uri(uri)
+    settings = _settings()
+    endpoint = settings.get("AWS_ENDPOINT_URL", "")
+    filesystem = pyarrow.fs.S3FileSystem(
+        access_key=settings.get("AWS_ACCESS_KEY_ID"),
+        secret_key=settings.get("AWS_SECRET_ACCESS_KEY"),
+        session_token=settings.get("AWS_SESSION_TOKEN"),
+        region=settings.get("AWS_REGION"),
+        endpoint_override=endpoint.partition("://")[2] or None,
+        scheme="http" if endpoint.startswith("http://") else "https",
+    )
+    return filesystem, path.rstrip("/")

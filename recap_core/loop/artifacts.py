@@ -8,7 +8,6 @@ directory also holds ``lineage.json``: the table versions and rows it was traine
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from recap_core.checkpoint_mirror import fetch, publish, switch_to
 from recap_core.training.checkpoints import LINEAGE_FILE
 
 
@@ -35,7 +35,8 @@ def atomic_directory(target: Path) -> Iterator[Path]:
 
     ``target`` is a symlink to the current version's directory and is switched with one atomic rename,
     so a failed training run leaves the previous checkpoint in place, and a reader (another run) always
-    sees either the old or the new checkpoint, never a gap or a mix of the two.
+    sees either the old or the new checkpoint, never a gap or a mix of the two. With
+    RECAP_CHECKPOINT_URI set, the version is also published to object storage (checkpoint_mirror.py).
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     version = target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}"
@@ -44,15 +45,12 @@ def atomic_directory(target: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(version, ignore_errors=True)
         raise
-    previous = target.resolve() if target.is_symlink() else None
-    if target.exists() and not target.is_symlink():  # a plain directory: retire it first
-        previous = target.parent / f".{target.name}.retired-{uuid.uuid4().hex[:8]}"
-        target.rename(previous)
-    link = target.parent / f".{target.name}.link-{uuid.uuid4().hex[:8]}"
-    os.symlink(version.name, link)
-    os.replace(link, target)
-    if previous is not None and previous != version.resolve():
-        shutil.rmtree(previous, ignore_errors=True)
+    try:
+        publish(target, version)  # object storage first: a failed upload leaves both copies as they were
+    except BaseException:
+        shutil.rmtree(version, ignore_errors=True)
+        raise
+    switch_to(target, version)
 
 
 def write_lineage(directory: Path, lineage: dict[str, Any]) -> None:
@@ -60,6 +58,7 @@ def write_lineage(directory: Path, lineage: dict[str, Any]) -> None:
 
 
 def read_lineage(directory: Path) -> dict[str, Any]:
+    fetch(directory)
     file = directory / LINEAGE_FILE
     if not file.is_file():
         raise FileNotFoundError(
@@ -69,10 +68,16 @@ def read_lineage(directory: Path) -> dict[str, Any]:
 
 
 def require_checkpoint(path: Path, what: str, produced_by: str) -> Path:
-    """Fail with the stage to run when an upstream checkpoint is missing."""
+    """Fail with the stage to run when an upstream checkpoint is missing (here and on object storage)."""
+    fetch(path)
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"{what} checkpoint missing at {path}: materialise {produced_by} first")
     return path
+
+
+def checkpoint_exists(path: Path) -> bool:
+    fetch(path)
+    return (path / "config.json").is_file()
 
 
 def data_collecting_policy(root: Path, task: str, iteration: int) -> Path:
@@ -88,7 +93,7 @@ def data_collecting_policy(root: Path, task: str, iteration: int) -> Path:
 def next_iteration_to_train(root: Path, task: str) -> int:
     """The first iteration of ``task`` whose policy pi^k has no checkpoint yet."""
     iteration = 0
-    while (iteration_path(root, "policy", task, iteration) / "config.json").is_file():
+    while checkpoint_exists(iteration_path(root, "policy", task, iteration)):
         iteration += 1
     return iteration
 
@@ -98,7 +103,7 @@ def require_iteration_in_order(root: Path, task: str, iteration: int) -> None:
     policy exists (a skipped iteration would otherwise fail half-way, after its partition was added)."""
     if iteration < 0:
         raise ValueError(f"iteration must be >= 0, got {iteration}")
-    if iteration == 0 or (iteration_path(root, "policy", task, iteration - 1) / "config.json").is_file():
+    if iteration == 0 or checkpoint_exists(iteration_path(root, "policy", task, iteration - 1)):
         return
     raise ValueError(
         f"iteration {iteration} of {task!r} is out of order: it collects rollouts of pi^{iteration - 1}, "
