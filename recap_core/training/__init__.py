@@ -2,7 +2,6 @@
 
 from recap_core.training.checkpoints import CheckpointRef, checkpoint_sha256, read_checkpoint_config
 from recap_core.training.config import (
-    POLICY_METHODS,
     LoopConfig,
     PolicyTrainConfig,
     TrainingHistory,
@@ -26,7 +25,6 @@ from recap_core.training.value_training import (
 )
 
 __all__ = [
-    "POLICY_METHODS",
     "CheckpointRef",
     "LoopConfig",
     "PolicyTrainConfig",

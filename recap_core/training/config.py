@@ -6,7 +6,6 @@ from dataclasses import asdict, dataclass, field
 
 from recap_core.method.rewards import RewardConfig
 
-POLICY_METHODS = ("recap", "sft", "awr", "ppo")
 WEIGHT_RULES = ("best_heldout", "last")
 
 
