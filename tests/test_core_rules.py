@@ -82,7 +82,7 @@ def test_returns_normalised_per_task_by_max_length_plus_c_fail_without_clipping(
 def test_return_outside_a_narrowed_support_is_refused_not_clipped() -> None:
     steps = make_steps([blank_episode("a", 4, False)])
     with pytest.raises(ValueError, match=r"episode ep0000: normalised return -0.8750 at t=0 lies outside"):
-        normalised_returns(steps, RewardConfig(value_min=-0.5))
+        normalised_returns(steps, support=(-0.5, 0.0))
 
 
 def test_normaliser_shorter_than_an_episode_is_rejected_naming_it() -> None:

@@ -31,7 +31,7 @@ CHILD = textwrap.dedent(
     from recap_core.training import ValueTrainConfig
 
     PRESETS["endless"] = dataclasses.replace(
-        PRESETS["tiny"], value_pretrain=ValueTrainConfig(epochs=10**6, patience=10**6, progress=False)
+        PRESETS["tiny"], value_pretrain=ValueTrainConfig(epochs=10**6, patience=10**6)
     )
     recap = RecapResource(preset="endless", tasks=[sys.argv[1]])
     dg.materialize(

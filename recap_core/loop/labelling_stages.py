@@ -90,7 +90,7 @@ def pretraining_labels(store: EpisodeStore, settings: LoopSettings, root: Path) 
     steps = demonstration_steps(store, versions)
     vf = load_value_function(value_dir)
     values = predict_values(vf, steps)
-    returns = normalised_returns(steps, vf.reward_config)
+    returns = normalised_returns(steps, vf.reward_config, vf.net.config.support)
     advantages = episode_advantages(steps, values, vf.reward_config)
     write_advantages(
         store, steps, PRETRAINING_ITERATION, values, returns, advantages, vf.checkpoint.sha256, versions
@@ -115,7 +115,7 @@ def iteration_advantages(
     steps = task_steps(store, task, iteration, versions)
     vf = load_value_function(iteration_path(root, "value", task, iteration))
     values = predict_values(vf, steps)
-    returns = normalised_returns(steps, vf.reward_config)
+    returns = normalised_returns(steps, vf.reward_config, vf.net.config.support)
     advantages = nstep_advantages(steps, values, settings.lookahead, vf.reward_config)
     version = write_advantages(
         store, steps, iteration, values, returns, advantages, vf.checkpoint.sha256, versions

@@ -13,6 +13,7 @@ from typing import Any
 
 import recap_core.sim.variants  # noqa: F401 - registers the strict study tasks the presets name
 from recap_core.method.thresholds import FINETUNE_POSITIVE_FRACTION, PRETRAIN_POSITIVE_FRACTION
+from recap_core.models import FlowPolicyConfig, ValueNetConfig
 from recap_core.seeds import EVAL_SPLITS
 from recap_core.settings import DEFAULT_STUDY, require_study_name
 from recap_core.sim.operator import DemoConfig
@@ -116,10 +117,14 @@ PRESETS: dict[str, LoopSettings] = {
         intervention_share=0.5,
         eval_episodes=3,
         max_steps=60,
-        value_pretrain=ValueTrainConfig(epochs=2, hidden=64, depth=2, progress=False),
-        value_finetune=ValueTrainConfig(epochs=1, weights="last", hidden=64, depth=2, progress=False),
-        policy_pretrain=PolicyTrainConfig(epochs=2, hidden=64, depth=2, progress=False),
-        policy_finetune=PolicyTrainConfig(epochs=1, weights="last", hidden=64, depth=2, progress=False),
+        value_pretrain=ValueTrainConfig(epochs=2, architecture=ValueNetConfig(hidden=64, depth=2)),
+        value_finetune=ValueTrainConfig(
+            epochs=1, weights="last", architecture=ValueNetConfig(hidden=64, depth=2)
+        ),
+        policy_pretrain=PolicyTrainConfig(epochs=2, architecture=FlowPolicyConfig(hidden=64, depth=2)),
+        policy_finetune=PolicyTrainConfig(
+            epochs=1, weights="last", architecture=FlowPolicyConfig(hidden=64, depth=2)
+        ),
     ),
     # The README's run command: pre-training and two RECAP iterations on two tasks in minutes.
     "fast": LoopSettings(
@@ -128,13 +133,18 @@ PRESETS: dict[str, LoopSettings] = {
         rollouts_per_iteration=20,
         eval_episodes=20,
         beta=FINETUNE_GUIDANCE,
-        value_pretrain=ValueTrainConfig(epochs=8, progress=False),
-        value_finetune=ValueTrainConfig(epochs=30, weights="last", progress=False),
-        policy_pretrain=PolicyTrainConfig(epochs=30, progress=False),
-        policy_finetune=PolicyTrainConfig(epochs=30, weights="last", progress=False),
+        value_pretrain=ValueTrainConfig(epochs=8),
+        value_finetune=ValueTrainConfig(epochs=30, weights="last"),
+        policy_pretrain=PolicyTrainConfig(epochs=30),
+        policy_finetune=PolicyTrainConfig(epochs=30, weights="last"),
     ),
     # The study: more data and evaluation episodes for standard errors under 5 points.
-    "full": LoopSettings(),
+    "full": LoopSettings(
+        value_pretrain=ValueTrainConfig(epochs=20, progress=True),
+        value_finetune=ValueTrainConfig(epochs=30, weights="last", progress=True),
+        policy_pretrain=PolicyTrainConfig(epochs=30, progress=True),
+        policy_finetune=PolicyTrainConfig(epochs=15, weights="last", progress=True),
+    ),
     # `recap experiment`: tasks where SFT on the demos is clearly imperfect (measured, docs/experiment.md),
     # plus the strict-success variant of push for the failure-mode-removal study.
     "study-fast": LoopSettings(
@@ -143,10 +153,10 @@ PRESETS: dict[str, LoopSettings] = {
         rollouts_per_iteration=20,
         eval_episodes=30,
         beta=FINETUNE_GUIDANCE,
-        value_pretrain=ValueTrainConfig(epochs=8, progress=False),
-        value_finetune=ValueTrainConfig(epochs=30, weights="last", progress=False),
-        policy_pretrain=PolicyTrainConfig(epochs=30, progress=False),
-        policy_finetune=PolicyTrainConfig(epochs=30, weights="last", progress=False),
+        value_pretrain=ValueTrainConfig(epochs=8),
+        value_finetune=ValueTrainConfig(epochs=30, weights="last"),
+        policy_pretrain=PolicyTrainConfig(epochs=30),
+        policy_finetune=PolicyTrainConfig(epochs=30, weights="last"),
     ),
     # The study proper: 100 held-out episodes per evaluation keep standard errors <= 5 points.
     "study-full": LoopSettings(
@@ -155,10 +165,10 @@ PRESETS: dict[str, LoopSettings] = {
         rollouts_per_iteration=40,
         eval_episodes=100,
         beta=FINETUNE_GUIDANCE,
-        value_pretrain=ValueTrainConfig(epochs=15, progress=False),
-        value_finetune=ValueTrainConfig(epochs=20, weights="last", progress=False),
-        policy_pretrain=PolicyTrainConfig(epochs=40, progress=False),
-        policy_finetune=PolicyTrainConfig(epochs=40, weights="last", progress=False),
+        value_pretrain=ValueTrainConfig(epochs=15),
+        value_finetune=ValueTrainConfig(epochs=20, weights="last"),
+        policy_pretrain=PolicyTrainConfig(epochs=40),
+        policy_finetune=PolicyTrainConfig(epochs=40, weights="last"),
     ),
 }
 

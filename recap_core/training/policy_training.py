@@ -145,29 +145,11 @@ def train_policy(
                 f"checkpoint {init_from} expects obs/action dims {(arch.obs_dim, arch.action_dim)}, "
                 f"the steps have {(obs_dim, action_dim)}"
             )
-        if arch.horizon != config.horizon:
-            raise ValueError(
-                f"checkpoint {init_from} has horizon {arch.horizon}, config asks {config.horizon}"
-            )
-        require_matching_architecture(config, arch, init_from)
+        require_matching_architecture(config.architecture, arch, init_from)
         net = parent_policy.net
         net.config = dataclasses.replace(arch, conditioned=conditioned)
     else:
-        net = FlowMatchingPolicy(
-            FlowPolicyConfig(
-                obs_dim=obs_dim,
-                action_dim=action_dim,
-                horizon=config.horizon,
-                backbone=config.backbone,
-                hidden=config.hidden,
-                depth=config.depth,
-                heads=config.heads,
-                prompt_dim=config.prompt_dim,
-                prompt_buckets=config.prompt_buckets,
-                conditioned=conditioned,
-                flow_steps=config.flow_steps,
-            )
-        )
+        net = FlowMatchingPolicy(config.architecture.sized(obs_dim, action_dim, conditioned))
     if parent is None:
         fit_normalisers(
             data,
@@ -434,7 +416,7 @@ def save_policy(
 def load_trained_policy(path: str | Path) -> TrainedPolicy:
     """Rebuild a trained policy (network, method, checkpoint reference) from its directory."""
     config = read_checkpoint_config(path, kind="policy")
-    net = FlowMatchingPolicy(FlowPolicyConfig(**config["architecture"]))
+    net = FlowMatchingPolicy(FlowPolicyConfig.from_dict(config["architecture"]))
     load_weights(net, path)
     net.eval()
     return TrainedPolicy(
