@@ -62,8 +62,8 @@ def _resource(
     training_memory_mb: int = 0,
 ):
     from pipelines.resources import RecapResource
+    from recap_core.locations import require_study_name
     from recap_core.loop.settings import preset_file, preset_names
-    from recap_core.settings import require_study_name
 
     recap = RecapResource(
         preset=preset if preset in preset_names() else str(preset_file(preset)),  # a file: absolute path

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import dagster as dg
 
+from recap_core.locations import DEFAULT_STUDY, checkpoint_dir, in_study, ledger_uri, store_uri
 from recap_core.loop.experiment import replicate_settings
 from recap_core.loop.settings import LoopSettings, preset
-from recap_core.settings import DEFAULT_STUDY, checkpoint_dir, in_study, ledger_uri, store_uri
 from recap_core.store import EpisodeStore
 
 

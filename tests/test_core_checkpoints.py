@@ -28,13 +28,17 @@ QUICK = {"epochs": 2, "batch_size": 64}
 NET = {"hidden": 32, "depth": 2}
 
 
-def value_config(net: dict | None = None, **loop) -> ValueTrainConfig:
+def value_config(net: dict | None = None, **optimisation) -> ValueTrainConfig:
     """A quick value config: QUICK's optimisation and NET's small network, each with changes."""
-    return ValueTrainConfig(**{**QUICK, **loop}, architecture=ValueNetConfig(**{**NET, **(net or {})}))
+    return ValueTrainConfig(
+        **{**QUICK, **optimisation}, architecture=ValueNetConfig(**{**NET, **(net or {})})
+    )
 
 
-def policy_config(net: dict | None = None, **loop) -> PolicyTrainConfig:
-    return PolicyTrainConfig(**{**QUICK, **loop}, architecture=FlowPolicyConfig(**{**NET, **(net or {})}))
+def policy_config(net: dict | None = None, **optimisation) -> PolicyTrainConfig:
+    return PolicyTrainConfig(
+        **{**QUICK, **optimisation}, architecture=FlowPolicyConfig(**{**NET, **(net or {})})
+    )
 
 
 @pytest.fixture(autouse=True, scope="module")

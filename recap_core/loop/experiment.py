@@ -10,8 +10,8 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from recap_core.locations import DEFAULT_STUDY, data_root, require_study_name
 from recap_core.loop.settings import LoopSettings, preset_label
-from recap_core.settings import DEFAULT_STUDY, data_root, require_study_name
 
 DEFAULT_ITERATIONS = 2
 

@@ -19,10 +19,10 @@ import matplotlib.pyplot as plt
 import polars as pl
 
 from recap_core.ledger import ledger_version, newest_evaluations, read_ledger
+from recap_core.locations import DEFAULT_STUDY
 from recap_core.loop.plots import _png, progress_per_iteration
 from recap_core.loop.verdicts import Direction, Interval, ratios, t_interval, verdict
 from recap_core.methods import BASELINES, METHOD_FACTS, RECAP_UNGUIDED, REPORT_ORDER, Method
-from recap_core.settings import DEFAULT_STUDY
 
 THROUGHPUT_TARGET = 2.0  # paper: RECAP more than doubles throughput on the hardest task
 FAILURE_TARGET = 0.5  # paper: RECAP roughly halves the failure rate

@@ -20,9 +20,9 @@ from typing import Any
 import yaml
 
 import recap_core.sim.variants  # noqa: F401 - registers the strict study tasks the presets name
+from recap_core.locations import DEFAULT_STUDY, require_study_name
 from recap_core.method.thresholds import FINETUNE_POSITIVE_FRACTION, PRETRAIN_POSITIVE_FRACTION
 from recap_core.seeds import EVAL_SPLITS
-from recap_core.settings import DEFAULT_STUDY, require_study_name
 from recap_core.sim.operator import DemoConfig
 from recap_core.training.config import PolicyTrainConfig, ValueTrainConfig
 from recap_core.training.sources import READERS
@@ -30,7 +30,7 @@ from recap_core.training.sources import READERS
 
 @dataclass(frozen=True)
 class LoopSettings:
-    """What one RECAP run does on the simulated robot.
+    """Algorithm 1's settings: what one RECAP run (pre-training, then iterations 0..K) does on the robot.
 
     ``finetune_positive_fraction_overrides`` maps a task to its own target (the paper uses 10% on some
     tasks). ``rollout_seed_stride`` keeps each iteration's initial states distinct inside the training
@@ -45,7 +45,7 @@ class LoopSettings:
     # The pipeline's evaluation is what runs and studies report: test seeds. Tuning (task choice, epochs,
     # beta, threshold overrides) looks only at validation seeds (`recap evaluate`'s default split).
     eval_split: str = "test"
-    # The study this run belongs to: its episodes, checkpoints and ledger rows (see recap_core/settings.py).
+    # The study this run belongs to: its episodes, checkpoints and ledger rows (see recap_core/locations.py).
     study: str = DEFAULT_STUDY
     lookahead: int = 50
     pretrain_positive_fraction: float = PRETRAIN_POSITIVE_FRACTION

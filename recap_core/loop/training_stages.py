@@ -50,7 +50,7 @@ from recap_core.training import (
     train_value_function,
 )
 from recap_core.training.checkpoints import CheckpointRef
-from recap_core.training.config import LoopConfig
+from recap_core.training.config import OptimisationConfig
 from recap_core.training.distributed import SINGLE_PROCESS, Distributed
 from recap_core.training.policy_training import ADVANTAGE_COLUMN, INDICATOR_COLUMN
 from recap_core.training.sources import ColumnReader, TrainingData, in_memory_data, streaming_data
@@ -101,7 +101,7 @@ def _training_data(
     load: Callable[[], StepArrays],
     versions: Mapping[str, int],
     columns: ColumnReader | None,
-    config: LoopConfig,
+    config: OptimisationConfig,
     distributed: Distributed,
 ) -> TrainingData:
     """The stage's data as the settings ask: in memory (``load``), or streamed from the store in shards
@@ -127,7 +127,7 @@ def _demonstration_data(
     settings: LoopSettings,
     versions: Mapping[str, int],
     columns: ColumnReader | None,
-    config: LoopConfig,
+    config: OptimisationConfig,
     distributed: Distributed,
 ) -> TrainingData:
     """Pre-training's data: every demonstration, as the settings ask to read it."""

@@ -1,8 +1,8 @@
-"""Training loops, baselines, checkpoints and hub transfer for the value function and the policy."""
+"""Trainers (RECAP and the baselines), checkpoints and hub transfer for the value function and the policy."""
 
 from recap_core.training.checkpoints import CheckpointRef, checkpoint_sha256, read_checkpoint_config
 from recap_core.training.config import (
-    LoopConfig,
+    OptimisationConfig,
     PolicyTrainConfig,
     TrainingHistory,
     ValueTrainConfig,
@@ -26,7 +26,7 @@ from recap_core.training.value_training import (
 
 __all__ = [
     "CheckpointRef",
-    "LoopConfig",
+    "OptimisationConfig",
     "PolicyTrainConfig",
     "TrainedPolicy",
     "TrainingHistory",

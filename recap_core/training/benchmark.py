@@ -58,15 +58,15 @@ def run_benchmark(frames: int = 200_000, train_batches: int = 40, threads: int =
     predict_values(vf, steps)
     label_seconds = time.perf_counter() - start
 
-    loop = {
+    optimisation = {
         "epochs": 1,
         "steps_per_epoch": train_batches,
         "val_fraction": 0.0,
         "seed": seed,
     }
-    _, value_history = train_value_function(steps, ValueTrainConfig(**loop))
+    _, value_history = train_value_function(steps, ValueTrainConfig(**optimisation))
     labels = np.random.default_rng(seed).random(len(steps)) < 0.3
-    policy, policy_history = train_policy(steps, labels, PolicyTrainConfig(**loop), method="recap")
+    policy, policy_history = train_policy(steps, labels, PolicyTrainConfig(**optimisation), method="recap")
 
     result = {
         "torch_threads": threads,

@@ -1,4 +1,4 @@
-"""Training configurations and the history every loop returns (both JSON-serialisable for lineage)."""
+"""Training configurations and the history every trainer returns (both JSON-serialisable for lineage)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ WEIGHT_RULES = ("best_heldout", "last")
 
 
 @dataclass(frozen=True)
-class LoopConfig:
+class OptimisationConfig:
     """Optimisation, split and early-stopping settings shared by every trainer.
 
     ``steps_per_epoch`` None means one pass over the training steps. ``weights`` is the rule for the
@@ -52,7 +52,7 @@ class LoopConfig:
 
 
 @dataclass(frozen=True)
-class ValueTrainConfig(LoopConfig):
+class ValueTrainConfig(OptimisationConfig):
     """Value-function training: the network's architecture (``obs_dim`` filled in from the data; when
     finetuning it must be the checkpoint's) and the reward."""
 
@@ -61,7 +61,7 @@ class ValueTrainConfig(LoopConfig):
 
 
 @dataclass(frozen=True)
-class PolicyTrainConfig(LoopConfig):
+class PolicyTrainConfig(OptimisationConfig):
     """Policy training for every extraction method.
 
     RECAP: ``indicator_dropout`` (0.3) is the classifier-free-guidance dropout of the indicator token.

@@ -22,7 +22,7 @@ from recap_core.training.checkpoints import (
 )
 from recap_core.training.config import TrainingHistory, ValueTrainConfig, require_matching_architecture
 from recap_core.training.distributed import SINGLE_PROCESS, Distributed
-from recap_core.training.loop import fit
+from recap_core.training.fit import fit
 from recap_core.training.pretrained import RecapHubMixin
 from recap_core.training.sources import Shard, TrainingData, in_memory_data, shards_of
 from recap_core.training.statistics import fit_normalisers
