@@ -12,13 +12,9 @@ from pipelines.k8s import training_tags
 from pipelines.partitions import task_and_iteration
 from pipelines.resources import RecapResource
 from recap_core.loop.artifacts import checkpoint_exists, iteration_path, pretrained_path, read_lineage
-from recap_core.loop.baselines import (
-    BASELINE_METHODS,
-    RECAP_UNGUIDED,
-    evaluate_recap_unguided,
-    run_baselines,
-)
+from recap_core.loop.baselines import evaluate_recap_unguided, run_baselines
 from recap_core.loop.training_stages import iteration_value_versions
+from recap_core.methods import BASELINES, RECAP_UNGUIDED
 from recap_core.training import checkpoint_sha256
 
 BASELINE_GROUP = "recap_baselines"
@@ -103,7 +99,7 @@ def baselines(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.Mat
         }
     )
     return dg.MaterializeResult(
-        metadata={"methods": ", ".join(BASELINE_METHODS), **metadata},
+        metadata={"methods": ", ".join(BASELINES), **metadata},
         check_results=[
             dg.AssetCheckResult(
                 check_name="baselines_share_pi_k_data",

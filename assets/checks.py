@@ -5,6 +5,7 @@ import numpy as np
 import polars as pl
 
 from recap_core.loop.results import LabelResult
+from recap_core.methods import Method
 from recap_core.store import EpisodeStore
 from schemas.episodes import episodes_validation_schema
 
@@ -31,7 +32,7 @@ def fraction_check(result: LabelResult, check_name: str) -> dg.AssetCheckResult:
         task: abs(result.population_positive_fraction[task] - target)
         for task, target in result.target_fraction.items()
     }
-    passed = result.mode == "sft" or all(gap <= POSITIVE_FRACTION_TOLERANCE for gap in gaps.values())
+    passed = result.mode == Method.SFT or all(gap <= POSITIVE_FRACTION_TOLERANCE for gap in gaps.values())
     return dg.AssetCheckResult(
         check_name=check_name,
         passed=passed,

@@ -24,7 +24,9 @@ app.add_typer(bench_app, name="bench")
 for area in (store, core, robot):
     area.register(app, bench_app)
 
-PresetOption = Annotated[str, typer.Option(help="tiny | fast | full")]
+PresetOption = Annotated[
+    str, typer.Option(help="tiny | fast | full | study-fast | study-full, or the path of a preset YAML file")
+]
 TasksOption = Annotated[str, typer.Option(help="Comma-separated tasks (default: the preset's).")]
 StudyOption = Annotated[
     str, typer.Option(help="The study this run belongs to: its own episodes, checkpoints and ledger rows.")
@@ -60,10 +62,11 @@ def _resource(
     training_memory_mb: int = 0,
 ):
     from pipelines.resources import RecapResource
-    from recap_core.settings import require_study_name
+    from recap_core.locations import require_study_name
+    from recap_core.loop.settings import preset_file, preset_names
 
     recap = RecapResource(
-        preset=preset,
+        preset=preset if preset in preset_names() else str(preset_file(preset)),  # a file: absolute path
         tasks=[t for t in tasks.split(",") if t],
         lerobot_drop_folder=os.environ.get("RECAP_DROP_FOLDER", ""),
         study=require_study_name(study),
@@ -71,7 +74,7 @@ def _resource(
         training_reader=training_reader,
         training_memory_mb=training_memory_mb,
     )
-    recap.settings()  # an unknown preset fails here, naming the valid ones, before anything runs
+    recap.settings()  # an unknown preset or a bad setting fails here, naming it, before anything runs
     return recap
 
 
@@ -110,7 +113,7 @@ def run(
 
 @app.command("experiment")
 def experiment(
-    preset: Annotated[str, typer.Option(help="study-fast | study-full | tiny | fast | full")] = "study-fast",
+    preset: PresetOption = "study-fast",
     tasks: TasksOption = "",
     iterations: Annotated[int, typer.Option(help="RECAP iterations after iteration 0.")] = 2,
     reports: Annotated[str, typer.Option(help="Reports root (default: $RECAP_HOME/reports).")] = "",

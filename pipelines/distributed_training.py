@@ -30,6 +30,7 @@ from recap_core.loop.training_stages import (
     train_iteration_policy,
     train_iteration_value,
 )
+from recap_core.methods import Method
 from recap_core.store import EpisodeStore
 from recap_core.training.distributed import SINGLE_PROCESS, Distributed
 
@@ -62,7 +63,7 @@ def train_stage(
     stage: str,
     task: str = "",
     iteration: int = -1,
-    method: str = "recap",
+    method: str = Method.RECAP.value,
 ) -> TrainingResult:
     """Run one training stage as the settings ask: here, or on ``training_processes`` torchrun ranks."""
     settings = recap.settings()
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stage", choices=STAGES, required=True)
     parser.add_argument("--task", default="")
     parser.add_argument("--iteration", type=int, default=-1)
-    parser.add_argument("--method", default="recap")
+    parser.add_argument("--method", default=Method.RECAP.value)
     parser.add_argument("--resource", required=True, help="RecapResource fields as JSON")
     args = parser.parse_args(argv)
     recap = RecapResource(**json.loads(args.resource))

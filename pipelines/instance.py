@@ -11,7 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
-from recap_core.settings import data_root
+from recap_core.locations import data_root
 
 PROJECT_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
 

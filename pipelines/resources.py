@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import dagster as dg
 
+from recap_core.locations import DEFAULT_STUDY, checkpoint_dir, in_study, ledger_uri, store_uri
 from recap_core.loop.experiment import replicate_settings
 from recap_core.loop.settings import LoopSettings, preset
-from recap_core.settings import DEFAULT_STUDY, checkpoint_dir, in_study, ledger_uri, store_uri
 from recap_core.store import EpisodeStore
 
 
 class RecapResource(dg.ConfigurableResource):
-    """Store URIs, the RECAP preset and the study; empty fields fall back to the study's $RECAP_HOME paths."""
+    """Store URIs, the RECAP preset and the study; empty fields fall back to the study's $RECAP_HOME paths.
+
+    ``preset``: a preset name (recap_core/presets/) or the path of a preset YAML file. ``tasks``, ``study``
+    and the ``training_*`` fields change the preset's settings of the same names, read by the same rules
+    as a preset file's keys.
+    """
 
     preset: str = "fast"
     tasks: list[str] = []  # noqa: RUF012 - pydantic copies field defaults per instance
@@ -31,18 +35,14 @@ class RecapResource(dg.ConfigurableResource):
     training_memory_mb: int = 0
 
     def settings(self) -> LoopSettings:
-        settings = replicate_settings(
-            dataclasses.replace(preset(self.preset), study=self.study), self.replicate
-        )
-        if self.tasks:
-            settings = dataclasses.replace(settings, tasks=tuple(self.tasks))
-        training = {
+        changes = {
+            "tasks": list(self.tasks),
             "training_processes": self.training_processes,
             "training_reader": self.training_reader,
             "training_memory_mb": self.training_memory_mb,
         }
-        overrides = {name: value for name, value in training.items() if value}
-        return dataclasses.replace(settings, **overrides) if overrides else settings
+        overrides = {name: value for name, value in changes.items() if value}  # empty: the preset's
+        return replicate_settings(preset(self.preset, study=self.study, **overrides), self.replicate)
 
     def fields(self) -> dict:
         """The resource's configuration, to rebuild it in another process (a torchrun rank)."""

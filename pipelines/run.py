@@ -20,8 +20,8 @@ from pipelines.progress import close_progress, stage_progress
 from pipelines.recovery import owner_tags
 from pipelines.resources import RecapResource
 from recap_core.ledger import newest_evaluations, read_ledger
+from recap_core.locations import DEFAULT_STUDY
 from recap_core.loop.artifacts import require_iteration_in_order
-from recap_core.settings import DEFAULT_STUDY
 
 # Progress bars are ours; Dagster's per-event log stays in the instance (and the UI), not the terminal.
 CONSOLE_WARNINGS_ONLY = {"console": {"config": {"log_level": "WARNING"}}}

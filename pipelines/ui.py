@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from recap_core.settings import data_root
+from recap_core.locations import data_root
 
 WORKSPACE = Path(__file__).resolve().parent.parent / "workspace.yaml"
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pyarrow.fs
 
+from recap_core.locations import data_root
 from recap_core.object_storage import arrow_filesystem
-from recap_core.settings import data_root
 
 POINTER = "CURRENT.json"
 VERSIONS = "versions"

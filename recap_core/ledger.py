@@ -18,8 +18,8 @@ import pyarrow as pa
 from deltalake import DeltaTable, Field, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
+from recap_core.locations import DEFAULT_STUDY
 from recap_core.object_storage import delta_storage_options, is_object_store
-from recap_core.settings import DEFAULT_STUDY
 from schemas.metrics import METRICS_ARROW_SCHEMA, MetricsRow
 
 # A policy is identified by its weights, not by its checkpoint's sha256, which also covers config.json's

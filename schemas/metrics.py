@@ -10,9 +10,8 @@ import pandera.polars as pa
 import polars as pl
 import pyarrow as pa_arrow
 
+from recap_core.methods import LEDGER_METHODS
 from recap_core.seeds import EVAL_SPLITS
-
-METHODS = ("recap", "recap_beta1", "sft", "awr", "ppo", "expert")
 
 METRICS_ARROW_SCHEMA = pa_arrow.schema(
     [
@@ -43,7 +42,7 @@ class MetricsRow(pa.DataFrameModel):
 
     task: str = pa.Field(str_length={"min_value": 1})
     iteration: pl.Int32 = pa.Field(ge=0)
-    method: str = pa.Field(isin=list(METHODS))
+    method: str = pa.Field(isin=list(LEDGER_METHODS))
     policy_checkpoint: str
     policy_sha256: str = pa.Field(str_length={"min_value": 1})
     policy_weights_sha256: str = pa.Field(str_length={"min_value": 1})

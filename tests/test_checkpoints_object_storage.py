@@ -8,6 +8,7 @@ import pytest
 import torch
 from services import s3_server
 
+from recap_core.locations import checkpoint_dir
 from recap_core.loop.artifacts import (
     atomic_directory,
     iteration_path,
@@ -16,7 +17,6 @@ from recap_core.loop.artifacts import (
     require_checkpoint,
     write_lineage,
 )
-from recap_core.settings import checkpoint_dir
 from recap_core.training.checkpoints import checkpoint_sha256, save_checkpoint
 
 TASK = "reach-v3"

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from core_helpers import ToyEpisode, make_steps, torch_threads
 
+from recap_core.models import DistributionalValueFunction, FlowPolicyConfig, ValueNetConfig
 from recap_core.policy_api import ChunkPolicy
 from recap_core.training import (
     PolicyTrainConfig,
@@ -23,7 +24,21 @@ from recap_core.training import (
     train_value_function,
 )
 
-QUICK = {"epochs": 2, "hidden": 32, "depth": 2, "progress": False, "batch_size": 64}
+QUICK = {"epochs": 2, "batch_size": 64}
+NET = {"hidden": 32, "depth": 2}
+
+
+def value_config(net: dict | None = None, **optimisation) -> ValueTrainConfig:
+    """A quick value config: QUICK's optimisation and NET's small network, each with changes."""
+    return ValueTrainConfig(
+        **{**QUICK, **optimisation}, architecture=ValueNetConfig(**{**NET, **(net or {})})
+    )
+
+
+def policy_config(net: dict | None = None, **optimisation) -> PolicyTrainConfig:
+    return PolicyTrainConfig(
+        **{**QUICK, **optimisation}, architecture=FlowPolicyConfig(**{**NET, **(net or {})})
+    )
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -51,7 +66,7 @@ def _steps(seed: int = 0, n_episodes: int = 12, obs_dim: int = 4):
 
 def test_value_checkpoint_round_trip_is_exact_and_not_pickled(tmp_path: Path) -> None:
     steps = _steps()
-    vf, history = train_value_function(steps, ValueTrainConfig(**QUICK), out_dir=tmp_path / "v")
+    vf, history = train_value_function(steps, value_config(), out_dir=tmp_path / "v")
     assert sorted(p.name for p in (tmp_path / "v").iterdir()) == ["config.json", "model.safetensors"]
     config = json.loads((tmp_path / "v" / "config.json").read_text())
     assert config["kind"] == "value" and config["parent"] is None
@@ -71,10 +86,10 @@ def test_value_checkpoint_round_trip_is_exact_and_not_pickled(tmp_path: Path) ->
 
 def test_finetuning_records_parent_and_keeps_its_units(tmp_path: Path) -> None:
     steps = _steps()
-    parent, _ = train_value_function(steps, ValueTrainConfig(**QUICK), out_dir=tmp_path / "pre")
+    parent, _ = train_value_function(steps, value_config(), out_dir=tmp_path / "pre")
     task_steps = steps.select_episodes(steps.episodes["task"].to_numpy() == "reach")
     child, _ = train_value_function(
-        task_steps, ValueTrainConfig(**QUICK), init_from=tmp_path / "pre", out_dir=tmp_path / "ft"
+        task_steps, value_config(), init_from=tmp_path / "pre", out_dir=tmp_path / "ft"
     )
     config = json.loads((tmp_path / "ft" / "config.json").read_text())
     assert config["parent"] == {"path": str((tmp_path / "pre").resolve()), "sha256": parent.checkpoint.sha256}
@@ -85,7 +100,7 @@ def test_finetuning_records_parent_and_keeps_its_units(tmp_path: Path) -> None:
 def test_policy_checkpoint_loads_as_chunk_policy(tmp_path: Path) -> None:
     steps = _steps()
     labels = np.random.default_rng(0).random(len(steps)) < 0.4
-    trained, _ = train_policy(steps, labels, PolicyTrainConfig(**QUICK, horizon=5), out_dir=tmp_path / "p")
+    trained, _ = train_policy(steps, labels, policy_config({"horizon": 5}), out_dir=tmp_path / "p")
     policy = load_policy(tmp_path / "p", beta=1.5)
     assert isinstance(policy, ChunkPolicy)
     assert policy.horizon == 5
@@ -101,7 +116,7 @@ def test_policy_checkpoint_loads_as_chunk_policy(tmp_path: Path) -> None:
     train_policy(
         steps,
         None,
-        PolicyTrainConfig(**QUICK, horizon=5),
+        policy_config({"horizon": 5}),
         method="sft",
         init_from=tmp_path / "p",
         out_dir=tmp_path / "sft",
@@ -114,8 +129,8 @@ def test_policy_checkpoint_loads_as_chunk_policy(tmp_path: Path) -> None:
 
 def test_training_is_seeded(tmp_path: Path) -> None:
     steps = _steps()
-    a, ha = train_value_function(steps, ValueTrainConfig(**QUICK, seed=3))
-    b, hb = train_value_function(steps, ValueTrainConfig(**QUICK, seed=3))
+    a, ha = train_value_function(steps, value_config(seed=3))
+    b, hb = train_value_function(steps, value_config(seed=3))
     assert ha.train_loss == hb.train_loss
     np.testing.assert_array_equal(predict_values(a, steps), predict_values(b, steps))
 
@@ -125,16 +140,16 @@ def test_bad_input_names_episode_and_column() -> None:
     steps.observations[20, 1] = np.nan
     bad_episode = steps.episodes["episode_id"][int(steps.episode_index[20])]
     with pytest.raises(ValueError, match=f"episode {bad_episode}: column 'observation'"):
-        train_value_function(steps, ValueTrainConfig(**QUICK))
+        train_value_function(steps, value_config())
     with pytest.raises(ValueError, match="method='recap' needs one indicator per step"):
-        train_policy(_steps(), None, PolicyTrainConfig(**QUICK))
+        train_policy(_steps(), None, policy_config())
     with pytest.raises(ValueError, match="method must be one of"):
-        train_policy(_steps(), None, PolicyTrainConfig(**QUICK), method="dagger")
+        train_policy(_steps(), None, policy_config(), method="dagger")
 
 
 def test_pull_resolves_offline_and_verifies_sha(tmp_path: Path) -> None:
     steps = _steps()
-    vf, _ = train_value_function(steps, ValueTrainConfig(**QUICK), out_dir=tmp_path / "v")
+    vf, _ = train_value_function(steps, value_config(), out_dir=tmp_path / "v")
     mirror = tmp_path / "mirror"
     shutil.copytree(tmp_path / "v", mirror)
     pulled = pull_checkpoint(
@@ -156,7 +171,7 @@ def test_pull_resolves_offline_and_verifies_sha(tmp_path: Path) -> None:
 
 def test_transformer_backbone_trains_and_round_trips(tmp_path: Path) -> None:
     steps = _steps(n_episodes=20)
-    config = ValueTrainConfig(**{**QUICK, "epochs": 6}, backbone="transformer", val_fraction=0.0, lr=1e-3)
+    config = value_config({"backbone": "transformer"}, epochs=6, val_fraction=0.0, lr=1e-3)
     vf, history = train_value_function(steps, config, out_dir=tmp_path / "v")
     assert history.train_loss[-1] < history.train_loss[0] - 0.3
     assert (
@@ -166,7 +181,7 @@ def test_transformer_backbone_trains_and_round_trips(tmp_path: Path) -> None:
         predict_values(load_value_function(tmp_path / "v"), steps), predict_values(vf, steps)
     )
     labels = np.ones(len(steps), dtype=bool)
-    pconfig = PolicyTrainConfig(**QUICK, backbone="transformer", horizon=3)
+    pconfig = policy_config({"backbone": "transformer", "horizon": 3})
     train_policy(steps, labels, pconfig, out_dir=tmp_path / "p")
     assert load_policy(tmp_path / "p", beta=2.0).act(steps.observations[:3], ["x"] * 3).shape == (3, 3, 2)
 
@@ -186,7 +201,7 @@ def test_cli_bench_and_inspect_print_json(tmp_path: Path) -> None:
         "policy_act_batch32_beta1_ms",
     ):
         assert numbers[key] > 0
-    train_value_function(_steps(), ValueTrainConfig(**QUICK), out_dir=tmp_path / "v")
+    train_value_function(_steps(), value_config(), out_dir=tmp_path / "v")
     result = runner.invoke(app, ["core", "inspect", str(tmp_path / "v")])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
@@ -248,10 +263,8 @@ CORRUPTIONS = {
 def trained_checkpoints(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("ckpt")
     steps = _steps()
-    train_value_function(steps, ValueTrainConfig(**QUICK), out_dir=root / "value")
-    train_policy(
-        steps, np.ones(len(steps), bool), PolicyTrainConfig(**QUICK, horizon=4), out_dir=root / "policy"
-    )
+    train_value_function(steps, value_config(), out_dir=root / "value")
+    train_policy(steps, np.ones(len(steps), bool), policy_config({"horizon": 4}), out_dir=root / "policy")
     return {"value": root / "value", "policy": root / "policy"}
 
 
@@ -288,10 +301,43 @@ def test_an_intact_checkpoint_is_verified_by_inspect(trained_checkpoints):
 def test_finetuning_refuses_an_architecture_the_checkpoint_does_not_have(tmp_path: Path) -> None:
     """A finetune config's architecture used to be ignored silently (the checkpoint's won)."""
     steps = _steps()
-    train_value_function(steps, ValueTrainConfig(**QUICK), out_dir=tmp_path / "v")
+    train_value_function(steps, value_config(), out_dir=tmp_path / "v")
     with pytest.raises(ValueError, match=r"hidden 64 \(checkpoint: 32\)"):
-        train_value_function(steps, ValueTrainConfig(**{**QUICK, "hidden": 64}), init_from=tmp_path / "v")
-    train_policy(steps, None, PolicyTrainConfig(**QUICK, horizon=5), method="sft", out_dir=tmp_path / "p")
-    wider = PolicyTrainConfig(**{**QUICK, "depth": 4}, horizon=5)
+        train_value_function(steps, value_config({"hidden": 64}), init_from=tmp_path / "v")
+    train_policy(steps, None, policy_config({"horizon": 5}), method="sft", out_dir=tmp_path / "p")
+    wider = policy_config({"depth": 4, "horizon": 5})
     with pytest.raises(ValueError, match=r"depth 4 \(checkpoint: 2\)"):
         train_policy(steps, None, wider, method="sft", init_from=tmp_path / "p")
+
+
+def test_checkpoints_of_the_older_config_layout_still_load(tmp_path: Path) -> None:
+    """Before the value support moved into the architecture, config.json named it v_min / v_max there and
+    repeated it in the reward as value_min / value_max; before the progress input, no time_aware."""
+    steps = _steps()
+    vf, _ = train_value_function(steps, value_config(), out_dir=tmp_path / "v")
+    file = tmp_path / "v" / "config.json"
+    config = json.loads(file.read_text())
+    architecture = config["architecture"]
+    architecture["v_min"], architecture["v_max"] = (
+        architecture.pop("value_min"),
+        architecture.pop("value_max"),
+    )
+    config["reward"].update(value_min=-1.0, value_max=0.0)
+    file.write_text(json.dumps(config))
+    old = load_value_function(tmp_path / "v")
+    assert old.net.config == vf.net.config and old.reward_config == vf.reward_config
+    np.testing.assert_array_equal(predict_values(old, steps), predict_values(vf, steps))
+    stored = {"obs_dim": 4, "n_bins": 51, "v_min": -1.0, "v_max": 0.0, "hidden": 32}
+    assert ValueNetConfig.from_dict(stored) == ValueNetConfig(
+        obs_dim=4, n_bins=51, value_min=-1.0, value_max=0.0, hidden=32, time_aware=False
+    )
+
+
+def test_a_training_config_holds_its_network_unsized() -> None:
+    """The architecture is written once, in the training config; sizes come from the data at build."""
+    config = policy_config({"horizon": 5})
+    assert (config.architecture.obs_dim, config.architecture.action_dim) == (0, 0)
+    trained, _ = train_policy(_steps(), None, config, method="sft")
+    assert trained.net.config == config.architecture.sized(4, 2, conditioned=False)
+    with pytest.raises(ValueError, match=r"build from config.sized\(obs_dim\)"):
+        DistributionalValueFunction(ValueNetConfig())

@@ -17,7 +17,7 @@ import torch
 from core_helpers import ToyEpisode, make_steps, torch_threads
 
 from recap_core.method import indicators, nstep_advantages, positive_fraction_per_task, task_thresholds
-from recap_core.models import FlowMatchingPolicy
+from recap_core.models import FlowMatchingPolicy, FlowPolicyConfig, ValueNetConfig
 from recap_core.steps import StepArrays
 from recap_core.training import (
     PolicyTrainConfig,
@@ -91,7 +91,9 @@ def reach() -> tuple[StepArrays, StepArrays]:
 
 def test_value_ranks_heldout_success_states_above_failures(reach, tmp_path: Path) -> None:
     train, held_out = reach
-    config = ValueTrainConfig(epochs=25, hidden=128, depth=2, lr=1e-3, progress=False, patience=6)
+    config = ValueTrainConfig(
+        epochs=25, lr=1e-3, patience=6, architecture=ValueNetConfig(hidden=128, depth=2)
+    )
     vf, history = train_value_function(train, config, out_dir=tmp_path / "v")
     assert history.val_loss[history.best_epoch] < history.val_loss[0]
     values = predict_values(vf, held_out)
@@ -104,15 +106,21 @@ def test_value_ranks_heldout_success_states_above_failures(reach, tmp_path: Path
 def test_recap_chain_end_to_end_on_metaworld(reach, tmp_path: Path) -> None:
     """V -> N-step advantages -> per-task thresholds -> indicators -> RECAP policy -> ChunkPolicy."""
     train, _ = reach
-    quick = {"epochs": 3, "hidden": 64, "depth": 2, "progress": False}
-    vf, _ = train_value_function(train, ValueTrainConfig(**quick), out_dir=tmp_path / "v")
+    small = {"hidden": 64, "depth": 2}
+    value_config = ValueTrainConfig(epochs=3, architecture=ValueNetConfig(**small))
+    vf, _ = train_value_function(train, value_config, out_dir=tmp_path / "v")
     adv = nstep_advantages(train, predict_values(vf, train), n=50, reward_config=vf.reward_config)
     tasks = train.per_step("task")
     thresholds = task_thresholds(adv, tasks, positive_fraction=0.4)
     assert abs(thresholds["reach-v3"].realised_fraction * len(train) - 0.4 * len(train)) <= 1
     labels = indicators(adv, tasks, thresholds, train.is_correction)
     assert positive_fraction_per_task(labels, tasks)["reach-v3"] == pytest.approx(0.4, abs=1.5 / len(train))
-    _, history = train_policy(train, labels, PolicyTrainConfig(**quick), out_dir=tmp_path / "pi")
+    _, history = train_policy(
+        train,
+        labels,
+        PolicyTrainConfig(epochs=3, architecture=FlowPolicyConfig(**small)),
+        out_dir=tmp_path / "pi",
+    )
     assert len(history.train_loss) == 3
     policy = load_policy(tmp_path / "pi", beta=1.5)
     chunks = policy.act(train.observations[:16], [REACH_PROMPT] * 16)
@@ -136,7 +144,11 @@ def test_flow_policy_reproduces_bimodal_actions_mse_cannot() -> None:
         )
     steps = make_steps(episodes)
     config = PolicyTrainConfig(
-        epochs=12, steps_per_epoch=40, hidden=64, depth=2, horizon=4, batch_size=128, lr=1e-3, progress=False
+        epochs=12,
+        steps_per_epoch=40,
+        batch_size=128,
+        lr=1e-3,
+        architecture=FlowPolicyConfig(hidden=64, depth=2, horizon=4),
     )
     flow, _ = train_policy(steps, None, config, method="sft")
     means = _sample_means(flow.net, 400, 3, "go around the post")
@@ -175,7 +187,11 @@ def test_positive_conditioning_picks_good_mode_more_than_unconditioned_and_awr()
     tasks = steps.per_step("task")
     labels = indicators(adv, tasks, task_thresholds(adv, tasks, 0.3), steps.is_correction)
     config = PolicyTrainConfig(
-        epochs=15, hidden=64, depth=2, horizon=4, batch_size=128, lr=1e-3, progress=False, seed=0
+        epochs=15,
+        batch_size=128,
+        lr=1e-3,
+        seed=0,
+        architecture=FlowPolicyConfig(hidden=64, depth=2, horizon=4),
     )
     recap, _ = train_policy(steps, labels, config, method="recap")
     awr, _ = train_policy(steps, None, config, method="awr", advantages=adv)

@@ -23,7 +23,7 @@ from recap_core.method import (
     task_thresholds,
     threshold_population,
 )
-from recap_core.models import INDICATOR_NEGATIVE, INDICATOR_POSITIVE
+from recap_core.models import INDICATOR_NEGATIVE, INDICATOR_POSITIVE, FlowPolicyConfig, ValueNetConfig
 from recap_core.models.flow_policy import FlowChunkPolicy
 from recap_core.sim import (
     DemoConfig,
@@ -71,7 +71,11 @@ def chain():
         steps = dataclasses.replace(steps, episodes=steps.episodes.with_columns(pl.lit(1).alias("iteration")))
         reward = RewardConfig(task_max_length={TASK: task.max_steps})
         value_config = ValueTrainConfig(
-            epochs=30, hidden=128, depth=2, lr=1e-3, weights="last", progress=False, reward=reward
+            epochs=30,
+            lr=1e-3,
+            weights="last",
+            reward=reward,
+            architecture=ValueNetConfig(hidden=128, depth=2),
         )
         vf, _ = train_value_function(steps, value_config)
         advantages = nstep_advantages(steps, predict_values(vf, steps), LOOKAHEAD, vf.reward_config)
@@ -79,7 +83,9 @@ def chain():
         population, names = threshold_population(steps, 1)
         thresholds = task_thresholds(advantages, tasks, 0.4, population=population, population_names=names)
         labels = indicators(advantages, tasks, thresholds, steps.is_correction)
-        policy_config = PolicyTrainConfig(epochs=30, hidden=256, depth=3, lr=1e-3, progress=False)
+        policy_config = PolicyTrainConfig(
+            epochs=30, lr=1e-3, architecture=FlowPolicyConfig(hidden=256, depth=3)
+        )
         policy, _ = train_policy(steps, labels, policy_config)
         yield task, steps, advantages, labels, thresholds[TASK], policy
 

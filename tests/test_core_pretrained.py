@@ -11,11 +11,10 @@ import numpy as np
 import pytest
 from core_helpers import torch_threads
 from huggingface_hub import ModelCard
-from test_core_checkpoints import QUICK, _steps
+from test_core_checkpoints import _steps, policy_config, value_config
 
-from recap_core.training import PolicyTrainConfig, checkpoint_sha256, predict_values, train_policy
+from recap_core.training import checkpoint_sha256, predict_values, train_policy
 from recap_core.training import train_value_function as train_value
-from recap_core.training.config import ValueTrainConfig
 from recap_core.training.policy_training import TrainedPolicy
 from recap_core.training.value_training import ValueFunction
 
@@ -25,11 +24,11 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("pretrained")
     steps = _steps()
     with torch_threads(1):
-        value, _ = train_value(steps, ValueTrainConfig(**QUICK), out_dir=root / "value")
+        value, _ = train_value(steps, value_config(), out_dir=root / "value")
         policy, _ = train_policy(
             steps,
             None,
-            PolicyTrainConfig(**QUICK, horizon=4),
+            policy_config({"horizon": 4}),
             method="sft",
             init_from=None,
             out_dir=root / "policy",

@@ -82,7 +82,7 @@ def test_returns_normalised_per_task_by_max_length_plus_c_fail_without_clipping(
 def test_return_outside_a_narrowed_support_is_refused_not_clipped() -> None:
     steps = make_steps([blank_episode("a", 4, False)])
     with pytest.raises(ValueError, match=r"episode ep0000: normalised return -0.8750 at t=0 lies outside"):
-        normalised_returns(steps, RewardConfig(value_min=-0.5))
+        normalised_returns(steps, support=(-0.5, 0.0))
 
 
 def test_normaliser_shorter_than_an_episode_is_rejected_naming_it() -> None:
@@ -323,3 +323,19 @@ def test_threshold_population_falls_back_and_says_so() -> None:
     assert threshold_population(demos, -1)[1] == {"h": "demonstration steps"}
     with pytest.raises(ValueError, match="task 'h': the threshold population"):
         task_thresholds(np.zeros(5), demos.per_step("task"), 0.3, population=np.zeros(5, bool))
+
+
+def test_method_registry_keeps_the_stored_names_and_every_reader_agrees() -> None:
+    """Checkpoints, derived tables and the ledger store these names: they must never change."""
+    from recap_core.methods import BASELINES, INDICATOR_MODES, LEDGER_METHODS, REPORT_ORDER, Method
+    from recap_core.training.policy_training import _OBJECTIVES
+    from schemas.metrics import MetricsRow
+
+    assert [m.value for m in Method] == ["recap", "sft", "awr", "ppo"]
+    assert BASELINES == ("sft", "awr", "ppo") and INDICATOR_MODES == ("recap", "sft")
+    assert REPORT_ORDER == ("recap", "recap_beta1", "sft", "awr", "ppo")
+    assert set(_OBJECTIVES) == set(Method)
+    allowed = MetricsRow.to_schema().columns["method"].checks[0].statistics["allowed_values"]
+    assert list(allowed) == list(LEDGER_METHODS) == [*REPORT_ORDER, "expert"]
+    with pytest.raises(ValueError, match="indicator mode must be one of \\('recap', 'sft'\\), got 'awr'"):
+        indicators(None, np.array(["a"]), None, np.array([False]), mode="awr")

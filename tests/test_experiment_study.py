@@ -22,9 +22,10 @@ from pipelines.cli import app
 from pipelines.experiment import run_experiment
 from recap_core.ledger import read_ledger, record_evaluations
 from recap_core.loop.artifacts import iteration_path, pretrained_path, read_lineage
-from recap_core.loop.baselines import BASELINE_METHODS, baseline_lineage, train_baseline
+from recap_core.loop.baselines import baseline_lineage, train_baseline
 from recap_core.loop.report import write_report
 from recap_core.loop.training_stages import iteration_value_versions
+from recap_core.methods import BASELINES
 from recap_core.training import checkpoint_sha256, read_checkpoint_config
 
 TASK = "reach-v3"
@@ -46,7 +47,7 @@ def test_every_method_and_iteration_is_in_the_ledger(study):
     recap, _, report, _ = study
     ledger = read_ledger(recap.ledger()).filter(task=TASK)
     found = set(zip(ledger["method"].to_list(), ledger["iteration"].to_list(), strict=True))
-    expected = {(m, k) for m in ("recap", "recap_beta1", *BASELINE_METHODS) for k in range(ITERATIONS + 1)}
+    expected = {(m, k) for m in ("recap", "recap_beta1", *BASELINES) for k in range(ITERATIONS + 1)}
     assert found == expected
     assert report.rows.height == len(expected)
     # Every method is evaluated on the same held-out seeds.
@@ -60,7 +61,7 @@ def test_baselines_start_from_pi_pre_on_the_value_functions_table_versions(study
     for iteration in range(ITERATIONS + 1):
         versions = iteration_value_versions(root, TASK, iteration)
         recap_lineage = read_lineage(iteration_path(root, "policy", TASK, iteration))
-        for method in BASELINE_METHODS:
+        for method in BASELINES:
             lineage = baseline_lineage(root, TASK, iteration, method)
             read_versions = lineage["versions"]
             for table in ("episodes", "steps"):  # exactly V^k's data
@@ -80,7 +81,7 @@ def test_baselines_start_from_pi_pre_on_the_value_functions_table_versions(study
         assert meta["ppo_parent_sha256"] == checkpoint_sha256(pi_pre)
         # equal budgets: every method took pi^k's number of gradient steps and kept its last weights.
         assert recap_lineage["weights_rule"] == "last" and recap_lineage["gradient_steps"] > 0
-        for method in BASELINE_METHODS:
+        for method in BASELINES:
             lineage = baseline_lineage(root, TASK, iteration, method)
             assert lineage["gradient_steps"] == recap_lineage["gradient_steps"], method
             assert lineage["weights_rule"] == "last"

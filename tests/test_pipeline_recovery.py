@@ -22,18 +22,21 @@ TASK = "reach-v3"
 
 CHILD = textwrap.dedent(
     """
-    import dataclasses, sys
+    import os, sys
     import dagster as dg
+    import yaml
     from pipelines.definitions import ALL_ASSETS
     from pipelines.recovery import owner_tags
     from pipelines.resources import RecapResource
-    from recap_core.loop.settings import PRESETS
-    from recap_core.training import ValueTrainConfig
+    from recap_core.loop.settings import preset_file
 
-    PRESETS["endless"] = dataclasses.replace(
-        PRESETS["tiny"], value_pretrain=ValueTrainConfig(epochs=10**6, patience=10**6, progress=False)
-    )
-    recap = RecapResource(preset="endless", tasks=[sys.argv[1]])
+    endless = yaml.safe_load(preset_file("tiny").read_text())
+    endless["value_pretrain"].update(epochs=10**6, patience=10**6)
+    os.makedirs(os.environ["RECAP_HOME"], exist_ok=True)
+    path = os.path.join(os.environ["RECAP_HOME"], "endless.yaml")
+    with open(path, "w") as file:
+        yaml.safe_dump(endless, file)
+    recap = RecapResource(preset=path, tasks=[sys.argv[1]])
     dg.materialize(
         ALL_ASSETS,
         selection=dg.AssetSelection.assets("demonstrations", "value_function_pretrained"),

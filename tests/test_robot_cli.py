@@ -11,6 +11,7 @@ import torch
 from typer.testing import CliRunner
 
 from pipelines.cli import app
+from recap_core.models import FlowPolicyConfig
 from recap_core.store import EpisodeStore
 from recap_core.training import PolicyTrainConfig, save_policy, train_policy
 
@@ -42,7 +43,9 @@ def test_collect_demos_train_then_rollouts_and_evaluate(recap_home):
     store = EpisodeStore()
     steps = store.load_steps(task="point-reach")
     torch.manual_seed(0)
-    config = PolicyTrainConfig(epochs=1, hidden=32, depth=1, batch_size=64, progress=False, horizon=4)
+    config = PolicyTrainConfig(
+        epochs=1, batch_size=64, architecture=FlowPolicyConfig(hidden=32, depth=1, horizon=4)
+    )
     policy, _ = train_policy(steps, np.ones(len(steps), dtype=bool), config)
     checkpoint = recap_home / "checkpoints" / "pi-test"
     save_policy(policy, checkpoint, config)
@@ -86,7 +89,9 @@ def test_evaluate_writes_videos_of_meta_world_episodes(recap_home):
     assert CliRunner().invoke(app, demos).exit_code == 0
     steps = EpisodeStore().load_steps(task="reach-v3")
     torch.manual_seed(0)
-    config = PolicyTrainConfig(epochs=1, hidden=32, depth=1, batch_size=64, progress=False, horizon=4)
+    config = PolicyTrainConfig(
+        epochs=1, batch_size=64, architecture=FlowPolicyConfig(hidden=32, depth=1, horizon=4)
+    )
     policy, _ = train_policy(steps, np.ones(len(steps), dtype=bool), config)
     checkpoint = recap_home / "checkpoints" / "pi-reach"
     save_policy(policy, checkpoint, config)
@@ -126,7 +131,9 @@ def test_the_cli_and_the_pipeline_label_rollouts_alike(recap_home):
     assert runner.invoke(app, ["collect", "demos", "--task", "point-reach", "--episodes", "6"]).exit_code == 0
     steps = EpisodeStore().load_steps(task="point-reach")
     torch.manual_seed(0)
-    config = PolicyTrainConfig(epochs=1, hidden=32, depth=1, batch_size=64, progress=False, horizon=4)
+    config = PolicyTrainConfig(
+        epochs=1, batch_size=64, architecture=FlowPolicyConfig(hidden=32, depth=1, horizon=4)
+    )
     policy, _ = train_policy(steps, np.ones(len(steps), dtype=bool), config)
     link = iteration_path(recap_home / "checkpoints", "policy", "point-reach", 0)
     with atomic_directory(link) as version:

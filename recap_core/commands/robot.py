@@ -191,7 +191,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
         from tqdm import tqdm
 
-        from recap_core.settings import data_root
+        from recap_core.locations import data_root
         from recap_core.sim import RolloutConfig, eval_seeds, evaluate_policy
         from recap_core.sim.console import simulator_output_to_stderr
         from recap_core.sim.eval_outputs import write_eval_info, write_videos

@@ -29,7 +29,7 @@ def _existing_store(uri: str | None, study: str = "default"):
     not an empty store (answering with an empty table, and creating the folder, would hide it)."""
     from pathlib import Path
 
-    from recap_core.settings import DEFAULT_STUDY, store_uri
+    from recap_core.locations import DEFAULT_STUDY, store_uri
 
     target = str(uri if uri is not None else store_uri(study))
     if "://" not in target and not Path(target).is_dir():

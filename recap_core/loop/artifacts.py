@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from recap_core.checkpoint_mirror import fetch, publish, switch_to
+from recap_core.methods import Method
 from recap_core.training.checkpoints import LINEAGE_FILE
 
 
@@ -24,7 +25,9 @@ def pretrained_path(root: Path, kind: str) -> Path:
     return root / kind / "pretrained"
 
 
-def iteration_path(root: Path, kind: str, task: str, iteration: int, method: str = "recap") -> Path:
+def iteration_path(
+    root: Path, kind: str, task: str, iteration: int, method: str = Method.RECAP.value
+) -> Path:
     """V^k or pi^k of one task (baselines get their own method folder)."""
     return root / kind / method / task / f"iteration-{iteration:03d}"
 

@@ -17,15 +17,8 @@ from recap_core.loop.evaluation import EvaluationOutcome, evaluate_checkpoint
 from recap_core.loop.results import TrainingResult
 from recap_core.loop.settings import LoopSettings
 from recap_core.loop.training_stages import train_iteration_policy
+from recap_core.methods import BASELINES, METHOD_FACTS, RECAP_UNGUIDED, Method
 from recap_core.store import EpisodeStore
-
-BASELINE_METHODS = ("sft", "awr", "ppo")
-"""SFT ignores advantages; AWR weights by exp(A/T); PPO uses them in the SPO trust-region objective."""
-
-RECAP_UNGUIDED = "recap_beta1"
-"""pi^k itself evaluated with I = positive and no guidance (beta = 1): separates conditioning from CFG."""
-
-_USES_ADVANTAGES = {"sft": False, "awr": True, "ppo": True}
 
 
 @dataclass
@@ -46,13 +39,13 @@ def train_baseline(
     store: EpisodeStore, settings: LoopSettings, root: Path, task: str, iteration: int, method: str
 ) -> TrainingResult:
     """Finetune one baseline from pi_pre on V^k's data (``advantage_mean`` in its extra: the mean A_t)."""
-    require_baseline(method)
-    return train_iteration_policy(store, settings, root, task, iteration, method)
+    return train_iteration_policy(store, settings, root, task, iteration, require_baseline(method).value)
 
 
-def require_baseline(method: str) -> None:
-    if method not in BASELINE_METHODS:
-        raise ValueError(f"unknown baseline {method!r}; baselines: {', '.join(BASELINE_METHODS)}")
+def require_baseline(method: str) -> Method:
+    if method not in BASELINES:
+        raise ValueError(f"unknown baseline {method!r}; baselines: {', '.join(BASELINES)}")
+    return Method(method)
 
 
 def run_baselines(
@@ -63,17 +56,17 @@ def run_baselines(
     task: str,
     iteration: int,
     run_id: str,
-    methods: tuple[str, ...] = BASELINE_METHODS,
+    methods: tuple[str, ...] = BASELINES,
     train: Callable[[str], TrainingResult] | None = None,
 ) -> list[BaselineOutcome]:
     """Train and evaluate every baseline of one (task, iteration) into the metrics ledger, plus pi^k at
     beta = 1 (ledger method ``recap_beta1``). ``train(method)`` trains one baseline elsewhere (e.g. on
     torchrun ranks); by default it is trained here."""
     outcomes = []
-    for method in methods:
-        require_baseline(method)
+    for method in (require_baseline(name).value for name in methods):
         training = train(method) if train else train_baseline(store, settings, root, task, iteration, method)
-        mean_advantage = training.extra.get("advantage_mean") if _USES_ADVANTAGES[method] else None
+        uses_advantages = METHOD_FACTS[Method(method)].uses_advantages
+        mean_advantage = training.extra.get("advantage_mean") if uses_advantages else None
         policy_dir = Path(training.checkpoint.path)
         evaluation = evaluate_checkpoint(settings, policy_dir, task, iteration, method, ledger_uri, run_id)
         outcomes.append(BaselineOutcome(method, training, evaluation, mean_advantage))

@@ -14,6 +14,7 @@ from recap_core.ledger import record_evaluations
 from recap_core.loop.artifacts import iteration_path, require_checkpoint
 from recap_core.loop.collection import rollout_seeds
 from recap_core.loop.settings import LoopSettings
+from recap_core.methods import Method
 from recap_core.sim.evaluation import evaluate_policy
 from recap_core.sim.rollouts import RolloutConfig
 from recap_core.sim.tasks import eval_seeds, get_task, is_eval_seed, task_names, train_seeds, with_max_steps
@@ -108,4 +109,6 @@ def evaluate_iteration(
     if task_name not in task_names():
         return None
     policy_dir = require_checkpoint(iteration_path(root, "policy", task_name, iteration), "pi^k", "policy")
-    return evaluate_checkpoint(settings, policy_dir, task_name, iteration, "recap", ledger_uri, run_id)
+    return evaluate_checkpoint(
+        settings, policy_dir, task_name, iteration, Method.RECAP.value, ledger_uri, run_id
+    )

@@ -10,8 +10,8 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from recap_core.loop.settings import LoopSettings
-from recap_core.settings import DEFAULT_STUDY, data_root, require_study_name
+from recap_core.locations import DEFAULT_STUDY, data_root, require_study_name
+from recap_core.loop.settings import LoopSettings, preset_label
 
 DEFAULT_ITERATIONS = 2
 
@@ -57,7 +57,7 @@ class ExperimentPlan:
     def from_settings(
         cls, preset: str, settings: LoopSettings, iterations: int, replicates: int = 1
     ) -> ExperimentPlan:
-        return cls(preset, tuple(settings.tasks), iterations, settings.study, replicates)
+        return cls(preset_label(preset), tuple(settings.tasks), iterations, settings.study, replicates)
 
     @property
     def studies(self) -> list[str]:

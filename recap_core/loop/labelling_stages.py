@@ -37,6 +37,7 @@ from recap_core.method import (
     task_thresholds,
     threshold_population,
 )
+from recap_core.methods import Method
 from recap_core.steps import StepArrays
 from recap_core.store import EpisodeStore
 from recap_core.training import CheckpointRef, checkpoint_sha256, load_value_function, predict_values
@@ -89,7 +90,7 @@ def pretraining_labels(store: EpisodeStore, settings: LoopSettings, root: Path) 
     steps = demonstration_steps(store, versions)
     vf = load_value_function(value_dir)
     values = predict_values(vf, steps)
-    returns = normalised_returns(steps, vf.reward_config)
+    returns = normalised_returns(steps, vf.reward_config, vf.net.config.support)
     advantages = episode_advantages(steps, values, vf.reward_config)
     write_advantages(
         store, steps, PRETRAINING_ITERATION, values, returns, advantages, vf.checkpoint.sha256, versions
@@ -100,7 +101,7 @@ def pretraining_labels(store: EpisodeStore, settings: LoopSettings, root: Path) 
         PRETRAINING_ITERATION,
         advantages,
         settings.pretrain_positive_fraction,
-        "recap",
+        Method.RECAP.value,
         vf.checkpoint,
         versions,
     )
@@ -114,7 +115,7 @@ def iteration_advantages(
     steps = task_steps(store, task, iteration, versions)
     vf = load_value_function(iteration_path(root, "value", task, iteration))
     values = predict_values(vf, steps)
-    returns = normalised_returns(steps, vf.reward_config)
+    returns = normalised_returns(steps, vf.reward_config, vf.net.config.support)
     advantages = nstep_advantages(steps, values, settings.lookahead, vf.reward_config)
     version = write_advantages(
         store, steps, iteration, values, returns, advantages, vf.checkpoint.sha256, versions
@@ -142,7 +143,7 @@ def iteration_labels(
     value_ref = CheckpointRef(str(vf_dir.resolve()), checkpoint_sha256(vf_dir))
     advantages = aligned_column(store, ADVANTAGES, "advantage", steps, task, iteration, value_ref.sha256)
     advantages = advantages.astype(np.float64)
-    mode = "sft" if iteration == 0 else "recap"
+    mode = (Method.SFT if iteration == 0 else Method.RECAP).value
     return _label(
         store, steps, iteration, advantages, settings.positive_fraction(task), mode, value_ref, versions
     )

@@ -19,11 +19,11 @@ import matplotlib.pyplot as plt
 import polars as pl
 
 from recap_core.ledger import ledger_version, newest_evaluations, read_ledger
+from recap_core.locations import DEFAULT_STUDY
 from recap_core.loop.plots import _png, progress_per_iteration
 from recap_core.loop.verdicts import Direction, Interval, ratios, t_interval, verdict
-from recap_core.settings import DEFAULT_STUDY
+from recap_core.methods import BASELINES, METHOD_FACTS, RECAP_UNGUIDED, REPORT_ORDER, Method
 
-METHOD_ORDER = ("recap", "recap_beta1", "sft", "awr", "ppo")
 THROUGHPUT_TARGET = 2.0  # paper: RECAP more than doubles throughput on the hardest task
 FAILURE_TARGET = 0.5  # paper: RECAP roughly halves the failure rate
 
@@ -66,7 +66,7 @@ def experiment_rows(
         newest_evaluations(rows, "test")
         .with_columns(
             pl.col("method")
-            .replace_strict({m: i for i, m in enumerate(METHOD_ORDER)}, default=99)
+            .replace_strict({m: i for i, m in enumerate(REPORT_ORDER)}, default=99)
             .alias("_o")
         )
         .sort("study", "task", "iteration", "_o")
@@ -129,7 +129,7 @@ def _targets(replicates: Sequence[pl.DataFrame], tasks: Sequence[str], final: in
     results = []
     sft_success: dict[str, float] = {}
     for task in tasks:
-        pairs = [(_get(r, task, 0, "recap"), _get(r, task, final, "recap")) for r in replicates]
+        pairs = [(_get(r, task, 0, Method.RECAP), _get(r, task, final, Method.RECAP)) for r in replicates]
         pairs = [(sft, recap) for sft, recap in pairs if sft is not None and recap is not None]
         if not pairs:
             continue
@@ -143,10 +143,13 @@ def _targets(replicates: Sequence[pl.DataFrame], tasks: Sequence[str], final: in
             [1 - recap["success_rate"] for _, recap in pairs], [1 - sft["success_rate"] for sft, _ in pairs]
         )
         results.append(_claim(task, "failure rate RECAP^K / SFT", failures, "<=", FAILURE_TARGET))
-        for baseline in ("awr", "ppo"):
+        for baseline in (m for m in BASELINES if METHOD_FACTS[m].uses_advantages):
             gaps = []
             for replicate in replicates:
-                recap, other = _get(replicate, task, final, "recap"), _get(replicate, task, final, baseline)
+                recap, other = (
+                    _get(replicate, task, final, Method.RECAP),
+                    _get(replicate, task, final, baseline),
+                )
                 if recap is not None and other is not None:
                     gaps.append(recap["throughput_per_hour"] - other["throughput_per_hour"])
             if gaps:
@@ -168,7 +171,7 @@ def _progress_images(rows: pl.DataFrame, tasks: Sequence[str]) -> dict[str, byte
         part = rows.filter(task=task)
         for column, label in (("success_rate", "success rate"), ("throughput_per_hour", "successes/hour")):
             series = {}
-            for method in METHOD_ORDER:
+            for method in REPORT_ORDER:
                 iterations = sorted(set(part.filter(method=method)["iteration"].to_list()))
                 if not iterations:
                     continue
@@ -189,11 +192,11 @@ def _progress_images(rows: pl.DataFrame, tasks: Sequence[str]) -> dict[str, byte
 
 
 def _final_bars(rows: pl.DataFrame, tasks: Sequence[str], final: int) -> bytes:
-    labels = ["SFT = RECAP k=0"] + [f"{m.upper()} (k={final})" for m in METHOD_ORDER]
+    labels = ["SFT = RECAP k=0"] + [f"{m.upper()} (k={final})" for m in REPORT_ORDER]
     fig, ax = plt.subplots(figsize=(4.5 + 1.8 * len(tasks), 4.0))
     width = 0.8 / len(labels)
     for j, label in enumerate(labels):
-        method, iteration = ("recap", 0) if j == 0 else (METHOD_ORDER[j - 1], final)
+        method, iteration = (Method.RECAP, 0) if j == 0 else (REPORT_ORDER[j - 1], final)
         heights, errors = [], []
         single = len(_replicates(rows)) == 1
         for task in tasks:
@@ -251,13 +254,13 @@ def render_report(
     headline = []
     for task in tasks:
         for name, method, iteration in (
-            ("SFT on demos (RECAP k=0, I=True)", "recap", 0),
-            ("SFT on demos, no indicator", "sft", 0),
-            (f"RECAP k={final}", "recap", final),
-            (f"RECAP k={final} at beta=1 (no guidance)", "recap_beta1", final),
-            (f"SFT k={final}", "sft", final),
-            (f"AWR k={final}", "awr", final),
-            (f"PPO k={final}", "ppo", final),
+            ("SFT on demos (RECAP k=0, I=True)", Method.RECAP, 0),
+            ("SFT on demos, no indicator", Method.SFT, 0),
+            (f"RECAP k={final}", Method.RECAP, final),
+            (f"RECAP k={final} at beta=1 (no guidance)", RECAP_UNGUIDED, final),
+            (f"SFT k={final}", Method.SFT, final),
+            (f"AWR k={final}", Method.AWR, final),
+            (f"PPO k={final}", Method.PPO, final),
         ):
             if len(replicates) == 1:
                 row = _get(rows, task, iteration, method)
@@ -357,7 +360,7 @@ def write_report(
 ) -> Report:
     """Read the ledger, write report.md and the PNGs into ``directory``; returns what was written."""
     rows, version = experiment_rows(ledger_uri, tasks, iterations, ledger_version, studies)
-    final = int(rows.filter(method="recap")["iteration"].max() or 0)
+    final = int(rows.filter(method=Method.RECAP)["iteration"].max() or 0)
     text, targets = render_report(rows, tasks, final, ledger_uri, version, title)
     images = {"final_throughput.png": _final_bars(rows, tasks, final), **_progress_images(rows, tasks)}
     directory.mkdir(parents=True, exist_ok=True)

@@ -1,20 +1,28 @@
 """Settings of the RECAP loop and the named presets (tiny for tests, fast for the README, full for studies).
 
-Every constant of the method is here with the paper's default; presets only change sizes (episodes,
-epochs, evaluation budget), never the rules.
+Every constant of the method is here with the paper's default. A preset is a YAML file that names only
+the settings it changes (recap_core/presets/<name>.yaml, or any file passed by path); presets only change
+sizes (episodes, epochs, evaluation budget), never the rules.
 """
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import json
+import types
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import yaml
+
 import recap_core.sim.variants  # noqa: F401 - registers the strict study tasks the presets name
+from recap_core.locations import DEFAULT_STUDY, require_study_name
 from recap_core.method.thresholds import FINETUNE_POSITIVE_FRACTION, PRETRAIN_POSITIVE_FRACTION
 from recap_core.seeds import EVAL_SPLITS
-from recap_core.settings import DEFAULT_STUDY, require_study_name
 from recap_core.sim.operator import DemoConfig
 from recap_core.training.config import PolicyTrainConfig, ValueTrainConfig
 from recap_core.training.sources import READERS
@@ -22,7 +30,7 @@ from recap_core.training.sources import READERS
 
 @dataclass(frozen=True)
 class LoopSettings:
-    """What one RECAP run does on the simulated robot.
+    """Algorithm 1's settings: what one RECAP run (pre-training, then iterations 0..K) does on the robot.
 
     ``finetune_positive_fraction_overrides`` maps a task to its own target (the paper uses 10% on some
     tasks). ``rollout_seed_stride`` keeps each iteration's initial states distinct inside the training
@@ -37,7 +45,7 @@ class LoopSettings:
     # The pipeline's evaluation is what runs and studies report: test seeds. Tuning (task choice, epochs,
     # beta, threshold overrides) looks only at validation seeds (`recap evaluate`'s default split).
     eval_split: str = "test"
-    # The study this run belongs to: its episodes, checkpoints and ledger rows (see recap_core/settings.py).
+    # The study this run belongs to: its episodes, checkpoints and ledger rows (see recap_core/locations.py).
     study: str = DEFAULT_STUDY
     lookahead: int = 50
     pretrain_positive_fraction: float = PRETRAIN_POSITIVE_FRACTION
@@ -98,75 +106,145 @@ class LoopSettings:
         return json.loads(json.dumps(dataclasses.asdict(self), default=str))
 
 
-# Policy epochs matter more than anything else at these budgets: on study-fast's iteration-2 data,
-# pi^2 finetuned for 6 epochs scored 47% on door-open and 10% on push (beta 1); for 30 epochs 80% and
-# 13%, and with classifier-free guidance beta = 2 (the paper's range is 1.5-2.5) 83% and 37%.
-FINETUNE_GUIDANCE = 2.0
+PRESET_DIRECTORY = Path(__file__).resolve().parent.parent / "presets"
+"""The named presets, one YAML file each (shipped with the package): tiny.yaml, fast.yaml, ..."""
 
-STUDY_TASKS = ("door-open-v3", "push-v3", "push-strict-v3")
-"""Chosen by measured SFT success on held-out seeds (door 55%, push 20%, push-strict 10% at the fast
-preset's budget): imperfect and slow, so there is something to learn; see docs/experiment.md."""
-
-PRESETS: dict[str, LoopSettings] = {
-    # Seconds per stage: the end-to-end tests materialise the whole graph with this.
-    "tiny": LoopSettings(
-        tasks=("reach-v3",),
-        demos_per_task=4,
-        rollouts_per_iteration=4,
-        intervention_share=0.5,
-        eval_episodes=3,
-        max_steps=60,
-        value_pretrain=ValueTrainConfig(epochs=2, hidden=64, depth=2, progress=False),
-        value_finetune=ValueTrainConfig(epochs=1, weights="last", hidden=64, depth=2, progress=False),
-        policy_pretrain=PolicyTrainConfig(epochs=2, hidden=64, depth=2, progress=False),
-        policy_finetune=PolicyTrainConfig(epochs=1, weights="last", hidden=64, depth=2, progress=False),
-    ),
-    # The README's run command: pre-training and two RECAP iterations on two tasks in minutes.
-    "fast": LoopSettings(
-        tasks=("push-v3", "drawer-open-v3"),
-        demos_per_task=30,
-        rollouts_per_iteration=20,
-        eval_episodes=20,
-        beta=FINETUNE_GUIDANCE,
-        value_pretrain=ValueTrainConfig(epochs=8, progress=False),
-        value_finetune=ValueTrainConfig(epochs=30, weights="last", progress=False),
-        policy_pretrain=PolicyTrainConfig(epochs=30, progress=False),
-        policy_finetune=PolicyTrainConfig(epochs=30, weights="last", progress=False),
-    ),
-    # The study: more data and evaluation episodes for standard errors under 5 points.
-    "full": LoopSettings(),
-    # `recap experiment`: tasks where SFT on the demos is clearly imperfect (measured, docs/experiment.md),
-    # plus the strict-success variant of push for the failure-mode-removal study.
-    "study-fast": LoopSettings(
-        tasks=STUDY_TASKS,
-        demos_per_task=30,
-        rollouts_per_iteration=20,
-        eval_episodes=30,
-        beta=FINETUNE_GUIDANCE,
-        value_pretrain=ValueTrainConfig(epochs=8, progress=False),
-        value_finetune=ValueTrainConfig(epochs=30, weights="last", progress=False),
-        policy_pretrain=PolicyTrainConfig(epochs=30, progress=False),
-        policy_finetune=PolicyTrainConfig(epochs=30, weights="last", progress=False),
-    ),
-    # The study proper: 100 held-out episodes per evaluation keep standard errors <= 5 points.
-    "study-full": LoopSettings(
-        tasks=STUDY_TASKS,
-        demos_per_task=40,
-        rollouts_per_iteration=40,
-        eval_episodes=100,
-        beta=FINETUNE_GUIDANCE,
-        value_pretrain=ValueTrainConfig(epochs=15, progress=False),
-        value_finetune=ValueTrainConfig(epochs=20, weights="last", progress=False),
-        policy_pretrain=PolicyTrainConfig(epochs=40, progress=False),
-        policy_finetune=PolicyTrainConfig(epochs=40, weights="last", progress=False),
-    ),
-}
+_PRESET_ORDER = ("tiny", "fast", "full", "study-fast", "study-full")  # smallest first, in messages
 
 
-def preset(name: str, **overrides: Any) -> LoopSettings:
-    """A named preset, optionally with fields replaced (e.g. tasks=("push-v3",))."""
+class SettingsError(ValueError):
+    """A preset or an override names an unknown setting or gives one a bad value."""
+
+
+def preset_names() -> tuple[str, ...]:
+    """The shipped presets, smallest first (then any other file in the folder, by name)."""
+    names = sorted(file.stem for file in PRESET_DIRECTORY.glob("*.yaml"))
+    order = {name: i for i, name in enumerate(_PRESET_ORDER)}
+    return tuple(sorted(names, key=lambda name: order.get(name, len(order))))
+
+
+def preset_file(source: str | Path) -> Path:
+    """The YAML file of a preset name ("tiny") or path ("my-study.yaml"); unknown names are refused,
+    naming the presets."""
+    if str(source) in preset_names():
+        return PRESET_DIRECTORY / f"{source}.yaml"
+    path = Path(source).expanduser()
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        return path.resolve()
+    raise KeyError(
+        f"unknown preset {str(source)!r}; presets: {', '.join(preset_names())} (or a path to a YAML file)"
+    )
+
+
+def preset_label(source: str | Path) -> str:
+    """How a preset is named in run and report names: its name, or its file's stem."""
+    return str(source) if str(source) in preset_names() else Path(source).stem
+
+
+def preset(source: str | Path, **overrides: Any) -> LoopSettings:
+    """A preset by name or YAML path, optionally with settings replaced (e.g. tasks=("push-v3",)).
+
+    The file and the overrides are read by the same rules (``settings_from_mapping``), so a key a file
+    accepts is a key an override accepts (the Dagster resource's fields among them).
+    """
+    file = preset_file(source)
     try:
-        base = PRESETS[name]
-    except KeyError:
-        raise KeyError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}") from None
-    return dataclasses.replace(base, **overrides) if overrides else base
+        data = yaml.safe_load(file.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise SettingsError(f"preset {file}: not valid YAML ({error})") from None
+    if not isinstance(data, Mapping):
+        raise SettingsError(f"preset {file}: expected a mapping of settings, got {type(data).__name__}")
+    return settings_from_mapping(_merged(data, overrides), f"preset {file.name}")
+
+
+def settings_from_mapping(data: Mapping[str, Any], source: str = "settings") -> LoopSettings:
+    """LoopSettings from a mapping of the fields to change (nested sections change only what they name);
+    an unknown key or a value of the wrong type is refused, naming the setting and ``source``."""
+    return _build(LoopSettings, data, LoopSettings(), "", source)
+
+
+def _merged(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _build(cls: type, data: Mapping[str, Any], base: Any, where: str, source: str) -> Any:
+    """``base`` (an instance of the dataclass ``cls``) with the fields ``data`` names replaced."""
+    if not isinstance(data, Mapping):
+        section = where.rstrip(".")
+        raise SettingsError(f"{source}: setting '{section}' must be a mapping of settings, got {data!r}")
+    names = [f.name for f in dataclasses.fields(cls) if f.init]
+    built = getattr(cls, "BUILD_FIELDS", ())
+    types = typing.get_type_hints(cls)
+    values = {}
+    for key, value in data.items():
+        if key not in names or key in built:
+            known = ", ".join(name for name in names if name not in built)
+            raise SettingsError(f"{source}: unknown setting '{where}{key}'; {cls.__name__} has {known}")
+        field_type = types[key]
+        if dataclasses.is_dataclass(field_type) and isinstance(value, Mapping):
+            values[key] = _build(field_type, value, getattr(base, key), f"{where}{key}.", source)
+        else:
+            values[key] = _value(field_type, value, f"{where}{key}", source)
+    try:
+        return dataclasses.replace(base, **values)
+    except (TypeError, ValueError) as error:
+        raise SettingsError(f"{source}: {error}") from None
+
+
+def _value(field_type: Any, value: Any, name: str, source: str) -> Any:
+    """``value`` as ``field_type`` (YAML gives lists for tuples, ints for floats), or a SettingsError."""
+    origin, args = typing.get_origin(field_type), typing.get_args(field_type)
+
+    def refuse(expected: str) -> SettingsError:
+        return SettingsError(f"{source}: setting '{name}' must be {expected}, got {value!r}")
+
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [arg for arg in args if arg is not type(None)]
+        return _value(inner, value, name, source)
+    if dataclasses.is_dataclass(field_type):
+        if isinstance(value, field_type):
+            return value
+        raise refuse(f"a mapping of {field_type.__name__} settings")
+    if field_type is bool:
+        if not isinstance(value, bool):
+            raise refuse("true or false")
+        return value
+    if field_type is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise refuse("an integer")
+        return value
+    if field_type is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise refuse("a number")
+        return float(value)
+    if field_type is str:
+        if not isinstance(value, str):
+            raise refuse("a string")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise refuse("a list")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_value(args[0], item, f"{name}[{i}]", source) for i, item in enumerate(value))
+        if len(value) != len(args):
+            raise refuse(f"a list of {len(args)} values")
+        return tuple(
+            _value(arg, item, f"{name}[{i}]", source)
+            for i, (arg, item) in enumerate(zip(args, value, strict=True))
+        )
+    if origin in (dict, Mapping, collections.abc.Mapping):
+        if not isinstance(value, Mapping):
+            raise refuse("a mapping")
+        return {
+            _value(args[0], key, f"{name} key", source): _value(args[1], item, f"{name}[{key!r}]", source)
+            for key, item in value.items()
+        }
+    raise refuse(f"a {field_type}")  # a field type this reader does not know yet

@@ -37,6 +37,8 @@ from recap_core.loop.data import (
 from recap_core.loop.labels import ADVANTAGES, INDICATORS, PRETRAINING_ITERATION, read_aligned
 from recap_core.loop.results import TrainingResult
 from recap_core.loop.settings import LoopSettings
+from recap_core.methods import METHOD_FACTS, Method
+from recap_core.methods import method as parse_method
 from recap_core.steps import StepArrays
 from recap_core.store import EpisodeStore
 from recap_core.store.streaming import StreamingStepReader
@@ -48,7 +50,7 @@ from recap_core.training import (
     train_value_function,
 )
 from recap_core.training.checkpoints import CheckpointRef
-from recap_core.training.config import LoopConfig
+from recap_core.training.config import OptimisationConfig
 from recap_core.training.distributed import SINGLE_PROCESS, Distributed
 from recap_core.training.policy_training import ADVANTAGE_COLUMN, INDICATOR_COLUMN
 from recap_core.training.sources import ColumnReader, TrainingData, in_memory_data, streaming_data
@@ -99,7 +101,7 @@ def _training_data(
     load: Callable[[], StepArrays],
     versions: Mapping[str, int],
     columns: ColumnReader | None,
-    config: LoopConfig,
+    config: OptimisationConfig,
     distributed: Distributed,
 ) -> TrainingData:
     """The stage's data as the settings ask: in memory (``load``), or streamed from the store in shards
@@ -125,7 +127,7 @@ def _demonstration_data(
     settings: LoopSettings,
     versions: Mapping[str, int],
     columns: ColumnReader | None,
-    config: LoopConfig,
+    config: OptimisationConfig,
     distributed: Distributed,
 ) -> TrainingData:
     """Pre-training's data: every demonstration, as the settings ask to read it."""
@@ -177,7 +179,7 @@ def pretrain_policy(
     data = _demonstration_data(store, settings, versions, labels, config, distributed)
     with _checkpoint_directory(target, distributed) as scratch:
         _, history = train_policy(
-            data, config=config, method="recap", out_dir=scratch, distributed=distributed
+            data, config=config, method=Method.RECAP, out_dir=scratch, distributed=distributed
         )
         positive = history.extra["positive_fraction"]
         if scratch is not None:
@@ -269,7 +271,7 @@ def train_iteration_policy(
     root: Path,
     task: str,
     iteration: int,
-    method: str = "recap",
+    method: str = Method.RECAP,
     distributed: Distributed = SINGLE_PROCESS,
 ) -> TrainingResult:
     """pi^k of one task (or a baseline): finetuned from pi_pre on the task's data of iterations <= k.
@@ -280,16 +282,18 @@ def train_iteration_policy(
     advantages the ``advantages`` stage wrote under V^k for exactly these steps.
     """
     _use_threads(settings)
+    method = parse_method(method).value
+    needs = METHOD_FACTS[Method(method)]
     parent = require_checkpoint(pretrained_path(root, "policy"), "pi_pre", "policy_pretrained")
-    reference = data_collecting_policy(root, task, iteration) if method == "ppo" else None
+    reference = data_collecting_policy(root, task, iteration) if needs.needs_reference else None
     versions = iteration_value_versions(root, task, iteration)
     episodes = task_episodes(store, task, iteration, versions)
     value_dir = iteration_path(root, "value", task, iteration)
     columns: ColumnReader | None = None
-    if method == "recap":
+    if needs.conditioned:
         columns = _IndicatorReader(store, iteration, value_dir, settings)
         versions = {**versions, INDICATORS: columns.version}
-    elif method in ("awr", "ppo"):
+    elif needs.uses_advantages:
         columns = _AdvantageReader(store, task, iteration, value_dir, settings)
         versions = {**versions, ADVANTAGES: columns.version}
     target = iteration_path(root, "policy", task, iteration, method)

@@ -4,7 +4,7 @@ Kept free of torch so every rule can be checked against hand-computed values and
 """
 
 from recap_core.method.advantages import episode_advantages, nstep_advantages
-from recap_core.method.indicators import INDICATOR_MODES, indicators, positive_fraction_per_task
+from recap_core.method.indicators import indicators, positive_fraction_per_task
 from recap_core.method.populations import (
     STEP_KINDS,
     positive_share_per_kind,
@@ -31,7 +31,6 @@ from recap_core.method.thresholds import (
 
 __all__ = [
     "FINETUNE_POSITIVE_FRACTION",
-    "INDICATOR_MODES",
     "PRETRAIN_POSITIVE_FRACTION",
     "STEP_KINDS",
     "RewardConfig",

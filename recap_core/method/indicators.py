@@ -12,8 +12,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from recap_core.method.thresholds import TaskThreshold
-
-INDICATOR_MODES = ("recap", "sft")
+from recap_core.methods import INDICATOR_MODES, Method
 
 
 def indicators(
@@ -21,17 +20,18 @@ def indicators(
     tasks: np.ndarray,
     thresholds: Mapping[str, TaskThreshold | float] | None,
     is_correction: np.ndarray,
-    mode: str = "recap",
+    mode: str = Method.RECAP,
 ) -> np.ndarray:
     """Boolean indicator per step."""
     tasks = np.asarray(tasks)
     is_correction = np.asarray(is_correction, dtype=bool)
     if is_correction.shape != tasks.shape:
         raise ValueError(f"is_correction {is_correction.shape} and tasks {tasks.shape} must align")
-    if mode == "sft":
+    if mode not in INDICATOR_MODES:
+        modes = tuple(m.value for m in INDICATOR_MODES)
+        raise ValueError(f"indicator mode must be one of {modes}, got {mode!r}")
+    if mode == Method.SFT:
         return np.ones(len(tasks), dtype=bool)
-    if mode != "recap":
-        raise ValueError(f"indicator mode must be one of {INDICATOR_MODES}, got {mode!r}")
     if advantages is None or thresholds is None:
         raise ValueError("mode='recap' needs advantages and thresholds")
     advantages = np.asarray(advantages, dtype=np.float64)

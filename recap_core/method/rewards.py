@@ -29,6 +29,9 @@ import polars as pl
 
 from recap_core.steps import StepArrays
 
+VALUE_SUPPORT = (-1.0, 0.0)
+"""[value_min, value_max] of the default value network: every normalised return lies inside."""
+
 
 @dataclass(frozen=True)
 class RewardConfig:
@@ -41,8 +44,6 @@ class RewardConfig:
 
     c_fail: float | None = None
     task_max_length: Mapping[str, int] = field(default_factory=dict)
-    value_min: float = -1.0
-    value_max: float = 0.0
 
     def __post_init__(self) -> None:
         if self.c_fail is not None and self.c_fail < 0:
@@ -141,20 +142,24 @@ def normaliser_per_step(steps: StepArrays, config: RewardConfig | None = None) -
     return _per_step(steps, task_normalisers(steps, config))
 
 
-def normalised_returns(steps: StepArrays, config: RewardConfig | None = None) -> np.ndarray:
+def normalised_returns(
+    steps: StepArrays, config: RewardConfig | None = None, support: tuple[float, float] = VALUE_SUPPORT
+) -> np.ndarray:
     """R_t / Z_task (float32): the value targets, inside the support by construction (never clipped).
 
-    Fails, naming the episode, if a return falls outside [value_min, value_max]: that can only happen
-    with a support narrower than (-1, 0], and silently clipping would break the N-step identity.
+    Fails, naming the episode, if a return falls outside ``support`` (the value network's
+    [value_min, value_max]): that can only happen with a support narrower than (-1, 0], and silently
+    clipping would break the N-step identity.
     """
     config = config or RewardConfig()
+    value_min, value_max = support
     returns = raw_returns(steps, config) / normaliser_per_step(steps, config)
-    outside = (returns < config.value_min) | (returns > config.value_max)
+    outside = (returns < value_min) | (returns > value_max)
     if np.any(outside):
         bad = int(np.argmax(outside))
         episode_id = steps.episodes["episode_id"][int(steps.episode_index[bad])]
         raise ValueError(
             f"episode {episode_id}: normalised return {returns[bad]:.4f} at t={steps.t[bad]} lies outside "
-            f"the value support [{config.value_min}, {config.value_max}]"
+            f"the value support [{value_min}, {value_max}]"
         )
     return returns.astype(np.float32)

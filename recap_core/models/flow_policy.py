@@ -13,9 +13,11 @@ the indicator (SFT, AWR, PPO baselines) always sees the dropped token.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -32,10 +34,15 @@ INDICATOR_DROPPED = 2
 
 @dataclass(frozen=True)
 class FlowPolicyConfig:
-    """Architecture and sampling defaults of the policy (stored as config.json's "architecture")."""
+    """Architecture and sampling defaults of the policy (stored as config.json's "architecture").
 
-    obs_dim: int
-    action_dim: int
+    A training config holds one with ``obs_dim`` and ``action_dim`` left 0: the network is built from
+    ``sized(obs_dim, action_dim)`` once the data is known, and ``conditioned`` is the method's (only
+    RECAP sees the indicator). ``horizon``: actions per chunk; ``flow_steps``: Euler steps of sampling.
+    """
+
+    obs_dim: int = 0
+    action_dim: int = 0
     horizon: int = 10
     backbone: str = "mlp"
     hidden: int = 256
@@ -48,8 +55,19 @@ class FlowPolicyConfig:
     conditioned: bool = True
     flow_steps: int = 10
 
+    BUILD_FIELDS: ClassVar[tuple[str, ...]] = ("obs_dim", "action_dim", "conditioned")
+    """Fields filled in when the network is built (from the data and the method), not chosen in a
+    training config."""
+
+    def sized(self, obs_dim: int, action_dim: int, conditioned: bool = True) -> FlowPolicyConfig:
+        return dataclasses.replace(self, obs_dim=obs_dim, action_dim=action_dim, conditioned=conditioned)
+
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FlowPolicyConfig:
+        return cls(**data)
 
 
 def time_features(tau: torch.Tensor, dim: int) -> torch.Tensor:
@@ -76,6 +94,11 @@ class FlowMatchingPolicy(nn.Module):
 
     def __init__(self, config: FlowPolicyConfig) -> None:
         super().__init__()
+        if config.obs_dim < 1 or config.action_dim < 1:
+            raise ValueError(
+                f"obs_dim and action_dim must be >= 1, got {config.obs_dim}, {config.action_dim}: build "
+                "from config.sized(obs_dim, action_dim)"
+            )
         self.config = config
         self.obs_norm = Normaliser(config.obs_dim)
         self.action_norm = Normaliser(config.action_dim)

@@ -1,4 +1,4 @@
-"""The distributional value function p(V | o, task) over B bins spanning [v_min, v_max].
+"""The distributional value function p(V | o, task) over B bins spanning [value_min, value_max].
 
 A categorical head trained by cross-entropy keeps multi-modal returns (the same state succeeds in some
 episodes and fails in others) instead of averaging them away the way a squared loss does; the value is
@@ -18,12 +18,15 @@ episodes. Feeding the episode's progress t / L (Pardo et al., "Time Limits in Re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
+from recap_core.method.rewards import VALUE_SUPPORT
 from recap_core.models.backbones import build_backbone
 from recap_core.models.normalisation import Normaliser
 from recap_core.models.prompts import HashedPromptEncoder
@@ -31,34 +34,60 @@ from recap_core.models.prompts import HashedPromptEncoder
 
 @dataclass(frozen=True)
 class ValueNetConfig:
-    """Architecture of the value network (stored as config.json's "architecture")."""
+    """Architecture of the value network (stored as config.json's "architecture").
 
-    obs_dim: int
+    A training config holds one with ``obs_dim`` left 0: the network is built from ``sized(obs_dim)``
+    once the data is known. ``value_min`` / ``value_max`` span the bins: every normalised return must
+    lie inside (see recap_core.method.rewards). ``time_aware``: the network also sees t / L.
+    """
+
+    obs_dim: int = 0
     n_bins: int = 201
-    v_min: float = -1.0
-    v_max: float = 0.0
+    value_min: float = VALUE_SUPPORT[0]
+    value_max: float = VALUE_SUPPORT[1]
     backbone: str = "mlp"
     hidden: int = 256
     depth: int = 3
     heads: int = 4
     prompt_dim: int = 64
     prompt_buckets: int = 4096
-    time_aware: bool = False  # False only for checkpoints written before the progress input existed
+    time_aware: bool = True
+
+    BUILD_FIELDS: ClassVar[tuple[str, ...]] = ("obs_dim",)
+    """Fields filled in when the network is built, not chosen in a training config."""
+
+    def sized(self, obs_dim: int) -> ValueNetConfig:
+        return dataclasses.replace(self, obs_dim=obs_dim)
+
+    @property
+    def support(self) -> tuple[float, float]:
+        return (self.value_min, self.value_max)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ValueNetConfig:
+        """A stored architecture, including the older layouts: ``v_min`` / ``v_max`` for the support,
+        and no ``time_aware`` (written before the progress input existed, so not time-aware)."""
+        data = dict(data)
+        for old, new in (("v_min", "value_min"), ("v_max", "value_max")):
+            if old in data:
+                data[new] = data.pop(old)
+        data.setdefault("time_aware", False)
+        return cls(**data)
 
-def bin_support(n_bins: int, v_min: float, v_max: float) -> torch.Tensor:
-    """Bin centres, evenly spaced with the first on v_min and the last on v_max."""
-    return torch.linspace(v_min, v_max, n_bins)
+
+def bin_support(n_bins: int, value_min: float, value_max: float) -> torch.Tensor:
+    """Bin centres, evenly spaced with the first on value_min and the last on value_max."""
+    return torch.linspace(value_min, value_max, n_bins)
 
 
 def two_hot(values: torch.Tensor, support: torch.Tensor) -> torch.Tensor:
     """(B,) values -> (B, n_bins) two-hot target distributions (values clipped to the support)."""
     n_bins = support.shape[0]
-    v_min, v_max = float(support[0]), float(support[-1])
-    pos = (values.clamp(v_min, v_max) - v_min) / (v_max - v_min) * (n_bins - 1)
+    value_min, value_max = float(support[0]), float(support[-1])
+    pos = (values.clamp(value_min, value_max) - value_min) / (value_max - value_min) * (n_bins - 1)
     lower = pos.floor().long().clamp(0, n_bins - 1)
     upper = (lower + 1).clamp(max=n_bins - 1)
     upper_weight = pos - lower.to(pos.dtype)
@@ -78,6 +107,8 @@ class DistributionalValueFunction(nn.Module):
 
     def __init__(self, config: ValueNetConfig) -> None:
         super().__init__()
+        if config.obs_dim < 1:
+            raise ValueError(f"obs_dim must be >= 1, got {config.obs_dim}: build from config.sized(obs_dim)")
         self.config = config
         self.obs_norm = Normaliser(config.obs_dim)
         self.prompts = HashedPromptEncoder(config.prompt_dim, config.prompt_buckets)
@@ -90,7 +121,7 @@ class DistributionalValueFunction(nn.Module):
             depth=config.depth,
             heads=config.heads,
         )
-        self.register_buffer("support", bin_support(config.n_bins, config.v_min, config.v_max))
+        self.register_buffer("support", bin_support(config.n_bins, config.value_min, config.value_max))
 
     def logits(
         self, observations: torch.Tensor, prompts: Sequence[str], progress: torch.Tensor | None = None

@@ -20,8 +20,8 @@ import pyarrow
 import pyarrow.compute as pc
 
 from recap_core.episode import Episode
+from recap_core.locations import store_uri
 from recap_core.object_storage import is_object_store, lance_storage_options
-from recap_core.settings import store_uri
 from recap_core.steps import StepArrays
 from recap_core.store.batch import EpisodeBatch, build_batch
 from recap_core.store.errors import EpisodeValidationError, Problem

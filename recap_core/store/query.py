@@ -13,7 +13,7 @@ import lance
 import polars as pl
 import pyarrow as pa
 
-from recap_core.settings import data_root, ledger_uri
+from recap_core.locations import data_root, ledger_uri
 from recap_core.store.episode_store import EPISODES, STEPS, EpisodeStore
 from schemas.episodes import EPISODES_ARROW_SCHEMA
 from schemas.steps import steps_arrow_schema

@@ -1,9 +1,8 @@
-"""Training loops, baselines, checkpoints and hub transfer for the value function and the policy."""
+"""Trainers (RECAP and the baselines), checkpoints and hub transfer for the value function and the policy."""
 
 from recap_core.training.checkpoints import CheckpointRef, checkpoint_sha256, read_checkpoint_config
 from recap_core.training.config import (
-    POLICY_METHODS,
-    LoopConfig,
+    OptimisationConfig,
     PolicyTrainConfig,
     TrainingHistory,
     ValueTrainConfig,
@@ -26,9 +25,8 @@ from recap_core.training.value_training import (
 )
 
 __all__ = [
-    "POLICY_METHODS",
     "CheckpointRef",
-    "LoopConfig",
+    "OptimisationConfig",
     "PolicyTrainConfig",
     "TrainedPolicy",
     "TrainingHistory",

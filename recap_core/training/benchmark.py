@@ -51,23 +51,22 @@ def run_benchmark(frames: int = 200_000, train_batches: int = 40, threads: int =
     length = 200
     steps = synthetic_steps(max(frames // length, 2), length, seed=seed)
     vf = ValueFunction(
-        DistributionalValueFunction(ValueNetConfig(obs_dim=39, time_aware=True)), ValueTrainConfig().reward
+        DistributionalValueFunction(ValueNetConfig().sized(obs_dim=39)), ValueTrainConfig().reward
     )
     predict_values(vf, steps.select_episodes(np.arange(len(steps.episodes)) < 5))  # warm-up
     start = time.perf_counter()
     predict_values(vf, steps)
     label_seconds = time.perf_counter() - start
 
-    loop = {
+    optimisation = {
         "epochs": 1,
         "steps_per_epoch": train_batches,
         "val_fraction": 0.0,
-        "progress": False,
         "seed": seed,
     }
-    _, value_history = train_value_function(steps, ValueTrainConfig(**loop))
+    _, value_history = train_value_function(steps, ValueTrainConfig(**optimisation))
     labels = np.random.default_rng(seed).random(len(steps)) < 0.3
-    policy, policy_history = train_policy(steps, labels, PolicyTrainConfig(**loop), method="recap")
+    policy, policy_history = train_policy(steps, labels, PolicyTrainConfig(**optimisation), method="recap")
 
     result = {
         "torch_threads": threads,

@@ -1,17 +1,18 @@
-"""Training configurations and the history every loop returns (both JSON-serialisable for lineage)."""
+"""Training configurations and the history every trainer returns (both JSON-serialisable for lineage)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from recap_core.method.rewards import RewardConfig
+from recap_core.models.flow_policy import FlowPolicyConfig
+from recap_core.models.value import ValueNetConfig
 
-POLICY_METHODS = ("recap", "sft", "awr", "ppo")
 WEIGHT_RULES = ("best_heldout", "last")
 
 
 @dataclass(frozen=True)
-class LoopConfig:
+class OptimisationConfig:
     """Optimisation, split and early-stopping settings shared by every trainer.
 
     ``steps_per_epoch`` None means one pass over the training steps. ``weights`` is the rule for the
@@ -19,6 +20,7 @@ class LoopConfig:
     ``val_fraction``) and restores the best epoch's weights; "last" runs every epoch and keeps the final
     weights, so methods compared on the same data get exactly the same number of gradient steps (the
     held-out loss is still recorded, but objectives such as PPO's are not comparable across methods).
+    ``progress``: a per-epoch progress bar on stderr, off unless asked for (pipelines report per stage).
     """
 
     epochs: int = 30
@@ -32,7 +34,7 @@ class LoopConfig:
     min_delta: float = 1e-4
     seed: int = 0
     weights: str = "best_heldout"
-    progress: bool = True
+    progress: bool = False
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
@@ -50,25 +52,16 @@ class LoopConfig:
 
 
 @dataclass(frozen=True)
-class ValueTrainConfig(LoopConfig):
-    """Value-function training: architecture (ignored when finetuning: the parent's is kept) and reward.
+class ValueTrainConfig(OptimisationConfig):
+    """Value-function training: the network's architecture (``obs_dim`` filled in from the data; when
+    finetuning it must be the checkpoint's) and the reward."""
 
-    ``time_aware``: the network also sees the episode's progress t / L (see recap_core.models.value).
-    """
-
-    backbone: str = "mlp"
-    hidden: int = 256
-    depth: int = 3
-    heads: int = 4
-    prompt_dim: int = 64
-    prompt_buckets: int = 4096
-    n_bins: int = 201
-    time_aware: bool = True
+    architecture: ValueNetConfig = field(default_factory=ValueNetConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
 
 
 @dataclass(frozen=True)
-class PolicyTrainConfig(LoopConfig):
+class PolicyTrainConfig(OptimisationConfig):
     """Policy training for every extraction method.
 
     RECAP: ``indicator_dropout`` (0.3) is the classifier-free-guidance dropout of the indicator token.
@@ -77,17 +70,11 @@ class PolicyTrainConfig(LoopConfig):
     and normalised to mean 1. PPO (the paper's, Appendix D): the SPO objective with trust region
     ``ppo_trust_region`` (0.01) on the ratio exp(scale * (L_ref - L_theta)) of single-step flow-matching
     losses at shared (tau, noise), against a frozen reference: the policy that collected the data.
-    Advantages are standardised.
+    Advantages are standardised. ``architecture``: the network (sizes filled in from the data and
+    ``conditioned`` from the method; when finetuning it must be the checkpoint's).
     """
 
-    horizon: int = 10
-    backbone: str = "mlp"
-    hidden: int = 256
-    depth: int = 3
-    heads: int = 4
-    prompt_dim: int = 64
-    prompt_buckets: int = 4096
-    flow_steps: int = 10
+    architecture: FlowPolicyConfig = field(default_factory=FlowPolicyConfig)
     indicator_dropout: float = 0.3
     awr_temperature: float | None = None
     awr_max_weight: float = 20.0
@@ -121,19 +108,19 @@ class TrainingHistory:
         return {**asdict(self), "epochs_run": self.epochs_run}
 
 
-# The network fields a training config names; on finetuning they must be the checkpoint's.
-ARCHITECTURE_FIELDS = ("backbone", "hidden", "depth", "heads", "prompt_dim", "prompt_buckets")
-
-
 def require_matching_architecture(
-    config: LoopConfig, architecture: object, checkpoint: object, extra: tuple[str, ...] = ()
+    configured: ValueNetConfig | FlowPolicyConfig,
+    architecture: ValueNetConfig | FlowPolicyConfig,
+    checkpoint: object,
 ) -> None:
     """Finetuning keeps the checkpoint's network; a config that asks for another one is refused (it used
-    to be ignored silently, so a preset's finetune architecture did nothing)."""
+    to be ignored silently, so a preset's finetune architecture did nothing). The fields filled in when
+    a network is built (its sizes, and whether it is conditioned) are not compared."""
     differences = [
-        f"{name} {getattr(config, name)!r} (checkpoint: {getattr(architecture, name)!r})"
-        for name in (*ARCHITECTURE_FIELDS, *extra)
-        if getattr(config, name) != getattr(architecture, name)
+        f"{f.name} {getattr(configured, f.name)!r} (checkpoint: {getattr(architecture, f.name)!r})"
+        for f in fields(configured)
+        if f.name not in configured.BUILD_FIELDS
+        and getattr(configured, f.name) != getattr(architecture, f.name)
     ]
     if differences:
         raise ValueError(

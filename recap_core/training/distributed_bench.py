@@ -32,9 +32,7 @@ def _train(uri: str, reader: str, epochs: int, batch: int, budget_mb: int) -> di
     distributed = Distributed.from_environment()
     store = EpisodeStore(uri)
     versions = store.versions()
-    config = PolicyTrainConfig(
-        epochs=epochs, batch_size=batch, weights="last", val_fraction=0.0, progress=False
-    )
+    config = PolicyTrainConfig(epochs=epochs, batch_size=batch, weights="last", val_fraction=0.0)
     started = time.perf_counter()
     if reader == "memory":
         data = in_memory_data(

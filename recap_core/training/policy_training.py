@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -11,6 +11,8 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from recap_core.methods import METHOD_FACTS, Method
+from recap_core.methods import method as parse_method
 from recap_core.models.flow_policy import (
     INDICATOR_DROPPED,
     INDICATOR_NEGATIVE,
@@ -28,14 +30,9 @@ from recap_core.training.checkpoints import (
     read_checkpoint_config,
     save_checkpoint,
 )
-from recap_core.training.config import (
-    POLICY_METHODS,
-    PolicyTrainConfig,
-    TrainingHistory,
-    require_matching_architecture,
-)
+from recap_core.training.config import PolicyTrainConfig, TrainingHistory, require_matching_architecture
 from recap_core.training.distributed import SINGLE_PROCESS, Distributed
-from recap_core.training.loop import fit
+from recap_core.training.fit import fit
 from recap_core.training.objectives import awr_unnormalised_weights, awr_weights, spo_flow_objective
 from recap_core.training.pretrained import RecapHubMixin
 from recap_core.training.sources import Shard, TrainingData, in_memory_data
@@ -74,25 +71,22 @@ class TrainedPolicy(RecapHubMixin):
 
 
 def _validate(
-    steps: StepArrays, labels: np.ndarray | None, advantages: np.ndarray | None, method: str
+    steps: StepArrays, labels: np.ndarray | None, advantages: np.ndarray | None, method: Method
 ) -> None:
-    _validate_method(method)
     n = len(steps)
-    if method == "recap" and (labels is None or np.asarray(labels).shape != (n,)):
-        raise ValueError(f"method='recap' needs one indicator per step ({n},), got {np.shape(labels)}")
-    if method in ("awr", "ppo"):
+    needs = METHOD_FACTS[method]
+    if needs.conditioned and (labels is None or np.asarray(labels).shape != (n,)):
+        raise ValueError(
+            f"method={method.value!r} needs one indicator per step ({n},), got {np.shape(labels)}"
+        )
+    if needs.uses_advantages:
         if advantages is None or np.asarray(advantages).shape != (n,):
             raise ValueError(
-                f"method={method!r} needs one advantage per step ({n},), got {np.shape(advantages)}"
+                f"method={method.value!r} needs one advantage per step ({n},), got {np.shape(advantages)}"
             )
         steps.require_finite(np.asarray(advantages, dtype=np.float64), "advantage")
     steps.require_finite(steps.observations, "observation")
     steps.require_finite(steps.actions, "action")
-
-
-def _validate_method(method: str) -> None:
-    if method not in POLICY_METHODS:
-        raise ValueError(f"method must be one of {POLICY_METHODS}, got {method!r}")
 
 
 def _columns(indicators: np.ndarray | None, advantages: np.ndarray | None) -> dict[str, np.ndarray]:
@@ -109,7 +103,7 @@ def train_policy(
     indicators: np.ndarray | None = None,
     config: PolicyTrainConfig | None = None,
     init_from: str | Path | None = None,
-    method: str = "recap",
+    method: str = Method.RECAP,
     advantages: np.ndarray | None = None,
     out_dir: str | Path | None = None,
     reference: str | Path | None = None,
@@ -128,15 +122,18 @@ def train_policy(
     to save the checkpoint (None: not saved; under torchrun only rank 0 saves).
     """
     config = config or PolicyTrainConfig()
+    method = parse_method(method)
+    conditioned = METHOD_FACTS[method].conditioned
     torch.manual_seed(config.seed)  # network initialisation is part of the seeded run
     if isinstance(steps, TrainingData):
-        _validate_method(method)
         data = steps
     else:
         _validate(steps, indicators, advantages, method)
         data = in_memory_data(steps, _columns(indicators, advantages), config.val_fraction, config.seed)
-    if method == "ppo" and reference is None:
-        raise ValueError("method='ppo' needs reference: the checkpoint of the policy that collected the data")
+    if METHOD_FACTS[method].needs_reference and reference is None:
+        raise ValueError(
+            f"method={method.value!r} needs reference: the checkpoint of the policy that collected the data"
+        )
     obs_dim, action_dim = data.obs_dim, data.action_dim
     parent: CheckpointRef | None = None
     if init_from is not None:
@@ -148,36 +145,18 @@ def train_policy(
                 f"checkpoint {init_from} expects obs/action dims {(arch.obs_dim, arch.action_dim)}, "
                 f"the steps have {(obs_dim, action_dim)}"
             )
-        if arch.horizon != config.horizon:
-            raise ValueError(
-                f"checkpoint {init_from} has horizon {arch.horizon}, config asks {config.horizon}"
-            )
-        require_matching_architecture(config, arch, init_from)
+        require_matching_architecture(config.architecture, arch, init_from)
         net = parent_policy.net
-        net.config = dataclasses.replace(arch, conditioned=method == "recap")
+        net.config = dataclasses.replace(arch, conditioned=conditioned)
     else:
-        net = FlowMatchingPolicy(
-            FlowPolicyConfig(
-                obs_dim=obs_dim,
-                action_dim=action_dim,
-                horizon=config.horizon,
-                backbone=config.backbone,
-                hidden=config.hidden,
-                depth=config.depth,
-                heads=config.heads,
-                prompt_dim=config.prompt_dim,
-                prompt_buckets=config.prompt_buckets,
-                conditioned=method == "recap",
-                flow_steps=config.flow_steps,
-            )
-        )
+        net = FlowMatchingPolicy(config.architecture.sized(obs_dim, action_dim, conditioned))
     if parent is None:
         fit_normalisers(
             data,
             [(net.obs_norm, lambda s: s.observations), (net.action_norm, lambda s: s.actions)],
             distributed,
         )
-    objective = _objective(method, data, config, reference, distributed)
+    objective = _OBJECTIVES[method](data, config, reference, distributed)
     horizon = net.config.horizon
 
     def make_loss(shard: Shard):
@@ -191,135 +170,177 @@ def train_policy(
         def loss_fn(idx: np.ndarray, generator: torch.Generator, training: bool) -> torch.Tensor:
             index = torch.from_numpy(idx)
             chunks, mask = action_chunks(actions, episode_end, idx, horizon)
-            chunks_t, mask_t = torch.from_numpy(chunks), torch.from_numpy(mask)
-            batch = len(idx)
-            tau = torch.rand(batch, generator=generator)
-            noise = torch.randn(batch, horizon, action_dim, generator=generator)
-            if method == "recap":
-                tokens = drop_indicators(columns["tokens"][index], config.indicator_dropout, generator)
-            else:
-                tokens = torch.full((batch,), INDICATOR_DROPPED, dtype=torch.long)
-            context = net.context(observations[index], prompts[idx].tolist())
-            per_sample = net.per_sample_loss(context, tokens, chunks_t, mask_t, tau, noise)
-            if method in ("recap", "sft"):
-                return per_sample.mean()
-            if method == "awr":
-                return (columns["weights"][index] * per_sample).mean()
-            reference_net = objective.reference_net
-            with torch.no_grad():
-                reference_loss = reference_net.per_sample_loss(
-                    reference_net.context(observations[index], prompts[idx].tolist()),
-                    torch.full((batch,), objective.reference_token, dtype=torch.long),
-                    chunks_t,
-                    mask_t,
-                    tau,
-                    noise,
-                )
-            return spo_flow_objective(
-                per_sample,
-                reference_loss,
-                columns["standardised"][index],
-                config.ppo_trust_region,
-                config.ppo_likelihood_scale,
+            batch = _Batch(
+                index=index,
+                observations=observations[index],
+                prompts=prompts[idx].tolist(),
+                chunks=torch.from_numpy(chunks),
+                mask=torch.from_numpy(mask),
+                tau=torch.rand(len(idx), generator=generator),
+                noise=torch.randn(len(idx), horizon, action_dim, generator=generator),
+                columns=columns,
             )
+            tokens = objective.tokens(batch, generator)
+            context = net.context(batch.observations, batch.prompts)
+            per_sample = net.per_sample_loss(
+                context, tokens, batch.chunks, batch.mask, batch.tau, batch.noise
+            )
+            return objective.loss(per_sample, batch)
 
         return loss_fn
 
     # every method uses every parameter (unconditioned methods embed the "dropped" indicator token)
     history = fit(net, make_loss, data, config, desc=f"policy ({method})", distributed=distributed)
     history.extra.update(objective.extra)
-    trained = TrainedPolicy(net, method)
+    trained = TrainedPolicy(net, method.value)
     if out_dir is not None and distributed.is_main:
         trained.checkpoint = save_policy(trained, out_dir, config, history, parent)
     return trained, history
 
 
 @dataclass
-class _Objective:
-    """What a method needs beyond the steps: per-shard tensors from the joined columns (computed with
-    statistics over all of the data), the PPO reference, and facts for the lineage."""
+class _Batch:
+    """One batch of a shard: the sampled flow times and noise, and what an objective may read."""
 
-    method: str
+    index: torch.Tensor
+    observations: torch.Tensor
+    prompts: list[str]
+    chunks: torch.Tensor
+    mask: torch.Tensor
+    tau: torch.Tensor
+    noise: torch.Tensor
+    columns: dict[str, torch.Tensor]
+
+
+def _dropped_tokens(batch: _Batch, _generator: torch.Generator) -> torch.Tensor:
+    return torch.full((len(batch.index),), INDICATOR_DROPPED, dtype=torch.long)
+
+
+def _mean_loss(per_sample: torch.Tensor, _batch: _Batch) -> torch.Tensor:
+    return per_sample.mean()
+
+
+@dataclass
+class _Objective:
+    """What a method trains on beyond the steps and how it turns per-sample flow-matching losses into
+    its loss: per-shard tensors from the joined columns (computed with statistics over all of the data),
+    the indicator tokens of a batch, the loss, and facts for the lineage."""
+
     columns: Callable[[Shard], dict[str, torch.Tensor]]
     extra: dict
-    reference_net: FlowMatchingPolicy | None = None
-    reference_token: int = INDICATOR_DROPPED
+    tokens: Callable[[_Batch, torch.Generator], torch.Tensor] = _dropped_tokens
+    loss: Callable[[torch.Tensor, _Batch], torch.Tensor] = _mean_loss
 
 
-def _require_column(shard: Shard, name: str, method: str) -> np.ndarray:
+def _require_column(shard: Shard, name: str, method: Method) -> np.ndarray:
     values = shard.columns.get(name)
     if values is None or np.shape(values) != (len(shard.steps),):
         raise ValueError(
-            f"method={method!r} needs one {name} per step ({len(shard.steps)},), got {np.shape(values)}"
+            f"method={method.value!r} needs one {name} per step ({len(shard.steps)},), got {np.shape(values)}"
         )
     if name == ADVANTAGE_COLUMN:
         shard.steps.require_finite(np.asarray(values, dtype=np.float64), name)
     return np.asarray(values)
 
 
-def _objective(
-    method: str,
-    data: TrainingData,
-    config: PolicyTrainConfig,
-    reference: str | Path | None,
-    distributed: Distributed,
+def _everything(data: TrainingData) -> list:
+    return [*data.train, *data.val]
+
+
+def _exact(data: TrainingData, distributed: Distributed) -> bool:
+    """One process with the steps in memory: statistics straight from the training shard's columns."""
+    return data.memory is not None and not distributed.enabled
+
+
+def _advantage(method: Method) -> Callable[[Shard], np.ndarray]:
+    return lambda shard: _require_column(shard, ADVANTAGE_COLUMN, method)
+
+
+def _recap_objective(
+    data: TrainingData, config: PolicyTrainConfig, _reference: str | Path | None, distributed: Distributed
 ) -> _Objective:
-    everything = [*data.train, *data.val]
-    exact = data.memory is not None and not distributed.enabled
-    if method == "recap":
-        positive = (
-            float(np.mean(data.train[0].shard.columns[INDICATOR_COLUMN]))  # type: ignore[attr-defined]
-            if exact
-            else column_mean(everything, lambda s: _require_column(s, INDICATOR_COLUMN, method), distributed)
+    """Flow matching conditioned on I_t, dropped with ``indicator_dropout`` (classifier-free guidance)."""
+    method = Method.RECAP
+    positive = (
+        float(np.mean(data.train[0].shard.columns[INDICATOR_COLUMN]))  # type: ignore[attr-defined]
+        if _exact(data, distributed)
+        else column_mean(
+            _everything(data), lambda s: _require_column(s, INDICATOR_COLUMN, method), distributed
         )
+    )
 
-        def tokens(shard: Shard) -> dict[str, torch.Tensor]:
-            labels = _require_column(shard, INDICATOR_COLUMN, method).astype(bool)
-            return {
-                "tokens": torch.from_numpy(
-                    np.where(labels, INDICATOR_POSITIVE, INDICATOR_NEGATIVE).astype(np.int64)
-                )
-            }
-
-        return _Objective(method, tokens, {"positive_fraction": positive})
-    if method == "sft":
-        return _Objective(method, lambda shard: {}, {})
-    advantage = lambda shard: _require_column(shard, ADVANTAGE_COLUMN, method)  # noqa: E731
-    if method == "awr":
-        if exact:
-            weights_all = torch.from_numpy(
-                awr_weights(advantage(data.train[0].shard), config.awr_temperature, config.awr_max_weight)  # type: ignore[attr-defined]
+    def tokens(shard: Shard) -> dict[str, torch.Tensor]:
+        labels = _require_column(shard, INDICATOR_COLUMN, method).astype(bool)
+        return {
+            "tokens": torch.from_numpy(
+                np.where(labels, INDICATOR_POSITIVE, INDICATOR_NEGATIVE).astype(np.int64)
             )
-            extra = {
-                "advantage_mean": float(np.mean(advantage(data.train[0].shard), dtype=np.float64)),  # type: ignore[attr-defined]
-                "awr_weight_max": float(weights_all.max()),
-                "awr_effective_fraction": float(
-                    weights_all.sum() ** 2 / (weights_all**2).sum() / len(weights_all)
-                ),
-            }
-            return _Objective(method, lambda shard: {"weights": weights_all}, extra)
-        _, mean, std = column_moments(everything, advantage, distributed)
-        temperature = config.awr_temperature if config.awr_temperature is not None else (std or 1.0)
-        weigh = lambda shard: awr_unnormalised_weights(  # noqa: E731
-            advantage(shard), mean, temperature, config.awr_max_weight
-        )
-        _, scale, spread = column_moments(everything, weigh, distributed)
-        extra = {
-            "advantage_mean": mean,
-            "awr_weight_max": column_max(everything, weigh, distributed) / scale,
-            "awr_effective_fraction": float(scale**2 / (spread**2 + scale**2)),
         }
-        return _Objective(
-            method,
-            lambda shard: {"weights": torch.from_numpy((weigh(shard) / scale).astype(np.float32))},
-            extra,
+
+    def dropped(batch: _Batch, generator: torch.Generator) -> torch.Tensor:
+        return drop_indicators(batch.columns["tokens"][batch.index], config.indicator_dropout, generator)
+
+    return _Objective(tokens, {"positive_fraction": positive}, tokens=dropped)
+
+
+def _sft_objective(
+    _data: TrainingData, _config: PolicyTrainConfig, _reference: str | Path | None, _distributed: Distributed
+) -> _Objective:
+    """Plain flow matching, the indicator always dropped."""
+    return _Objective(lambda shard: {}, {})
+
+
+def _awr_weighted(per_sample: torch.Tensor, batch: _Batch) -> torch.Tensor:
+    return (batch.columns["weights"][batch.index] * per_sample).mean()
+
+
+def _awr_objective(
+    data: TrainingData, config: PolicyTrainConfig, _reference: str | Path | None, distributed: Distributed
+) -> _Objective:
+    """Per-sample losses weighted by exp(A / T), clipped and normalised to mean 1."""
+    advantage = _advantage(Method.AWR)
+    if _exact(data, distributed):
+        shard = data.train[0].shard  # type: ignore[attr-defined]
+        weights_all = torch.from_numpy(
+            awr_weights(advantage(shard), config.awr_temperature, config.awr_max_weight)
         )
-    # ppo
-    if exact:
+        extra = {
+            "advantage_mean": float(np.mean(advantage(shard), dtype=np.float64)),
+            "awr_weight_max": float(weights_all.max()),
+            "awr_effective_fraction": float(
+                weights_all.sum() ** 2 / (weights_all**2).sum() / len(weights_all)
+            ),
+        }
+        return _Objective(lambda shard: {"weights": weights_all}, extra, loss=_awr_weighted)
+    everything = _everything(data)
+    _, mean, std = column_moments(everything, advantage, distributed)
+    temperature = config.awr_temperature if config.awr_temperature is not None else (std or 1.0)
+    weigh = lambda shard: awr_unnormalised_weights(  # noqa: E731
+        advantage(shard), mean, temperature, config.awr_max_weight
+    )
+    _, scale, spread = column_moments(everything, weigh, distributed)
+    extra = {
+        "advantage_mean": mean,
+        "awr_weight_max": column_max(everything, weigh, distributed) / scale,
+        "awr_effective_fraction": float(scale**2 / (spread**2 + scale**2)),
+    }
+    return _Objective(
+        lambda shard: {"weights": torch.from_numpy((weigh(shard) / scale).astype(np.float32))},
+        extra,
+        loss=_awr_weighted,
+    )
+
+
+def _ppo_objective(
+    data: TrainingData, config: PolicyTrainConfig, reference: str | Path | None, distributed: Distributed
+) -> _Objective:
+    """The SPO objective on standardised advantages against the frozen policy that collected the data."""
+    advantage = _advantage(Method.PPO)
+    if _exact(data, distributed):
         adv = np.asarray(advantage(data.train[0].shard), dtype=np.float64)  # type: ignore[attr-defined]
         mean, std = float(adv.mean()), float(adv.std())
     else:
-        _, mean, std = column_moments(everything, advantage, distributed)
+        _, mean, std = column_moments(_everything(data), advantage, distributed)
     reference_policy = load_trained_policy(reference)
     reference_net = reference_policy.net.eval().requires_grad_(False)
     reference_token = INDICATOR_POSITIVE if reference_net.config.conditioned else INDICATOR_DROPPED
@@ -334,7 +355,34 @@ def _objective(
         values = (np.asarray(advantage(shard), dtype=np.float64) - mean) / (std or 1.0)
         return {"standardised": torch.from_numpy(values.astype(np.float32))}
 
-    return _Objective(method, standardised, extra, reference_net, reference_token)
+    def loss(per_sample: torch.Tensor, batch: _Batch) -> torch.Tensor:
+        with torch.no_grad():
+            reference_loss = reference_net.per_sample_loss(
+                reference_net.context(batch.observations, batch.prompts),
+                torch.full((len(batch.index),), reference_token, dtype=torch.long),
+                batch.chunks,
+                batch.mask,
+                batch.tau,
+                batch.noise,
+            )
+        return spo_flow_objective(
+            per_sample,
+            reference_loss,
+            batch.columns["standardised"][batch.index],
+            config.ppo_trust_region,
+            config.ppo_likelihood_scale,
+        )
+
+    return _Objective(standardised, extra, loss=loss)
+
+
+_OBJECTIVES: Mapping[Method, Callable[..., _Objective]] = {
+    Method.RECAP: _recap_objective,
+    Method.SFT: _sft_objective,
+    Method.AWR: _awr_objective,
+    Method.PPO: _ppo_objective,
+}
+assert set(_OBJECTIVES) == set(Method), "every method of recap_core.methods needs its objective"
 
 
 def save_policy(
@@ -368,7 +416,7 @@ def save_policy(
 def load_trained_policy(path: str | Path) -> TrainedPolicy:
     """Rebuild a trained policy (network, method, checkpoint reference) from its directory."""
     config = read_checkpoint_config(path, kind="policy")
-    net = FlowMatchingPolicy(FlowPolicyConfig(**config["architecture"]))
+    net = FlowMatchingPolicy(FlowPolicyConfig.from_dict(config["architecture"]))
     load_weights(net, path)
     net.eval()
     return TrainedPolicy(

@@ -22,7 +22,7 @@ from recap_core.training.checkpoints import (
 )
 from recap_core.training.config import TrainingHistory, ValueTrainConfig, require_matching_architecture
 from recap_core.training.distributed import SINGLE_PROCESS, Distributed
-from recap_core.training.loop import fit
+from recap_core.training.fit import fit
 from recap_core.training.pretrained import RecapHubMixin
 from recap_core.training.sources import Shard, TrainingData, in_memory_data, shards_of
 from recap_core.training.statistics import fit_normalisers
@@ -53,21 +53,13 @@ class ValueFunction(RecapHubMixin):
 
 
 def _reward_to_dict(reward: RewardConfig) -> dict:
-    return {
-        "c_fail": reward.c_fail,
-        "task_max_length": dict(reward.task_max_length),
-        "value_min": reward.value_min,
-        "value_max": reward.value_max,
-    }
+    return {"c_fail": reward.c_fail, "task_max_length": dict(reward.task_max_length)}
 
 
 def _reward_from_dict(data: dict) -> RewardConfig:
-    return RewardConfig(
-        c_fail=data["c_fail"],
-        task_max_length=dict(data["task_max_length"]),
-        value_min=data["value_min"],
-        value_max=data["value_max"],
-    )
+    """The stored reward (checkpoints written before the value support moved to the architecture also
+    carry its ``value_min`` / ``value_max`` here: the same numbers as their architecture's)."""
+    return RewardConfig(c_fail=data["c_fail"], task_max_length=dict(data["task_max_length"]))
 
 
 def _check_obs(steps: StepArrays, obs_dim: int) -> None:
@@ -114,23 +106,9 @@ def train_value_function(
             raise ValueError(
                 f"observations have {data.obs_dim} features; the model expects (N, {net.config.obs_dim})"
             )
-        require_matching_architecture(config, net.config, init_from, extra=("n_bins", "time_aware"))
+        require_matching_architecture(config.architecture, net.config, init_from)
     else:
-        net = DistributionalValueFunction(
-            ValueNetConfig(
-                obs_dim=data.obs_dim,
-                n_bins=config.n_bins,
-                v_min=reward.value_min,
-                v_max=reward.value_max,
-                backbone=config.backbone,
-                hidden=config.hidden,
-                depth=config.depth,
-                heads=config.heads,
-                prompt_dim=config.prompt_dim,
-                prompt_buckets=config.prompt_buckets,
-                time_aware=config.time_aware,
-            )
-        )
+        net = DistributionalValueFunction(config.architecture.sized(data.obs_dim))
     observed = task_max_lengths(data.episodes, RewardConfig())
     merged = {task: max(observed.get(task, 0), reward.task_max_length.get(task, 0)) for task in observed}
     explicit = config.reward.task_max_length
@@ -143,7 +121,7 @@ def train_value_function(
         part = shard.steps
         if data.memory is None:
             _check_obs(part, data.obs_dim)
-        targets = torch.from_numpy(normalised_returns(part, reward))
+        targets = torch.from_numpy(normalised_returns(part, reward, net.config.support))
         progress = torch.from_numpy(episode_progress(part, reward))
         observations = float_tensor(part.observations)
         prompts = np.asarray(part.per_step("prompt"), dtype=object)
@@ -169,7 +147,7 @@ def _held_out_mae(vf: ValueFunction, data: TrainingData, distributed: Distribute
     for shard in shards_of(data.val):
         if len(shard.index):
             values = predict_values(vf, shard.steps, index=shard.index)
-            targets = normalised_returns(shard.steps, vf.reward_config)[shard.index]
+            targets = normalised_returns(shard.steps, vf.reward_config, vf.net.config.support)[shard.index]
             total += (float(np.sum(np.abs(values - targets))), len(shard.index))
     error, count = distributed.sum(total)
     return float(error / count) if count else float("nan")
@@ -221,7 +199,7 @@ def save_value_function(
 def load_value_function(path: str | Path) -> ValueFunction:
     """Rebuild a value function from its checkpoint directory (weights, normalisers, reward units)."""
     config = read_checkpoint_config(path, kind="value")
-    net = DistributionalValueFunction(ValueNetConfig(**config["architecture"]))
+    net = DistributionalValueFunction(ValueNetConfig.from_dict(config["architecture"]))
     load_weights(net, path)
     net.eval()
     ref = CheckpointRef(str(Path(path).resolve()), checkpoint_sha256(path))

@@ -1,5 +1,5 @@
-"""One seeded minibatch loop with a held-out split and early stopping, shared by every trainer, on one
-process or data-parallel over torchrun ranks, from in-memory or streamed shards."""
+"""``fit``: the optimisation every trainer shares. Seeded minibatch steps with a held-out split and early
+stopping, on one process or data-parallel over torchrun ranks, from in-memory or streamed shards."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from recap_core.steps import StepArrays
-from recap_core.training.config import LoopConfig, TrainingHistory
+from recap_core.training.config import OptimisationConfig, TrainingHistory
 from recap_core.training.distributed import SINGLE_PROCESS, Distributed, LossModule
 from recap_core.training.sources import Shard, StepSource, TrainingData
 
@@ -28,7 +28,7 @@ def fit(
     model: nn.Module,
     make_loss: MakeLoss,
     data: TrainingData,
-    config: LoopConfig,
+    config: OptimisationConfig,
     desc: str,
     distributed: Distributed = SINGLE_PROCESS,
     on_epoch_start: Callable[[int], None] | None = None,
