@@ -53,6 +53,7 @@ def _nested_policy(old: dict) -> dict:
 
 def _expected(name: str) -> dict:
     old = json.loads(SNAPSHOT.read_text())[name]
+    old = {**old, "cameras": [], "image_size": 64}  # settings added after the snapshot, at their defaults
     for key in ("value_pretrain", "value_finetune"):
         old[key] = _nested_value(old[key])
     for key in ("policy_pretrain", "policy_finetune"):

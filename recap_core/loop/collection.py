@@ -17,6 +17,7 @@ from recap_core.loop.artifacts import data_collecting_policy
 from recap_core.loop.fleet import ingest_pending
 from recap_core.loop.labels import ROLLOUT_SEEDS, partition_filter
 from recap_core.loop.settings import LoopSettings
+from recap_core.sim.cameras import with_cameras
 from recap_core.sim.operator import collect_demos
 from recap_core.sim.rollouts import RolloutConfig, collect_rollouts
 from recap_core.sim.supervisor import SupervisorConfig
@@ -42,7 +43,7 @@ def collect_demonstrations(store: EpisodeStore, settings: LoopSettings) -> Colle
     versions: dict[str, int] = store.versions()
     per_task: dict[str, dict[str, float]] = {}
     for task_name in settings.tasks:
-        task = with_max_steps(get_task(task_name), settings.max_steps)
+        task = with_cameras(with_max_steps(get_task(task_name), settings.max_steps), settings.camera_spec())
         seeds = train_seeds(settings.demos_per_task, settings.demo_seed_start)
         episodes = list(collect_demos(task, seeds, settings.demo, workers=settings.workers))
         result = store.add_episodes(episodes)
@@ -132,7 +133,7 @@ def collect_iteration_experience(
     fleet = ingest_pending(store, drop_folder, task_name, iteration) if drop_folder else {}
     extra: dict = {"fleet_datasets": len(fleet), "fleet_episodes": sum(fleet.values())}
     try:
-        task = with_max_steps(get_task(task_name), settings.max_steps)
+        task = with_cameras(with_max_steps(get_task(task_name), settings.max_steps), settings.camera_spec())
     except KeyError:
         task = None  # a fleet-only task: no simulator to collect with
     added = sum(fleet.values())

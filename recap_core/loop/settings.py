@@ -23,6 +23,7 @@ import recap_core.sim.variants  # noqa: F401 - registers the strict study tasks 
 from recap_core.locations import DEFAULT_STUDY, require_study_name
 from recap_core.method.thresholds import FINETUNE_POSITIVE_FRACTION, PRETRAIN_POSITIVE_FRACTION
 from recap_core.seeds import EVAL_SPLITS
+from recap_core.sim.cameras import CameraSpec
 from recap_core.sim.operator import DemoConfig
 from recap_core.training.config import PolicyTrainConfig, ValueTrainConfig
 from recap_core.training.sources import READERS
@@ -65,6 +66,11 @@ class LoopSettings:
     training_reader: str = "memory"
     training_memory_mb: int = 512
     training_processes: int = 1
+    # Cameras rendered into every collected episode's image columns (Meta-World: topview, corner, corner2,
+    # corner3, corner4, behindGripper, gripperPOV; point-reach: top), square, image_size pixels. Empty
+    # records state only: rendering costs far more than simulating on a CPU (docs/robot.md).
+    cameras: tuple[str, ...] = ()
+    image_size: int = 64
     demo: DemoConfig = field(default_factory=DemoConfig)
     value_pretrain: ValueTrainConfig = field(default_factory=lambda: ValueTrainConfig(epochs=20))
     # V^k labels the very data it is trained on, so it keeps its last weights (in-sample fit): picking the
@@ -93,11 +99,15 @@ class LoopSettings:
             raise ValueError(f"eval_split must be one of {EVAL_SPLITS}, got {self.eval_split!r}")
         if self.training_reader not in READERS:
             raise ValueError(f"training_reader must be one of {READERS}, got {self.training_reader!r}")
+        self.camera_spec()  # refuses bad camera names or sizes now, not at the first render
         if self.training_memory_mb < 1 or self.training_processes < 1:
             raise ValueError(
                 f"training_memory_mb and training_processes must be >= 1, got {self.training_memory_mb}, "
                 f"{self.training_processes}"
             )
+
+    def camera_spec(self) -> CameraSpec | None:
+        return CameraSpec(tuple(self.cameras), self.image_size) if self.cameras else None
 
     def positive_fraction(self, task: str) -> float:
         return float(self.finetune_positive_fraction_overrides.get(task, self.finetune_positive_fraction))

@@ -98,4 +98,26 @@ def bench_collect(
     results["demo_steps"] = steps
     results["demo_seconds"] = round(seconds, 2)
     results["demo_success_rate"] = round(sum(d.success for d in demos) / len(demos), 3)
+    results["render"] = bench_render(task_name)
+    return results
+
+
+def bench_render(task_name: str = "push-v3", episodes: int = 2, max_steps: int = 40) -> dict[str, object]:
+    """Demo collection with one camera rendered offscreen, per image size, against no camera: what
+    recording images costs on this machine (frames/s include the PNG encoding the store keeps)."""
+    from recap_core.sim.cameras import CameraSpec, with_cameras
+    from recap_core.sim.tasks import with_max_steps
+
+    task = with_max_steps(get_task(task_name), max_steps)
+    camera = "corner" if task.family == "metaworld" else "top"
+    seeds = train_seeds(episodes, start=600_000)
+    results: dict[str, object] = {"task": task.name, "camera": camera, "backend": "offscreen (MUJOCO_GL)"}
+    for size in (None, 64, 84):
+        rendering = task if size is None else with_cameras(task, CameraSpec((camera,), size))
+        start = time.perf_counter()
+        demos = list(collect_demos(rendering, seeds, DemoConfig()))
+        seconds = time.perf_counter() - start
+        steps = sum(d.length for d in demos)
+        label = "no_camera" if size is None else f"{size}px"
+        results[f"demo_steps_per_s_{label}"] = round(steps / seconds, 1)
     return results

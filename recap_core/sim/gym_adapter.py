@@ -47,27 +47,37 @@ class GymnasiumEnv:
         return np.asarray(obs, dtype=np.float32).reshape(-1), bool(info.get("success", False))
 
     def enable_rendering(self, width: int, height: int, camera: str | None = None) -> None:
-        """Offscreen RGB frames from the environment's MuJoCo renderer (videos of episodes)."""
-        renderer = getattr(self.env, "mujoco_renderer", None)
-        if renderer is None:
-            raise TypeError(
-                f"{type(self.env).__name__} has no MuJoCo renderer: its episodes cannot be rendered"
-            )
+        """Offscreen RGB frames: from the environment's MuJoCo renderer, or from its own gymnasium
+        ``rgb_array`` rendering (an environment without MuJoCo, such as the point mass)."""
         self.env.render_mode = "rgb_array"
-        renderer.width, renderer.height = int(width), int(height)
+        renderer = getattr(self.env, "mujoco_renderer", None)
+        if renderer is not None:
+            renderer.width, renderer.height = int(width), int(height)
+        elif "rgb_array" in self.env.metadata.get("render_modes", []):
+            self.env.width, self.env.height = int(width), int(height)
+        else:
+            raise TypeError(f"{type(self.env).__name__} cannot render: its episodes have no frames")
         if camera is not None:
-            import mujoco
+            self.select_camera(camera)
 
-            camera_id = mujoco.mj_name2id(self.env.model, mujoco.mjtObj.mjOBJ_CAMERA, camera)
-            if camera_id < 0:
-                names = [
-                    mujoco.mj_id2name(self.env.model, mujoco.mjtObj.mjOBJ_CAMERA, i)
-                    for i in range(self.env.model.ncam)
-                ]
-                raise ValueError(
-                    f"{type(self.env).__name__}: no camera {camera!r}; cameras: {', '.join(names)}"
-                )
-            renderer.camera_id = camera_id
+    def camera_names(self) -> list[str]:
+        model = getattr(self.env, "model", None)
+        if getattr(self.env, "mujoco_renderer", None) is None or model is None:
+            return list(getattr(self.env, "cameras", ()))
+        import mujoco
+
+        return [mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_CAMERA, i) for i in range(model.ncam)]
+
+    def select_camera(self, camera: str) -> None:
+        """Render from ``camera`` from now on (a MuJoCo camera of the model, or one the env names)."""
+        names = self.camera_names()
+        if camera not in names:
+            raise ValueError(f"{type(self.env).__name__}: no camera {camera!r}; cameras: {', '.join(names)}")
+        renderer = getattr(self.env, "mujoco_renderer", None)
+        if renderer is not None:
+            renderer.camera_id = names.index(camera)
+        else:
+            self.env.camera = camera
 
     def render(self) -> np.ndarray:
         """The current frame, (height, width, 3) uint8; call ``enable_rendering`` first."""

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from recap_core.episode import Episode, stable_episode_id
+from recap_core.sim.cameras import FrameRecorder, encode_frames
 from recap_core.sim.environment import SimEnv, TaskSpec
 
 DEFAULT_OPERATOR = "operator:scripted-expert"
@@ -69,6 +70,7 @@ def run_demo(env: SimEnv, task: TaskSpec, seed: int, config: DemoConfig, operato
 
     observations = np.empty((task.max_steps, env.obs_dim), dtype=np.float32)
     actions = np.empty((task.max_steps, env.action_dim), dtype=np.float32)
+    recorder = FrameRecorder.for_env(env, task.max_steps)
     obs = env.reset(seed)
     success = False
     mistake_left = 0
@@ -94,6 +96,8 @@ def run_demo(env: SimEnv, task: TaskSpec, seed: int, config: DemoConfig, operato
             action += rng.normal(0.0, noise, env.action_dim).astype(np.float32)
         np.clip(action, env.action_low, env.action_high, out=action)
         observations[t] = obs
+        if recorder is not None:
+            recorder.record(t)
         actions[t] = action
         obs, success = env.step(action)
         length = t + 1
@@ -112,6 +116,7 @@ def run_demo(env: SimEnv, task: TaskSpec, seed: int, config: DemoConfig, operato
         collected_by=operator,
         robot=f"sim:{task.family}:{task.name}",
         source="recap_core.sim",
+        images=encode_frames(recorder.frames(length)) if recorder is not None else None,
     )
 
 

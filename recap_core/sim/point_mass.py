@@ -21,7 +21,8 @@ class PointMassReach(gym.Env):
     brake, not just fly through.
     """
 
-    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 - gymnasium's class attribute
+    metadata: dict[str, Any] = {"render_modes": ["rgb_array"]}  # noqa: RUF012 - gymnasium's class attribute
+    cameras = ("top",)  # one camera looking down on the plane; the arena [-1.5, 1.5]^2 fills the frame
 
     def __init__(self, dt: float = 0.05, success_radius: float = 0.05, damping: float = 0.9) -> None:
         self.dt = dt
@@ -30,6 +31,9 @@ class PointMassReach(gym.Env):
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(6,), dtype=np.float64)
         self._state = np.zeros(6)
+        self.render_mode: str | None = None
+        self.width = self.height = 64
+        self.camera = "top"
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
@@ -46,6 +50,20 @@ class PointMassReach(gym.Env):
         distance = float(np.hypot(*(s[0:2] - s[4:6])))
         success = distance < self.success_radius and float(np.hypot(*s[2:4])) < 0.1
         return s.copy(), -distance, False, False, {"success": success}
+
+    def render(self) -> np.ndarray:
+        """Top view, (height, width, 3) uint8: the goal as a green disc, the mass as a red one."""
+        ys, xs = np.mgrid[0 : self.height, 0 : self.width]
+        frame = np.full((self.height, self.width, 3), 235, dtype=np.uint8)
+        for centre, colour, radius in (
+            (self._state[4:6], (40, 170, 60), 0.12),
+            (self._state[0:2], (200, 40, 40), 0.08),
+        ):
+            px = (centre[0] + 1.5) / 3.0 * (self.width - 1)
+            py = (1.5 - centre[1]) / 3.0 * (self.height - 1)
+            r = radius / 3.0 * self.width
+            frame[(xs - px) ** 2 + (ys - py) ** 2 <= r * r] = colour
+        return frame
 
 
 def point_mass_expert(_env: Any, obs: np.ndarray) -> np.ndarray:

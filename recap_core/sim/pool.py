@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from recap_core.sim.cameras import FrameRecorder
 from recap_core.sim.environment import SimEnv, TaskSpec
 from recap_core.sim.supervisor import SupervisorConfig, Watch
 
@@ -31,10 +32,11 @@ class FinishedRollout:
     watched: bool
     takeovers: int
     control_period: float
+    frames: dict[str, np.ndarray] | None = None  # camera -> (T, H, W, 3), when the task renders cameras
 
 
 class _Slot:
-    __slots__ = ("actions", "corrections", "env", "obs", "observations", "seed", "t", "watch")
+    __slots__ = ("actions", "corrections", "env", "obs", "observations", "recorder", "seed", "t", "watch")
 
     def __init__(self, env: SimEnv, max_steps: int) -> None:
         self.env = env
@@ -45,6 +47,13 @@ class _Slot:
         self.t = 0
         self.obs = np.empty(env.obs_dim, dtype=np.float32)
         self.watch: Watch | None = None
+        self.recorder = FrameRecorder.for_env(env, max_steps)
+
+    def record_observation(self) -> None:
+        """The current observation (and camera frames) become step ``t`` of the episode."""
+        self.observations[self.t] = self.obs
+        if self.recorder is not None:
+            self.recorder.record(self.t)
 
 
 class RolloutWorker:
@@ -99,11 +108,11 @@ class RolloutWorker:
         chunk = np.clip(chunk, env.action_low, env.action_high)
         for action in chunk:
             if slot.watch is not None:
-                slot.observations[slot.t] = slot.obs
+                slot.observations[slot.t] = slot.obs  # what the watching human sees; recorded below
                 reason = slot.watch.should_take_over(slot.t, slot.observations, action, env.expert_action())
                 if reason is not None:
                     return self._take_over(slot)
-            slot.observations[slot.t] = slot.obs
+            slot.record_observation()
             slot.actions[slot.t] = action
             slot.obs, success = env.step(action)
             slot.t += 1
@@ -116,7 +125,7 @@ class RolloutWorker:
         assert slot.watch is not None
         for _ in range(slot.watch.config.takeover_steps):
             action = env.expert_action()
-            slot.observations[slot.t] = slot.obs
+            slot.record_observation()
             slot.actions[slot.t] = action
             slot.corrections[slot.t] = True
             slot.obs, success = env.step(action)
@@ -137,6 +146,7 @@ class RolloutWorker:
             watched=slot.watch is not None,
             takeovers=slot.watch.takeovers + int(bool(slot.corrections[t - 1])) if slot.watch else 0,
             control_period=slot.env.control_period,
+            frames=slot.recorder.frames(t) if slot.recorder is not None else None,
         )
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from recap_core.episode import Episode, stable_episode_id
 from recap_core.policy_api import ChunkPolicy
+from recap_core.sim.cameras import encode_frames
 from recap_core.sim.environment import TaskSpec
 from recap_core.sim.pool import FinishedRollout, LocalPool, ProcessPool
 from recap_core.sim.supervisor import SupervisorConfig
@@ -110,4 +111,5 @@ def to_episode(rollout: FinishedRollout, task: TaskSpec, *, collected_by: str, i
         collected_by=collected_by,
         robot=f"sim:{task.family}:{task.name}",
         source="recap_core.sim",
+        images=encode_frames(rollout.frames),
     )

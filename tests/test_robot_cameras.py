@@ -1,0 +1,97 @@
+"""Camera observations from the simulator: rendered offscreen on this CPU-only machine, recorded step
+by step next to the observations, stored losslessly in the episode's image columns."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recap_core.loop.settings import LoopSettings
+from recap_core.sim.cameras import CameraEnv, CameraSpec, decode_frames, encode_frames, with_cameras
+from recap_core.sim.operator import DemoConfig, collect_demos
+from recap_core.sim.rollouts import RolloutConfig, run_policy
+from recap_core.sim.tasks import get_task, with_max_steps
+from recap_core.store import EpisodeStore
+
+PERFECT = DemoConfig(noise_range=(0.0, 0.0), mistake_rate=0.0, failure_share=0.0)
+
+
+def _mass_pixel(frame: np.ndarray) -> np.ndarray:
+    """Centre (x, y) of the red disc (the point mass) in a point-reach frame."""
+    red = (frame[..., 0] > 150) & (frame[..., 1] < 100) & (frame[..., 2] < 100)
+    ys, xs = np.nonzero(red)
+    return np.array([xs.mean(), ys.mean()])
+
+
+def _expected_pixel(observation: np.ndarray, size: int) -> np.ndarray:
+    x, y = np.clip(observation[0:2], -1.5, 1.5)
+    return np.array([(x + 1.5) / 3.0 * (size - 1), (1.5 - y) / 3.0 * (size - 1)])
+
+
+class _Wander:
+    """A fixed-chunk policy that moves the mass around (not towards the goal)."""
+
+    horizon = 4
+
+    def act(self, observations, prompts):
+        return np.tile(np.array([[0.8, -0.5]], dtype=np.float32), (len(observations), self.horizon, 1))
+
+
+def test_each_recorded_frame_shows_the_state_of_its_step():
+    task = with_cameras(with_max_steps(get_task("point-reach"), 40), CameraSpec(("top",), size=48))
+    (demo,) = collect_demos(task, [3], PERFECT)
+    frames = decode_frames(demo.images["top"])
+    assert frames.shape == (demo.length, 48, 48, 3)
+    for t in range(demo.length):
+        np.testing.assert_allclose(
+            _mass_pixel(frames[t]), _expected_pixel(demo.observations[t], 48), atol=1.0
+        )
+    assert not np.array_equal(frames[0], frames[-1]), "the mass moved"
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_rollouts_record_frames_in_process_and_in_worker_processes(workers):
+    task = with_cameras(with_max_steps(get_task("point-reach"), 12), CameraSpec(("top",), size=32))
+    rollouts = list(run_policy(_Wander(), task, [5, 6], RolloutConfig(num_envs=2, workers=workers)))
+    assert len(rollouts) == 2
+    for rollout in rollouts:
+        frames = rollout.frames["top"]
+        assert frames.shape == (len(rollout.observations), 32, 32, 3)
+        for t in (0, len(frames) - 1):
+            np.testing.assert_allclose(
+                _mass_pixel(frames[t]), _expected_pixel(rollout.observations[t], 32), atol=1.0
+            )
+
+
+def test_frames_survive_the_store_byte_for_byte(tmp_path):
+    task = with_cameras(with_max_steps(get_task("point-reach"), 15), CameraSpec(("top",), size=32))
+    episodes = list(collect_demos(task, [0, 1], PERFECT))
+    store = EpisodeStore(tmp_path / "lance")
+    assert len(store.add_episodes(episodes).added) == 2
+    for episode in episodes:
+        stored = store.episode_images(episode.episode_id, "top")
+        assert stored == episode.images["top"]
+        np.testing.assert_array_equal(decode_frames(stored), decode_frames(episode.images["top"]))
+    assert store.load_steps().observations.shape[0] == sum(e.length for e in episodes)
+
+
+def test_metaworld_renders_its_cameras_offscreen():
+    spec = CameraSpec(("corner", "topview"), size=32)
+    task = with_cameras(with_max_steps(get_task("reach-v3"), 8), spec)
+    (demo,) = collect_demos(task, [0], PERFECT)
+    for camera in spec.names:
+        frames = decode_frames(demo.images[camera])
+        assert frames.shape == (demo.length, 32, 32, 3)
+        assert frames.std() > 5, f"{camera}: a blank frame"
+    corner, top = (decode_frames(demo.images[c]) for c in spec.names)
+    assert np.abs(corner.astype(int) - top.astype(int)).mean() > 10, "two cameras, two views"
+
+
+def test_bad_cameras_are_refused_by_name():
+    with pytest.raises(ValueError, match="image size must be in"):
+        LoopSettings(tasks=("push-v3",), cameras=("corner",), image_size=8)
+    with pytest.raises(ValueError, match=r"camera names \['image.front'\]"):
+        LoopSettings(tasks=("push-v3",), cameras=("image.front",))
+    with pytest.raises(ValueError, match="no camera 'front'; cameras: top"):
+        CameraEnv(get_task("point-reach").make_env(), CameraSpec(("front",), size=32))
+    assert encode_frames(None) is None
