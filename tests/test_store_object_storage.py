@@ -1,6 +1,6 @@
 """The episode store and the metrics ledger on s3:// URIs, against an S3-compatible server the suite
-starts itself (moto): same validation, idempotence and atomicity as on a local disk, for one writer
-at a time (concurrent writers on object storage are not safe yet: see docs/deploy.md)."""
+starts itself (moto): same validation, idempotence and atomicity as on a local disk (concurrent
+writers: test_store_concurrent_writers.py)."""
 
 from __future__ import annotations
 
