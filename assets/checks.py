@@ -1,10 +1,9 @@
 """Asset checks shared by several assets: the method's invariants, evaluated on what was just written."""
 
 import dagster as dg
-import numpy as np
-import polars as pl
 
 from recap_core.loop.results import LabelResult
+from recap_core.loop.value_diagnostics import ValueDiagnostics
 from recap_core.methods import Method
 from recap_core.store import EpisodeStore
 from schemas.episodes import episodes_validation_schema
@@ -54,20 +53,13 @@ def corrections_check(result: LabelResult, check_name: str) -> dg.AssetCheckResu
     )
 
 
-def value_rises_check(
-    advantages: pl.DataFrame, success_ids: set[str], check_name: str
-) -> dg.AssetCheckResult:
+def value_rises_check(diagnostics: ValueDiagnostics, check_name: str) -> dg.AssetCheckResult:
     """In successful episodes V is higher over the last quarter than over the first (progress is seen)."""
-    rising = []
-    for _episode_id, rows in advantages.filter(pl.col("episode_id").is_in(list(success_ids))).group_by(
-        "episode_id"
-    ):
-        values = rows.sort("t")["value"].to_numpy()
-        quarter = max(1, len(values) // 4)
-        rising.append(float(values[-quarter:].mean() > values[:quarter].mean()))
-    share = float(np.mean(rising)) if rising else float("nan")
     return dg.AssetCheckResult(
         check_name=check_name,
-        passed=bool(rising) and share >= 0.8,
-        metadata={"successful_episodes": len(rising), "share_with_rising_value": share},
+        passed=diagnostics.value_rises,
+        metadata={
+            "successful_episodes": diagnostics.successful_episodes,
+            "share_with_rising_value": diagnostics.share_rising,
+        },
     )

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from assets.checks import table_check
+from assets.iteration import PRETRAINING_GROUP
 from assets.metadata import collection_metadata
 from pipelines.k8s import collector_tags
 from pipelines.partitions import register_partitions
@@ -12,7 +13,7 @@ from recap_core.loop.collection import collect_demonstrations
 
 @dg.asset(
     op_tags=collector_tags(),
-    group_name="pretraining",
+    group_name=PRETRAINING_GROUP,
     kinds={"lance"},
     check_specs=[
         dg.AssetCheckSpec(

@@ -3,34 +3,18 @@
 import dagster as dg
 
 from assets.iteration import ITERATION_GROUP, PARTITIONS
-from assets.metadata import image
+from assets.metadata import image, optional_float
 from assets.policy import policy
 from pipelines.k8s import collector_tags
 from pipelines.partitions import task_and_iteration
 from pipelines.resources import RecapResource
-from recap_core.ledger import newest_evaluations, read_ledger
 from recap_core.loop.evaluation import evaluate_iteration
-from recap_core.loop.plots import progress_per_iteration
+from recap_core.loop.report import task_progress_images
 
-
-def _progress_plots(ledger_uri: str, task: str, split: str, study: str) -> dict[str, bytes]:
-    rows = newest_evaluations(read_ledger(ledger_uri).filter(task=task, study=study), split)
-    success, throughput = {}, {}
-    for method in sorted(set(rows["method"].to_list())):
-        part = rows.filter(method=method).sort("iteration")
-        iterations = part["iteration"].to_list()
-        success[method] = (iterations, part["success_rate"].to_list(), part["success_rate_se"].to_list())
-        throughput[method] = (
-            iterations,
-            part["throughput_per_hour"].to_list(),
-            part["throughput_per_hour_se"].to_list(),
-        )
-    return {
-        "success_per_iteration": progress_per_iteration(success, "success rate", f"{task}: success rate"),
-        "throughput_per_iteration": progress_per_iteration(
-            throughput, "successes per hour", f"{task}: throughput"
-        ),
-    }
+PROGRESS_METADATA = {
+    "success_rate": "success_per_iteration",
+    "throughput_per_hour": "throughput_per_iteration",
+}
 
 
 @dg.asset(
@@ -70,7 +54,7 @@ def evaluation(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.Ma
         metadata={
             "success_rate": row["success_rate"],
             "success_rate_se": row["success_rate_se"],
-            "mean_duration_s": row["mean_duration_s"] if row["mean_duration_s"] is not None else float("nan"),
+            "mean_duration_s": optional_float(row["mean_duration_s"]),
             "throughput_per_hour": row["throughput_per_hour"],
             "throughput_per_hour_se": row["throughput_per_hour_se"],
             "episodes": row["episodes"],
@@ -79,8 +63,10 @@ def evaluation(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.Ma
             "policy_sha256": row["policy_sha256"],
             "ledger_version": result.ledger_version,
             **{
-                name: image(png, name)
-                for name, png in _progress_plots(recap.ledger(), task, row["split"], recap.study).items()
+                PROGRESS_METADATA[column]: image(png, PROGRESS_METADATA[column])
+                for column, png in task_progress_images(
+                    recap.ledger(), task, row["split"], recap.study
+                ).items()
             },
         },
         check_results=[

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from assets import descriptions
 from assets.advantages import advantages
 from assets.checks import corrections_check, fraction_check
 from assets.iteration import ITERATION_GROUP, PARTITIONS
@@ -22,8 +23,7 @@ from recap_core.loop.labelling_stages import iteration_labels
         dg.AssetCheckSpec(
             "positive_fraction_on_target",
             asset="indicators",
-            description="The share of iteration k's own rollout steps labelled positive is within 2 points "
-            "of the task's target (40% by default); not applicable at k = 0 (SFT).",
+            description=descriptions.FINETUNE_FRACTION_CHECK,
         ),
         dg.AssetCheckSpec(
             "corrections_labelled_positive",
@@ -32,7 +32,7 @@ from recap_core.loop.labelling_stages import iteration_labels
             description="Every step a human corrected is labelled positive; blocks pi^k otherwise.",
         ),
     ],
-    description="Per-task threshold (40% positive by default) and improvement indicators.",
+    description=descriptions.INDICATORS,
 )
 def indicators(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.MaterializeResult:
     task, iteration = task_and_iteration(context)

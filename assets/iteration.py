@@ -2,5 +2,6 @@
 
 from pipelines.partitions import TASK_ITERATION
 
+PRETRAINING_GROUP = "pretraining"
 ITERATION_GROUP = "recap_iteration"
 PARTITIONS = TASK_ITERATION

@@ -15,6 +15,11 @@ def image(png: bytes, alt: str) -> dg.MetadataValue:
     return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})")
 
 
+def optional_float(value: float | None) -> float:
+    """Dagster metadata has no null number: a statistic of an empty population is NaN."""
+    return float("nan") if value is None else float(value)
+
+
 def training_metadata(result: TrainingResult, title: str) -> dict[str, Any]:
     history = result.history
     meta: dict[str, Any] = {

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from assets import descriptions
 from assets.indicators import indicators
 from assets.iteration import ITERATION_GROUP, PARTITIONS
 from assets.metadata import training_metadata
@@ -19,7 +20,7 @@ from pipelines.resources import RecapResource
     deps=[indicators, policy_pretrained],
     pool="training",
     kinds={"pytorch"},
-    description="pi^k finetuned from pi_pre (never from pi^{k-1}); indicator dropped 30% of the time.",
+    description=descriptions.POLICY,
 )
 def policy(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.MaterializeResult:
     task, iteration = task_and_iteration(context)

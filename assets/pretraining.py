@@ -1,9 +1,11 @@
-"""Pre-training: V_pre and pi_pre on all demonstrations, with the 30%-positive pre-training indicators."""
+"""Pre-training: V_pre and pi_pre on all demonstrations, with the pre-training indicators between them."""
 
 import dagster as dg
 
+from assets import descriptions
 from assets.checks import fraction_check
 from assets.demonstrations import demonstrations
+from assets.iteration import PRETRAINING_GROUP
 from assets.metadata import label_metadata, training_metadata
 from pipelines.distributed_training import train_stage
 from pipelines.k8s import table_tags, training_tags
@@ -13,11 +15,11 @@ from recap_core.loop.labelling_stages import pretraining_labels
 
 @dg.asset(
     op_tags=training_tags(),
-    group_name="pretraining",
+    group_name=PRETRAINING_GROUP,
     deps=[demonstrations],
     pool="training",
     kinds={"pytorch"},
-    description="V_pre: the multi-task distributional value function (201 bins on (-1, 0)) on all demos.",
+    description=descriptions.VALUE_PRETRAINED,
 )
 def value_function_pretrained(
     context: dg.AssetExecutionContext, recap: RecapResource
@@ -28,18 +30,17 @@ def value_function_pretrained(
 
 @dg.asset(
     op_tags=table_tags(),
-    group_name="pretraining",
+    group_name=PRETRAINING_GROUP,
     deps=[value_function_pretrained],
     kinds={"lance"},
     check_specs=[
         dg.AssetCheckSpec(
             "positive_fraction_on_target",
             asset="pretraining_indicators",
-            description="Per task, the share of demonstration steps labelled positive is within 2 points "
-            "of the 30% target (paper Appendix F).",
+            description=descriptions.PRETRAINING_FRACTION_CHECK,
         )
     ],
-    description="Full-episode advantages R_t - V_pre(o_t), per-task thresholds at 30% positive, indicators.",
+    description=descriptions.PRETRAINING_INDICATORS,
 )
 def pretraining_indicators(recap: RecapResource) -> dg.MaterializeResult:
     result = pretraining_labels(recap.store(), recap.settings(), recap.checkpoints())
@@ -51,7 +52,7 @@ def pretraining_indicators(recap: RecapResource) -> dg.MaterializeResult:
 
 @dg.asset(
     op_tags=training_tags(),
-    group_name="pretraining",
+    group_name=PRETRAINING_GROUP,
     deps=[pretraining_indicators],
     pool="training",
     kinds={"pytorch"},

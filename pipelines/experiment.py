@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from pipelines.jobs import ITERATION_WITH_BASELINES_JOB, REPORT_JOB
 from pipelines.partitions import register_partitions
 from pipelines.resources import RecapResource
 from pipelines.run import execute_job, materialize_iteration, materialize_pretraining, require_known_tasks
@@ -30,7 +31,7 @@ def materialize_report(
     return execute_job(
         recap,
         instance,
-        "study_report",
+        REPORT_JOB,
         "report",
         tags={"recap/trigger": "recap-experiment"},
         op_config={"ops": {"experiment_report": {"config": config}}},
@@ -71,7 +72,7 @@ def run_experiment(
                     instance,
                     task,
                     iteration,
-                    "recap_iteration_with_baselines",
+                    ITERATION_WITH_BASELINES_JOB,
                     trigger="recap-experiment",
                 )
         log(f"study {study}: {time.monotonic() - began:.0f}s")

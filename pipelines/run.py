@@ -14,7 +14,7 @@ import dagster as dg
 import polars as pl
 
 from pipelines.definitions import ALL_ASSETS
-from pipelines.jobs import JOBS
+from pipelines.jobs import ITERATION_JOB, JOBS, PRETRAINING_JOB
 from pipelines.partitions import partition_key, register_partitions
 from pipelines.progress import close_progress, stage_progress
 from pipelines.recovery import owner_tags
@@ -25,7 +25,6 @@ from recap_core.loop.artifacts import require_iteration_in_order
 
 # Progress bars are ours; Dagster's per-event log stays in the instance (and the UI), not the terminal.
 CONSOLE_WARNINGS_ONLY = {"console": {"config": {"log_level": "WARNING"}}}
-ITERATION_JOB = "recap_iteration"
 
 
 def require_known_tasks(recap: RecapResource, tasks: Sequence[str]) -> None:
@@ -98,7 +97,7 @@ def execute_job(
 
 
 def materialize_pretraining(recap: RecapResource, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
-    return execute_job(recap, instance, "pretraining", "pre-training", tags={"recap/trigger": "recap-cli"})
+    return execute_job(recap, instance, PRETRAINING_JOB, "pre-training", tags={"recap/trigger": "recap-cli"})
 
 
 def materialize_iteration(

@@ -22,11 +22,12 @@ from pipelines.cli import app
 from pipelines.experiment import run_experiment
 from recap_core.ledger import read_ledger, record_evaluations
 from recap_core.loop.artifacts import iteration_path, pretrained_path, read_lineage
-from recap_core.loop.baselines import baseline_lineage, train_baseline
+from recap_core.loop.baselines import BaselineOutcome, audit_baselines, baseline_lineage, train_baseline
 from recap_core.loop.report import write_report
+from recap_core.loop.results import TrainingResult
 from recap_core.loop.training_stages import iteration_value_versions
 from recap_core.methods import BASELINES
-from recap_core.training import checkpoint_sha256, read_checkpoint_config
+from recap_core.training import CheckpointRef, TrainingHistory, checkpoint_sha256, read_checkpoint_config
 
 TASK = "reach-v3"
 ITERATIONS = 1
@@ -95,6 +96,44 @@ def test_baselines_start_from_pi_pre_on_the_value_functions_table_versions(study
     key = dg.AssetCheckKey(dg.AssetKey("baselines"), "baselines_share_pi_k_data")
     record = instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[key]
     assert record.event.dagster_event.event_specific_data.passed
+
+
+def _outcome_as_stored(root: Path, iteration: int, method: str, **changes) -> BaselineOutcome:
+    """A baseline's outcome rebuilt from its stored lineage, with ``changes`` to its training facts."""
+    lineage = baseline_lineage(root, TASK, iteration, method)
+    pi_pre = pretrained_path(root, "policy")
+    path = iteration_path(root, "policy", TASK, iteration, method)
+    facts = {
+        "checkpoint": CheckpointRef(str(path), checkpoint_sha256(path)),
+        "parent": CheckpointRef(str(pi_pre), checkpoint_sha256(pi_pre)),
+        "versions": lineage["versions"],
+        "episodes": lineage["episodes"],
+        "steps": lineage["steps"],
+        "episodes_per_iteration": {},
+        "history": TrainingHistory(),
+        "extra": {k: lineage[k] for k in ("gradient_steps", "weights_rule")},
+    }
+    training = TrainingResult(**{**facts, **changes})
+    return BaselineOutcome(method, training, evaluation=None, advantages_mean=None)  # type: ignore[arg-type]
+
+
+def test_the_audit_names_a_baseline_trained_on_other_data_budget_or_parent(study):
+    recap, _, _, _ = study
+    root = recap.checkpoints()
+    faithful = [_outcome_as_stored(root, 1, method) for method in BASELINES]
+    assert audit_baselines(root, TASK, 1, faithful).same_data
+    stored = baseline_lineage(root, TASK, 1, "awr")
+    other_pi_k = iteration_path(root, "policy", TASK, 0)
+    unfaithful = [
+        _outcome_as_stored(root, 1, "sft", steps=stored["steps"] + 1),
+        _outcome_as_stored(root, 1, "awr", versions={**stored["versions"], "steps": 0}),
+        _outcome_as_stored(
+            root, 1, "ppo", parent=CheckpointRef(str(other_pi_k), checkpoint_sha256(other_pi_k))
+        ),
+    ]
+    audit = audit_baselines(root, TASK, 1, unfaithful)
+    assert not audit.same_data
+    assert audit.mismatched == ["sft", "awr", "ppo"]
 
 
 def test_a_baseline_refuses_an_iteration_without_a_value_function(study):

@@ -9,16 +9,24 @@ stage wrote under V^k (read back aligned step by step), and evaluated on the sam
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from recap_core.loop.artifacts import iteration_path, read_lineage, require_checkpoint
+from recap_core.loop.artifacts import (
+    checkpoint_exists,
+    iteration_path,
+    pretrained_path,
+    read_lineage,
+    require_checkpoint,
+)
 from recap_core.loop.evaluation import EvaluationOutcome, evaluate_checkpoint
 from recap_core.loop.results import TrainingResult
 from recap_core.loop.settings import LoopSettings
-from recap_core.loop.training_stages import train_iteration_policy
+from recap_core.loop.training_stages import iteration_value_versions, train_iteration_policy
 from recap_core.methods import BASELINES, METHOD_FACTS, RECAP_UNGUIDED, Method
 from recap_core.store import EpisodeStore
+from recap_core.training import checkpoint_sha256
 
 
 @dataclass
@@ -86,3 +94,55 @@ def evaluate_recap_unguided(
 def baseline_lineage(root: Path, task: str, iteration: int, method: str) -> dict:
     """What a stored baseline was trained on (versions, episodes per iteration, method)."""
     return read_lineage(baseline_path(root, task, iteration, method))
+
+
+LINEAGE_DATA_KEYS = ("episodes", "steps")
+"""The table versions a baseline must share with pi^k."""
+LINEAGE_BUDGET_KEYS = ("gradient_steps", "weights_rule")
+"""The training budget a baseline must share with pi^k."""
+
+
+@dataclass
+class BaselineAudit:
+    """Whether every baseline differs from pi^k only in how the policy is extracted.
+
+    ``reference`` is what pi^k trained on (V^k's lineage when pi^k is not stored), ``mismatched`` the
+    baselines trained on other table versions, another step count or budget, or not from pi_pre.
+    """
+
+    reference: dict[str, Any]
+    pretrained_sha256: str
+    value_versions: dict[str, int]
+    mismatched: list[str] = field(default_factory=list)
+
+    @property
+    def same_data(self) -> bool:
+        return not self.mismatched
+
+
+def audit_baselines(root: Path, task: str, iteration: int, outcomes: list[BaselineOutcome]) -> BaselineAudit:
+    """Compare each baseline's lineage with pi^k's: same data, same budget, same parent (pi_pre)."""
+    pi_k = iteration_path(root, "policy", task, iteration)
+    reference = (
+        read_lineage(pi_k)
+        if checkpoint_exists(pi_k)
+        else read_lineage(iteration_path(root, "value", task, iteration))
+    )
+    audit = BaselineAudit(
+        reference=reference,
+        pretrained_sha256=checkpoint_sha256(pretrained_path(root, "policy")),
+        value_versions=iteration_value_versions(root, task, iteration),
+    )
+    for outcome in outcomes:
+        training = outcome.training
+        parent_sha = training.parent.sha256 if training.parent else "none"
+        other_data = any(training.versions.get(k) != reference["versions"].get(k) for k in LINEAGE_DATA_KEYS)
+        other_budget = any(training.extra.get(k) != reference.get(k) for k in LINEAGE_BUDGET_KEYS)
+        if (
+            other_data
+            or other_budget
+            or training.steps != reference["steps"]
+            or parent_sha != audit.pretrained_sha256
+        ):
+            audit.mismatched.append(outcome.method)
+    return audit

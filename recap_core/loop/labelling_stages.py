@@ -23,9 +23,10 @@ from recap_core.loop.labels import (
     write_indicators,
     write_thresholds,
 )
-from recap_core.loop.results import LabelResult
+from recap_core.loop.results import AdvantageResult, LabelResult
 from recap_core.loop.settings import LoopSettings
 from recap_core.loop.training_stages import iteration_value_versions
+from recap_core.loop.value_diagnostics import value_diagnostics
 from recap_core.method import (
     episode_advantages,
     indicators,
@@ -109,8 +110,8 @@ def pretraining_labels(store: EpisodeStore, settings: LoopSettings, root: Path) 
 
 def iteration_advantages(
     store: EpisodeStore, settings: LoopSettings, root: Path, task: str, iteration: int
-) -> dict:
-    """N-step advantages of the task's data of iterations <= k under V^k; returns summary statistics."""
+) -> AdvantageResult:
+    """N-step advantages of the task's data of iterations <= k under V^k, with V^k's diagnostics."""
     versions = iteration_value_versions(root, task, iteration)
     steps = task_steps(store, task, iteration, versions)
     vf = load_value_function(iteration_path(root, "value", task, iteration))
@@ -121,16 +122,17 @@ def iteration_advantages(
         store, steps, iteration, values, returns, advantages, vf.checkpoint.sha256, versions
     )
     success = steps.per_step("success").astype(bool)
-    return {
-        "table_version": version,
-        "steps": len(steps),
-        "value_checkpoint": vf.checkpoint,
-        "versions": versions,
-        "mean_advantage": float(advantages.mean()),
-        "mean_value_success": float(values[success].mean()) if success.any() else None,
-        "mean_value_failure": float(values[~success].mean()) if (~success).any() else None,
-        "value_return_mae": float(np.abs(values - returns).mean()),
-    }
+    return AdvantageResult(
+        table_version=version,
+        steps=len(steps),
+        value_checkpoint=vf.checkpoint,
+        versions=versions,
+        mean_advantage=float(advantages.mean()),
+        mean_value_success=float(values[success].mean()) if success.any() else None,
+        mean_value_failure=float(values[~success].mean()) if (~success).any() else None,
+        value_return_mae=float(np.abs(values - returns).mean()),
+        diagnostics=value_diagnostics(steps, values, returns),
+    )
 
 
 def iteration_labels(

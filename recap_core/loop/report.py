@@ -162,14 +162,18 @@ def _targets(replicates: Sequence[pl.DataFrame], tasks: Sequence[str], final: in
     return results
 
 
-def _progress_images(rows: pl.DataFrame, tasks: Sequence[str]) -> dict[str, bytes]:
+PROGRESS_COLUMNS = {"success_rate": "success rate", "throughput_per_hour": "successes/hour"}
+
+
+def progress_images(rows: pl.DataFrame, tasks: Sequence[str]) -> dict[str, bytes]:
     """Per task, success rate and throughput over iterations, one line per method: the mean over
-    replicates with its 95% interval (the evaluation's s.e. when there is one replicate)."""
+    replicates with its 95% interval (the evaluation's s.e. when there is one replicate). Keys are
+    ``{task}_{column}.png`` with the columns of PROGRESS_COLUMNS."""
     images = {}
     single = len(_replicates(rows)) == 1
     for task in tasks:
         part = rows.filter(task=task)
-        for column, label in (("success_rate", "success rate"), ("throughput_per_hour", "successes/hour")):
+        for column, label in PROGRESS_COLUMNS.items():
             series = {}
             for method in REPORT_ORDER:
                 iterations = sorted(set(part.filter(method=method)["iteration"].to_list()))
@@ -189,6 +193,14 @@ def _progress_images(rows: pl.DataFrame, tasks: Sequence[str]) -> dict[str, byte
                 series, label, f"{task}: {label} ({bars})"
             )
     return images
+
+
+def task_progress_images(ledger_uri: str, task: str, split: str, study: str) -> dict[str, bytes]:
+    """One task's progress so far in one study (newest evaluation of each iteration and method), keyed
+    by the ledger column it plots: what the evaluation stage shows after each iteration."""
+    rows = newest_evaluations(read_ledger(ledger_uri).filter(task=task, study=study), split)
+    images = progress_images(rows, [task])
+    return {column: images[f"{task}_{column}.png"] for column in PROGRESS_COLUMNS}
 
 
 def _final_bars(rows: pl.DataFrame, tasks: Sequence[str], final: int) -> bytes:
@@ -362,7 +374,7 @@ def write_report(
     rows, version = experiment_rows(ledger_uri, tasks, iterations, ledger_version, studies)
     final = int(rows.filter(method=Method.RECAP)["iteration"].max() or 0)
     text, targets = render_report(rows, tasks, final, ledger_uri, version, title)
-    images = {"final_throughput.png": _final_bars(rows, tasks, final), **_progress_images(rows, tasks)}
+    images = {"final_throughput.png": _final_bars(rows, tasks, final), **progress_images(rows, tasks)}
     directory.mkdir(parents=True, exist_ok=True)
     for name, png in images.items():
         (directory / name).write_bytes(png)

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from recap_core.loop.value_diagnostics import ValueDiagnostics
 from recap_core.training import CheckpointRef, TrainingHistory
 
 
@@ -75,3 +76,18 @@ class LabelResult:
     table_version: int
     value_checkpoint: CheckpointRef | None
     versions: dict[str, int]
+
+
+@dataclass
+class AdvantageResult:
+    """The advantages stage's product: the table version it wrote and what it says about V^k."""
+
+    table_version: int
+    steps: int
+    value_checkpoint: CheckpointRef
+    versions: dict[str, int]
+    mean_advantage: float
+    mean_value_success: float | None
+    mean_value_failure: float | None
+    value_return_mae: float
+    diagnostics: ValueDiagnostics
