@@ -10,13 +10,16 @@ from typing import Annotated
 
 import typer
 
-StoreOption = Annotated[
-    str | None, typer.Option("--store", help="Store root URI (default: settings.store_uri()).")
-]
-TaskOption = Annotated[str, typer.Option("--task", help="Task name, e.g. push-v3 (see `recap tasks`).")]
-MaxStepsOption = Annotated[
-    int | None, typer.Option("--max-steps", help="Episode limit (default: the task's registered one).")
-]
+from recap_core.commands.options import (
+    BetaOption,
+    ExecuteStepsOption,
+    MaxStepsOption,
+    NumEnvsOption,
+    PolicyOption,
+    StoreOption,
+    TaskOption,
+    WorkersOption,
+)
 
 
 def _task(name: str, max_steps: int | None):
@@ -114,7 +117,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
     @collect.command("rollouts")
     def collect_rollouts_command(
-        policy: Annotated[str, typer.Option("--policy", help="Policy checkpoint directory.")],
+        policy: PolicyOption,
         task: TaskOption,
         episodes: Annotated[int, typer.Option(help="Number of rollouts.")] = 50,
         iteration: Annotated[int, typer.Option(help="RECAP iteration the data is for.")] = 1,
@@ -123,12 +126,10 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             int | None,
             typer.Option(help="First training seed (default: the pipeline's block for the iteration)."),
         ] = None,
-        num_envs: Annotated[int, typer.Option(help="Environments stepped together.")] = 16,
-        execute_steps: Annotated[
-            int | None, typer.Option(help="Actions executed per chunk (default: all).")
-        ] = None,
-        workers: Annotated[int, typer.Option(help="Environment worker processes (0 = in-process).")] = 2,
-        beta: Annotated[float, typer.Option(help="Classifier-free guidance weight (1 = no CFG).")] = 1.0,
+        num_envs: NumEnvsOption = 16,
+        execute_steps: ExecuteStepsOption = None,
+        workers: WorkersOption = 2,
+        beta: BetaOption = 1.0,
         max_steps: MaxStepsOption = None,
         store: StoreOption = None,
     ) -> None:
@@ -156,19 +157,17 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
     @app.command("evaluate")
     def evaluate_command(
-        policy: Annotated[str, typer.Option("--policy", help="Policy checkpoint directory.")],
+        policy: PolicyOption,
         task: TaskOption,
         episodes: Annotated[int, typer.Option(help="Held-out initial states to evaluate on.")] = 50,
         reset_seconds: Annotated[
             float | None,
             typer.Option(help="Robot time per reset, in seconds (default: the pipeline's reset time)."),
         ] = None,
-        num_envs: Annotated[int, typer.Option(help="Environments stepped together.")] = 16,
-        execute_steps: Annotated[
-            int | None, typer.Option(help="Actions executed per chunk (default: all).")
-        ] = None,
-        workers: Annotated[int, typer.Option(help="Environment worker processes (0 = in-process).")] = 2,
-        beta: Annotated[float, typer.Option(help="Classifier-free guidance weight (1 = no CFG).")] = 1.0,
+        num_envs: NumEnvsOption = 16,
+        execute_steps: ExecuteStepsOption = None,
+        workers: WorkersOption = 2,
+        beta: BetaOption = 1.0,
         max_steps: MaxStepsOption = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
         output_dir: Annotated[
@@ -268,7 +267,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     def bench_collect_command(
         task: Annotated[str, typer.Option(help="Task to benchmark.")] = "push-v3",
         episodes: Annotated[int, typer.Option(help="Episodes per measurement.")] = 64,
-        num_envs: Annotated[int, typer.Option(help="Environments stepped together.")] = 16,
+        num_envs: NumEnvsOption = 16,
         workers: Annotated[int, typer.Option(help="Environment worker processes.")] = 2,
         execute_steps: Annotated[int, typer.Option(help="Actions executed per chunk.")] = 8,
         horizon: Annotated[int, typer.Option(help="Chunk length H of the benchmark policy.")] = 10,

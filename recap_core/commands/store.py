@@ -10,12 +10,7 @@ from typing import Annotated
 import polars as pl
 import typer
 
-StoreOption = Annotated[
-    str | None, typer.Option("--store", help="Store root URI (default: settings.store_uri()).")
-]
-StudyOption = Annotated[
-    str, typer.Option("--study", help="Read this study's store (default: the default one).")
-]
+from recap_core.commands.options import KindOption, StoreOption, StudyOption
 
 
 def _store(uri: str | None):
@@ -84,7 +79,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     @ingest.command("lerobot")
     def ingest_lerobot(
         source: Annotated[str, typer.Argument(help="Local LeRobot dataset directory or Hub repo id.")],
-        kind: Annotated[str, typer.Option(help="demo | autonomous | intervention")],
+        kind: KindOption,
         task: Annotated[str | None, typer.Option(help="Task name (default: LeRobot's task text).")] = None,
         success_column: Annotated[
             str | None, typer.Option(help="Success label column, e.g. next.success")
@@ -166,7 +161,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     def export_lerobot_command(
         out: Annotated[Path, typer.Argument(help="New folder for the LeRobot v3.0 dataset.")],
         task: Annotated[str, typer.Option(help="The task whose episodes to export.")],
-        kind: Annotated[str, typer.Option(help="demo | autonomous | intervention")],
+        kind: KindOption,
         iteration: Annotated[int | None, typer.Option(help="Only this RECAP iteration.")] = None,
         fps: Annotated[
             float | None, typer.Option(help="Frames per second (default: the simulated task's control rate).")

@@ -18,7 +18,7 @@ from recap_core.loop.data import demonstration_steps, task_steps
 from recap_core.loop.labels import (
     ADVANTAGES,
     PRETRAINING_ITERATION,
-    aligned_column,
+    read_aligned,
     write_advantages,
     write_indicators,
     write_thresholds,
@@ -143,7 +143,7 @@ def iteration_labels(
     steps = task_steps(store, task, iteration, versions)
     vf_dir = iteration_path(root, "value", task, iteration)
     value_ref = CheckpointRef(str(vf_dir.resolve()), checkpoint_sha256(vf_dir))
-    advantages = aligned_column(store, ADVANTAGES, "advantage", steps, task, iteration, value_ref.sha256)
+    advantages, _ = read_aligned(store, ADVANTAGES, "advantage", steps, task, iteration, value_ref.sha256)
     advantages = advantages.astype(np.float64)
     mode = (Method.SFT if iteration == 0 else Method.RECAP).value
     return _label(

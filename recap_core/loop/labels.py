@@ -111,19 +111,6 @@ def write_thresholds(
     return store.write_derived(THRESHOLDS, frame.to_arrow(), ["task", "iteration"])
 
 
-def aligned_column(
-    store: EpisodeStore,
-    table: str,
-    column: str,
-    steps: StepArrays,
-    task: str,
-    iteration: int,
-    value_sha256: str | None = None,
-) -> np.ndarray:
-    """``column`` of a derived table for exactly the steps of ``steps``, in their order."""
-    return read_aligned(store, table, column, steps, task, iteration, value_sha256)[0]
-
-
 def read_aligned(
     store: EpisodeStore,
     table: str,

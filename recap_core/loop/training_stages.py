@@ -243,13 +243,9 @@ def train_iteration_value(
     _use_threads(settings)
     parent = require_checkpoint(pretrained_path(root, "value"), "V_pre", "value_function_pretrained")
     versions = store.versions()
-    episodes = task_episodes(store, task, iteration, versions)
     target = iteration_path(root, "value", task, iteration)
     config = _value_config(settings.value_finetune, [task], settings)
-    data = _training_data(
-        store, settings, episodes, partial(task_steps, store, task, iteration, versions), versions, None,
-        config, distributed,
-    )  # fmt: skip
+    data = _task_data(store, settings, task, iteration, versions, None, config, distributed)
     with _checkpoint_directory(target, distributed) as scratch:
         _, history = train_value_function(
             data, config, init_from=parent, out_dir=scratch, distributed=distributed
@@ -257,6 +253,22 @@ def train_iteration_value(
         if scratch is not None:
             write_lineage(scratch, _lineage(data.episodes, versions, task=task, iteration=iteration))
     return _finish(target, data.episodes, versions, history)
+
+
+def _task_data(
+    store: EpisodeStore,
+    settings: LoopSettings,
+    task: str,
+    iteration: int,
+    versions: Mapping[str, int],
+    columns: ColumnReader | None,
+    config: OptimisationConfig,
+    distributed: Distributed,
+) -> TrainingData:
+    """The task's episodes of iterations <= k at ``versions``: what V^k, pi^k and the baselines train on."""
+    episodes = task_episodes(store, task, iteration, versions)
+    steps = partial(task_steps, store, task, iteration, versions)
+    return _training_data(store, settings, episodes, steps, versions, columns, config, distributed)
 
 
 def iteration_value_versions(root: Path, task: str, iteration: int) -> dict[str, int]:
@@ -287,7 +299,6 @@ def train_iteration_policy(
     parent = require_checkpoint(pretrained_path(root, "policy"), "pi_pre", "policy_pretrained")
     reference = data_collecting_policy(root, task, iteration) if needs.needs_reference else None
     versions = iteration_value_versions(root, task, iteration)
-    episodes = task_episodes(store, task, iteration, versions)
     value_dir = iteration_path(root, "value", task, iteration)
     columns: ColumnReader | None = None
     if needs.conditioned:
@@ -298,10 +309,7 @@ def train_iteration_policy(
         versions = {**versions, ADVANTAGES: columns.version}
     target = iteration_path(root, "policy", task, iteration, method)
     config = dataclasses.replace(settings.policy_finetune, seed=settings.seed + iteration)
-    data = _training_data(
-        store, settings, episodes, partial(task_steps, store, task, iteration, versions), versions, columns,
-        config, distributed,
-    )  # fmt: skip
+    data = _task_data(store, settings, task, iteration, versions, columns, config, distributed)
     with _checkpoint_directory(target, distributed) as scratch:
         _, history = train_policy(
             data,
