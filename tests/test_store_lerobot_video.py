@@ -259,3 +259,104 @@ def test_query_reads_imported_video_frames(tmp_path):
     result = runner.invoke(app, ["query", sql, "--store", str(tmp_path / "lance"), "--format", "json"])
     rows = json.loads(result.stdout)
     assert [base64.b64decode(row["image_front"]) for row in rows] == episodes[1].images["front"]
+
+
+def _camera_episodes(count: int) -> list:
+    """Intervention episodes with two 32x32 cameras of smooth, distinct PNG frames."""
+    from recap_core.episode import Episode
+    from recap_core.sim.cameras import encode_frames
+
+    rng = np.random.default_rng(1)
+    episodes = []
+    for index in range(count):
+        length = 6 + 2 * index
+        pixels = {
+            camera: synthetic_frames(length, 40 * index, c) for c, camera in enumerate(("wrist", "top"))
+        }
+        episodes.append(
+            Episode(
+                episode_id=f"camera-episode-{index}",
+                task="fleet-pick",
+                prompt="pick up the cube",
+                kind="intervention",
+                success=index % 2 == 0,
+                observations=rng.normal(size=(length, 5)).astype(np.float32),
+                actions=rng.uniform(-1, 1, size=(length, 2)).astype(np.float32),
+                is_correction=np.arange(length) % 4 == 0,
+                robot="arm-7",
+                images=encode_frames(pixels),
+            )
+        )
+    return episodes
+
+
+def _assert_round_trip(before: list, after: list) -> None:
+    """States, actions and labels exactly; frames within codec tolerance and aligned (one step off is
+    far worse)."""
+    assert [e.length for e in after] == [e.length for e in before]
+    for original, imported in zip(before, after, strict=True):
+        np.testing.assert_array_equal(imported.observations, original.observations)
+        np.testing.assert_array_equal(imported.actions, original.actions)
+        np.testing.assert_array_equal(imported.is_correction, original.is_correction)
+        assert (imported.success, imported.prompt) == (original.success, original.prompt)
+        for camera in ("wrist", "top"):
+            a, b = png_pixels(imported.images[camera]), png_pixels(original.images[camera])
+            aligned, shifted = mean_error(a, b), mean_error(a[1:], b[:-1])
+            assert aligned < 4.0 and shifted > 3 * aligned, (camera, aligned, shifted)
+
+
+def test_export_with_videos_imports_back(tmp_path):
+    from recap_core.store.lerobot_export import export_lerobot
+    from recap_core.store.lerobot_video import video_codec
+
+    source = EpisodeStore(tmp_path / "source")
+    episodes = _camera_episodes(3)
+    source.add_episodes(episodes)
+    out = tmp_path / "export"
+    runner = CliRunner()
+    args = ["export", "lerobot", str(out), "--task", "fleet-pick", "--kind", "intervention", "--fps", "15"]
+    result = runner.invoke(app, [*args, "--video", "--store", str(source.uri)])
+    assert result.exit_code == 0, result.output
+    info = json.loads((out / "meta" / "info.json").read_text())
+    assert info["video_path"] == "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
+    wrist = info["features"]["observation.images.wrist"]
+    codec = "h264" if video_codec() == "libx264" else "mpeg4"
+    assert wrist == {
+        "dtype": "video",
+        "shape": [SIZE, SIZE, 3],
+        "names": ["height", "width", "channels"],
+        "info": {"video.height": SIZE, "video.width": SIZE, "video.codec": codec, "video.pix_fmt": "yuv420p",
+                 "video.is_depth_map": False, "video.fps": 15.0, "video.channels": 3, "has_audio": False},
+    }  # fmt: skip
+    assert sorted(p.relative_to(out).as_posix() for p in out.glob("videos/**/*.mp4")) == [
+        "videos/observation.images.top/chunk-000/file-000.mp4",
+        "videos/observation.images.wrist/chunk-000/file-000.mp4",
+    ]
+    assert "observation.images.wrist" not in pq.read_schema(out / "data/chunk-000/file-000.parquet").names
+    meta = pq.read_table(out / "meta/episodes/chunk-000/file-000.parquet").to_pylist()
+    assert [row["videos/observation.images.wrist/from_timestamp"] for row in meta] == pytest.approx(
+        [0, 6 / 15, 14 / 15]
+    )
+    assert [row["videos/observation.images.wrist/to_timestamp"] for row in meta] == pytest.approx(
+        [6 / 15, 14 / 15, 24 / 15]
+    )
+    sidecar = json.loads((out / "recap_import.json").read_text())
+    imported = import_all_with(out, sidecar)
+    _assert_round_trip(episodes, imported)
+
+    # several data files: each starts new videos, and episodes are still located right
+    export_lerobot(source, tmp_path / "split", task="fleet-pick", kind="intervention", fps=15,
+                   frames_per_file=10, video=True)  # fmt: skip
+    assert len(list((tmp_path / "split").glob("videos/observation.images.top/chunk-000/*.mp4"))) == 3
+    _assert_round_trip(episodes, import_all_with(tmp_path / "split", sidecar))
+
+
+def import_all_with(root: Path, sidecar: dict) -> list:
+    dataset = open_dataset(str(root))
+    options = LeRobotOptions(
+        kind=sidecar["kind"],
+        task=sidecar["task"],
+        success_column=sidecar["success_column"],
+        intervention_column=sidecar["intervention_column"],
+    )
+    return list(iter_episodes(dataset, options))

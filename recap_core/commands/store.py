@@ -196,6 +196,14 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         fps: Annotated[
             float | None, typer.Option(help="Frames per second (default: the simulated task's control rate).")
         ] = None,
+        video: Annotated[
+            bool,
+            typer.Option(
+                "--video/--images",
+                help="Cameras as mp4 video features (H.264, small, lossy) or as parquet PNG image features "
+                "(default: exact).",
+            ),
+        ] = False,
         store: StoreOption = None,
     ) -> None:
         """Write one task's episodes of one kind as a LeRobot v3.0 dataset that `recap ingest lerobot` (with
@@ -205,7 +213,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         if fps is None:
             fps = _simulated_fps(task)
         result = export_lerobot(
-            _existing_store(store), out, task=task, kind=kind, iteration=iteration, fps=fps
+            _existing_store(store), out, task=task, kind=kind, iteration=iteration, fps=fps, video=video
         )
         typer.echo(json.dumps(result.to_dict()))
 

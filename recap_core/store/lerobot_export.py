@@ -4,7 +4,12 @@ One dataset holds one task and one kind of episode, which is how the importer (a
 folder) maps a dataset onto the store; ``recap_import.json`` beside it names the options that read it
 back identically: ``next.success`` (True on the last frame of a successful episode) and
 ``is_intervention`` (True where a human provided the action). Camera images go into the parquet files
-as LeRobot image features ({bytes, path} structs), so they survive the round trip byte for byte.
+as LeRobot image features ({bytes, path} structs) by default, so they survive the round trip byte for
+byte. With ``video=True`` each camera becomes a LeRobot video feature instead: one mp4 per camera and data
+file (H.264 when PyAV has libx264, else MPEG-4), episodes back to back, located by the ``videos/<key>/*``
+columns of meta/episodes, as LeRobot v3.0 writes them. Video is far smaller and what LeRobot's training
+tools expect of real datasets, but lossy (yuv420p, CRF 18): frames come back within a few grey levels,
+not byte for byte, which is why it is not the default.
 
 The dataset is written to a hidden sibling folder and renamed into place at the end: a failed export
 leaves nothing that looks like a dataset.
@@ -26,6 +31,7 @@ import pyarrow.parquet as pq
 
 from recap_core.episode import EPISODE_KINDS
 from recap_core.store.episode_store import STEPS, EpisodeStore
+from recap_core.store.lerobot_video import V3_VIDEO_PATH, Mp4Writer, rgb_frames
 from schemas.steps import IMAGE_COLUMN_PREFIX
 
 CODEBASE_VERSION = "v3.0"
@@ -60,8 +66,10 @@ def export_lerobot(
     fps: float,
     iteration: int | None = None,
     frames_per_file: int = 200_000,
+    video: bool = False,
 ) -> ExportResult:
-    """Write ``task``'s ``kind`` episodes (optionally one iteration's) as a LeRobot v3.0 dataset."""
+    """Write ``task``'s ``kind`` episodes (optionally one iteration's) as a LeRobot v3.0 dataset; with
+    ``video`` its cameras are mp4 video features rather than parquet image features."""
     if kind not in EPISODE_KINDS:
         raise ValueError(f"kind {kind!r} is not one of {EPISODE_KINDS}")
     if not fps > 0:
@@ -92,7 +100,7 @@ def export_lerobot(
     staging = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
     try:
         _write_dataset(store, staging, episodes, steps, cameras, task=task, kind=kind, fps=fps,
-                       frames_per_file=frames_per_file)  # fmt: skip
+                       frames_per_file=frames_per_file, video=video)  # fmt: skip
         staging.rename(out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -111,6 +119,29 @@ def _write_dataset(
     kind: str,
     fps: float,
     frames_per_file: int,
+    video: bool,
+) -> None:
+    videos = _VideoFiles(root, fps) if video else None
+    try:
+        _write_files(store, root, episodes, steps, cameras, task=task, kind=kind, fps=fps,
+                     frames_per_file=frames_per_file, videos=videos)  # fmt: skip
+    finally:
+        if videos is not None:
+            videos.close()
+
+
+def _write_files(
+    store: EpisodeStore,
+    root: Path,
+    episodes: pl.DataFrame,
+    steps: pl.DataFrame,
+    cameras: list[str],
+    *,
+    task: str,
+    kind: str,
+    fps: float,
+    frames_per_file: int,
+    videos: _VideoFiles | None,
 ) -> None:
     by_episode = steps.sort("episode_id", "t").partition_by("episode_id", as_dict=True)
     prompts = episodes["prompt"].unique(maintain_order=True).to_list()
@@ -144,8 +175,13 @@ def _write_dataset(
             "next.done": pyarrow.array([t == length - 1 for t in range(length)]),
             INTERVENTION_COLUMN: pyarrow.array(rows["is_correction"].to_numpy().astype(bool)),
         }
+        video_columns = {}
         for camera in cameras:
             encoded = store.episode_images(episode["episode_id"], camera)
+            if videos is not None:
+                span = videos.append(camera, file_index, _pixels(encoded, episode["episode_id"], camera))
+                video_columns.update(_video_columns(f"observation.images.{camera}", file_index, span))
+                continue
             image_shapes.setdefault(camera, _image_shape(encoded[0]) if encoded else None)
             columns[f"observation.images.{camera}"] = pyarrow.array(
                 [{"bytes": frame, "path": None} for frame in encoded],
@@ -154,6 +190,7 @@ def _write_dataset(
         frames.append(pyarrow.table(columns))
         meta_rows.append(
             {
+                **video_columns,
                 "episode_index": episode_index,
                 "tasks": [episode["prompt"]],
                 "length": length,
@@ -196,8 +233,8 @@ def _write_dataset(
         "fps": fps,
         "splits": {"train": f"0:{episodes.height}"},
         "data_path": DATA_PATH,
-        "video_path": None,
-        "features": _features(obs_dim, action_dim, image_shapes),
+        "video_path": V3_VIDEO_PATH if videos is not None else None,
+        "features": _features(obs_dim, action_dim, image_shapes, videos.features() if videos else {}),
     }
     (meta / "info.json").write_text(json.dumps(info, indent=2))
     sidecar = {
@@ -242,7 +279,9 @@ def _stats(values: np.ndarray) -> dict[str, list[float] | list[int]]:
     }
 
 
-def _features(obs_dim: int, action_dim: int, image_shapes: dict[str, list[int] | None]) -> dict:
+def _features(
+    obs_dim: int, action_dim: int, image_shapes: dict[str, list[int] | None], video_features: dict[str, dict]
+) -> dict:
     scalar = {"shape": [1], "names": None}
     features = {
         "observation.state": {"dtype": "float32", "shape": [obs_dim], "names": None},
@@ -262,4 +301,74 @@ def _features(obs_dim: int, action_dim: int, image_shapes: dict[str, list[int] |
             "shape": shape,
             "names": ["height", "width", "channels"],
         }
+    for camera, spec in video_features.items():
+        features[f"observation.images.{camera}"] = spec
     return features
+
+
+def _pixels(encoded: list[bytes], episode_id: str, camera: str) -> np.ndarray:
+    """Stored frames as pixels for the video encoder; a step without a frame cannot be a video frame."""
+    if not encoded or any(not frame for frame in encoded):
+        raise ValueError(f"episode {episode_id}: camera {camera!r} has steps without a frame: export images")
+    return rgb_frames(encoded)
+
+
+def _video_columns(key: str, file_index: int, span: tuple[float, float]) -> dict:
+    """The meta/episodes columns that locate an episode's frames in its camera's mp4 (LeRobot v3.0)."""
+    return {
+        f"videos/{key}/chunk_index": file_index // CHUNKS_SIZE,
+        f"videos/{key}/file_index": file_index % CHUNKS_SIZE,
+        f"videos/{key}/from_timestamp": span[0],
+        f"videos/{key}/to_timestamp": span[1],
+    }
+
+
+class _VideoFiles:
+    """One open mp4 per camera for the data file being written; a new data file starts new videos, so
+    an episode's frames and rows share one file index."""
+
+    def __init__(self, root: Path, fps: float) -> None:
+        self.root, self.fps = root, fps
+        self.writers: dict[str, tuple[int, Mp4Writer]] = {}
+        self.specs: dict[str, dict] = {}
+
+    def append(self, camera: str, file_index: int, frames: np.ndarray) -> tuple[float, float]:
+        """Encode one episode's frames; returns (from_timestamp, to_timestamp) in that camera's file."""
+        current = self.writers.get(camera)
+        if current is None or current[0] != file_index:
+            if current is not None:
+                current[1].close()
+            key = f"observation.images.{camera}"
+            relative = V3_VIDEO_PATH.format(
+                video_key=key, chunk_index=file_index // CHUNKS_SIZE, file_index=file_index % CHUNKS_SIZE
+            )
+            height, width = frames.shape[1:3]
+            current = (file_index, Mp4Writer(self.root / relative, self.fps, width, height))
+            self.writers[camera] = current
+        writer = current[1]
+        if frames.shape[1:] != (writer.height, writer.width, 3):
+            raise ValueError(
+                f"camera {camera!r}: frames of {frames.shape[1:]} after {(writer.height, writer.width, 3)}: "
+                "a video feature needs one frame size"
+            )
+        start = writer.frames_written / self.fps
+        writer.append(frames)
+        self.specs.setdefault(camera, writer.feature_info())
+        return start, writer.frames_written / self.fps
+
+    def features(self) -> dict[str, dict]:
+        """info.json entries of the video features, as LeRobot writes them."""
+        return {
+            camera: {
+                "dtype": "video",
+                "shape": [info["video.height"], info["video.width"], 3],
+                "names": ["height", "width", "channels"],
+                "info": info,
+            }
+            for camera, info in self.specs.items()
+        }
+
+    def close(self) -> None:
+        for _, writer in self.writers.values():
+            writer.close()
+        self.writers = {}

@@ -12,7 +12,7 @@ lossless PNG: the pixels stored are exactly the pixels the video decodes to.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -70,6 +70,13 @@ def png(image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
+
+
+def rgb_frames(encoded: Sequence[bytes]) -> np.ndarray:
+    """(T, H, W, 3) uint8 pixels of stored frames (PNG or JPEG), for encoding them as video."""
+    from PIL import Image
+
+    return np.stack([np.asarray(Image.open(io.BytesIO(frame)).convert("RGB")) for frame in encoded])
 
 
 def decode_at(segment: VideoSegment, timestamps: np.ndarray, fps: float) -> list[bytes]:
@@ -181,6 +188,7 @@ class Mp4Writer:
         options = {"crf": "18", "g": "2"} if self.codec == "libx264" else {"g": "2", "qscale": "2"}
         self._stream = self._container.add_stream(self.codec, rate=rate, options=options)
         self._stream.width, self._stream.height, self._stream.pix_fmt = width, height, PIX_FMT
+        self.width, self.height = width, height
         if self.codec == "mpeg4":
             self._stream.codec_context.qscale = 2  # near-transparent quality; mpeg4 ignores "crf"
         self._time_base = 1 / rate
@@ -203,8 +211,8 @@ class Mp4Writer:
     def feature_info(self) -> dict:
         """The ``info`` block LeRobot writes for a video feature in meta/info.json."""
         return {
-            "video.height": self._stream.height,
-            "video.width": self._stream.width,
+            "video.height": self.height,
+            "video.width": self.width,
             "video.codec": "h264" if self.codec == "libx264" else self.codec,
             "video.pix_fmt": PIX_FMT,
             "video.is_depth_map": False,
