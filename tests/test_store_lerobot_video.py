@@ -360,3 +360,11 @@ def import_all_with(root: Path, sidecar: dict) -> list:
         intervention_column=sidecar["intervention_column"],
     )
     return list(iter_episodes(dataset, options))
+
+
+def test_bench_lerobot_video_prints_json():
+    result = CliRunner().invoke(app, ["bench", "lerobot-video", "--frames", "250", "--size", "16", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["frames"] == report["decoded_frames"] == 250 and report["episodes"] == 2
+    assert report["import_frames_per_s"] > 0 and report["mp4_bytes"] < report["png_bytes"]

@@ -267,6 +267,18 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         result = run_streaming_benchmark(frames, budget_mb=budget_mb, batch=batch_size, horizon=horizon)
         typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
+    @bench.command("lerobot-video")
+    def bench_lerobot_video(
+        frames: int = 2_000,
+        size: Annotated[int, typer.Option(help="Square frame size in pixels.")] = 64,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+    ) -> None:
+        """LeRobot video features: export (mp4 encode) and import (decode to PNG) frames/s, one camera."""
+        from recap_core.store.bench import run_lerobot_video_benchmark
+
+        result = run_lerobot_video_benchmark(frames=frames, size=size)
+        typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+
     @bench.command("store")
     def bench_store(
         frames: int = 200_000,
