@@ -236,6 +236,27 @@ def test_missing_or_short_videos_are_refused_naming_episode_and_camera(tmp_path)
         import_all(tmp_path / "v21")
 
 
+def test_garbage_video_and_short_span_in_meta_are_refused(tmp_path):
+    write_v3_video_dataset(tmp_path / "garbage")
+    (tmp_path / "garbage" / "videos/observation.images.front/chunk-000/file-001.mp4").write_bytes(
+        b"not a video"
+    )
+    with pytest.raises(
+        LeRobotFormatError, match=r"episode 2: camera 'observation.images.front': .*not a readable"
+    ):
+        import_all(tmp_path / "garbage")
+
+    write_v3_video_dataset(tmp_path / "span")
+    path = tmp_path / "span" / "meta" / "episodes" / "chunk-000" / "file-000.parquet"
+    meta = pq.read_table(path)
+    column = "videos/observation.images.front/to_timestamp"
+    index = meta.schema.get_field_index(column)
+    pq.write_table(meta.set_column(index, column, pa.array([0.5, 1.6, 0.5], pa.float64())), path)
+    span_error = r"episode 0: camera 'observation.images.front': timestamp 0.6000s is past the episode's span"
+    with pytest.raises(LeRobotFormatError, match=span_error):
+        import_all(tmp_path / "span")
+
+
 def test_query_reads_imported_video_frames(tmp_path):
     write_v3_video_dataset(tmp_path / "ds")
     store = EpisodeStore(tmp_path / "lance")
