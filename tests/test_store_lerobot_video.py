@@ -377,6 +377,11 @@ def test_export_with_videos_imports_back(tmp_path):
     assert [row["videos/observation.images.wrist/to_timestamp"] for row in meta] == pytest.approx(
         [6 / 15, 14 / 15, 24 / 15]
     )
+    stats = json.loads((out / "meta" / "stats.json").read_text())
+    top = np.concatenate([png_pixels(e.images["top"]) for e in episodes]).reshape(-1, 3) / 255.0
+    assert stats["observation.images.top"]["count"] == [24]
+    for name, value in (("mean", top.mean(0)), ("std", top.std(0)), ("min", top.min(0)), ("max", top.max(0))):
+        np.testing.assert_allclose(np.asarray(stats["observation.images.top"][name]), value.reshape(3, 1, 1))
     sidecar = json.loads((out / "recap_import.json").read_text())
     imported = import_all_with(out, sidecar)
     _assert_round_trip(episodes, imported)

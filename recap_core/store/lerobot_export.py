@@ -150,6 +150,7 @@ def _write_files(
     frames: list[pyarrow.Table] = []
     meta_rows: list[dict] = []
     image_shapes: dict[str, list[int] | None] = {}
+    camera_stats = _CameraStats()
     global_index = 0
     file_index = 0
     frames_in_file = 0
@@ -179,10 +180,13 @@ def _write_files(
         for camera in cameras:
             encoded = store.episode_images(episode["episode_id"], camera)
             if videos is not None:
-                span = videos.append(camera, file_index, _pixels(encoded, episode["episode_id"], camera))
+                pixels = _pixels(encoded, episode["episode_id"], camera)
+                span = videos.append(camera, file_index, pixels)
                 video_columns.update(_video_columns(f"observation.images.{camera}", file_index, span))
+                camera_stats.add(camera, pixels)
                 continue
             image_shapes.setdefault(camera, _image_shape(encoded[0]) if encoded else None)
+            camera_stats.add(camera, _sampled_pixels(encoded))
             columns[f"observation.images.{camera}"] = pyarrow.array(
                 [{"bytes": frame, "path": None} for frame in encoded],
                 type=pyarrow.struct([("bytes", pyarrow.binary()), ("path", pyarrow.string())]),
@@ -219,6 +223,7 @@ def _write_files(
     stats = {
         "observation.state": _stats(np.asarray(all_frames["observation"].to_list(), dtype=np.float64)),
         "action": _stats(np.asarray(all_frames["action"].to_list(), dtype=np.float64)),
+        **camera_stats.to_json(),
     }
     (meta / "stats.json").write_text(json.dumps(stats, indent=2))
     info = {
@@ -311,6 +316,60 @@ def _pixels(encoded: list[bytes], episode_id: str, camera: str) -> np.ndarray:
     if not encoded or any(not frame for frame in encoded):
         raise ValueError(f"episode {episode_id}: camera {camera!r} has steps without a frame: export images")
     return rgb_frames(encoded)
+
+
+def _sampled_pixels(encoded: list[bytes], samples: int = 100) -> np.ndarray | None:
+    """Up to ``samples`` evenly spaced frames of an episode as pixels (LeRobot also samples image features
+    for their statistics), or None when a frame is not an image PIL can read."""
+    from PIL import UnidentifiedImageError
+
+    if not encoded:
+        return None
+    picks = np.unique(np.linspace(0, len(encoded) - 1, min(samples, len(encoded))).round().astype(int))
+    try:
+        return rgb_frames([encoded[i] for i in picks])
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None
+
+
+class _CameraStats:
+    """Per-channel pixel statistics of each camera, which LeRobot keeps in stats.json for image and video
+    features (values scaled to [0, 1], shape (3, 1, 1)) and policies use to normalise camera inputs.
+    Accumulated as sums, so no camera is held in memory; a camera with an unreadable frame gets none."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, dict[str, np.ndarray | int]] = {}
+        self.unreadable: set[str] = set()
+
+    def add(self, camera: str, pixels: np.ndarray | None) -> None:
+        if pixels is None or camera in self.unreadable:
+            self.unreadable.add(camera)
+            return
+        values = pixels.reshape(-1, pixels.shape[-1]).astype(np.float64) / 255.0
+        total = self.totals.setdefault(
+            camera,
+            {"frames": 0, "pixels": 0, "sum": 0.0, "squares": 0.0, "min": np.inf, "max": -np.inf},
+        )
+        total["frames"] += len(pixels)
+        total["pixels"] += len(values)
+        total["sum"] = total["sum"] + values.sum(axis=0)
+        total["squares"] = total["squares"] + np.square(values).sum(axis=0)
+        total["min"] = np.minimum(total["min"], values.min(axis=0))
+        total["max"] = np.maximum(total["max"], values.max(axis=0))
+
+    def to_json(self) -> dict[str, dict[str, list]]:
+        out = {}
+        for camera, total in self.totals.items():
+            if camera in self.unreadable:
+                continue
+            mean = total["sum"] / total["pixels"]
+            std = np.sqrt(np.maximum(total["squares"] / total["pixels"] - np.square(mean), 0.0))
+            per_channel = {"min": total["min"], "max": total["max"], "mean": mean, "std": std}
+            out[f"observation.images.{camera}"] = {
+                **{name: value.reshape(3, 1, 1).tolist() for name, value in per_channel.items()},
+                "count": [int(total["frames"])],
+            }
+        return out
 
 
 def _video_columns(key: str, file_index: int, span: tuple[float, float]) -> dict:
