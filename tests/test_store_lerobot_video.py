@@ -393,6 +393,21 @@ def test_export_with_videos_imports_back(tmp_path):
     _assert_round_trip(episodes, import_all_with(tmp_path / "split", sidecar))
 
 
+def test_video_export_refuses_odd_frame_sizes_and_leaves_nothing(tmp_path):
+    from recap_core.episode import Episode
+    from recap_core.sim.cameras import encode_frames
+    from recap_core.store.lerobot_export import export_lerobot
+
+    store = EpisodeStore(tmp_path / "source")
+    odd = {"wrist": np.zeros((4, 31, 32, 3), np.uint8)}
+    store.add_episodes([Episode(episode_id="odd", task="t", prompt="p", kind="demo", success=True,
+                                observations=np.zeros((4, 2)), actions=np.zeros((4, 1)),
+                                images=encode_frames(odd))])  # fmt: skip
+    with pytest.raises(ValueError, match=r"32x31 frames cannot be stored as yuv420p video"):
+        export_lerobot(store, tmp_path / "out", task="t", kind="demo", fps=10, video=True)
+    assert list(tmp_path.iterdir()) == [tmp_path / "source"]
+
+
 def import_all_with(root: Path, sidecar: dict) -> list:
     dataset = open_dataset(str(root))
     options = LeRobotOptions(

@@ -17,6 +17,7 @@ leaves nothing that looks like a dataset.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import shutil
@@ -125,9 +126,12 @@ def _write_dataset(
     try:
         _write_files(store, root, episodes, steps, cameras, task=task, kind=kind, fps=fps,
                      frames_per_file=frames_per_file, videos=videos)  # fmt: skip
-    finally:
+    except BaseException:
         if videos is not None:
-            videos.close()
+            videos.abandon()
+        raise
+    if videos is not None:
+        videos.close()  # finishes the mp4 files before the dataset is renamed into place
 
 
 def _write_files(
@@ -430,4 +434,11 @@ class _VideoFiles:
     def close(self) -> None:
         for _, writer in self.writers.values():
             writer.close()
+        self.writers = {}
+
+    def abandon(self) -> None:
+        """Close the files after a failure without letting a second error hide the first."""
+        for _, writer in self.writers.values():
+            with contextlib.suppress(Exception):
+                writer.close()
         self.writers = {}

@@ -98,7 +98,7 @@ def decode_at(segment: VideoSegment, timestamps: np.ndarray, fps: float) -> list
     if segment.end is not None and len(times) and times[-1] > segment.end + tolerance:
         raise VideoDecodeError(
             f"timestamp {times[-1] - segment.start:.4f}s is past the episode's span in {segment.path} "
-            f"({segment.start:.4f}s to {segment.end:.4f}s, meta/episodes): the video is shorter than the data"
+            f"({segment.start:.4f}s to {segment.end:.4f}s, meta/episodes): fewer video frames than rows"
         )
     try:
         with av.open(str(segment.path)) as container:
