@@ -210,6 +210,22 @@ def test_states_only_skips_video_decoding(tmp_path):
     )
 
 
+def test_fleet_drop_folder_decodes_videos_unless_its_options_say_states_only(tmp_path):
+    from recap_core.loop.fleet import ingest_pending
+
+    store = EpisodeStore(tmp_path / "lance")
+    for name, options in (("cams", {}), ("states", {"decode_videos": False})):
+        write_v3_video_dataset(tmp_path / "drop" / name)
+        sidecar = {"task": f"fleet-{name}", "kind": "demo", "assume_success": True, **options}
+        (tmp_path / "drop" / name / "recap_import.json").write_text(json.dumps(sidecar))
+    (tmp_path / "drop/states/videos/observation.images.front/chunk-000/file-000.mp4").unlink()
+    assert ingest_pending(store, tmp_path / "drop", "fleet-cams", 1) == {"cams": 3}
+    assert ingest_pending(store, tmp_path / "drop", "fleet-states", 1) == {"states": 3}
+    cams = store.episode_images(store.episodes(task="fleet-cams").frame["episode_id"][0], "front")
+    states = store.episode_images(store.episodes(task="fleet-states").frame["episode_id"][0], "front")
+    assert all(frame.startswith(b"\x89PNG") for frame in cams) and set(states) == {b""}
+
+
 def _ingest_fails(root: Path, store: Path, *messages: str) -> None:
     runner = CliRunner()
     before = EpisodeStore(store).versions()
