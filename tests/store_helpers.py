@@ -91,12 +91,14 @@ def write_lerobot_dataset(
     tasks: tuple[str, ...] = ("pick up the cube", "open the drawer"),
     with_images: bool = False,
     seed: int = 0,
+    video_without_files: bool = False,
 ):
     """Write a small LeRobot dataset (v3.0 layout, or v2.1) the way LeRobot lays it out on disk.
 
     Episode e has task e % len(tasks); next.success is True on the last frame of even episodes;
     is_intervention marks every third frame. v3.0 data files hold ``rows_per_file`` rows, so episodes
-    cross file boundaries. Returns the per-episode frames written, for comparison.
+    cross file boundaries. ``video_without_files`` declares a video feature whose mp4 files are absent
+    (a copy fetched without its videos). Returns the per-episode frames written, for comparison.
     """
     import io
     import json
@@ -131,8 +133,9 @@ def write_lerobot_dataset(
         "task_index": {"dtype": "int64", "shape": [1]},
         "next.success": {"dtype": "bool", "shape": [1]},
         "is_intervention": {"dtype": "bool", "shape": [1]},
-        "observation.images.front": {"dtype": "video", "shape": [64, 64, 3]},
     }
+    if video_without_files:
+        features["observation.images.front"] = {"dtype": "video", "shape": [64, 64, 3]}
     if with_images:
         features["observation.images.wrist"] = {"dtype": "image", "shape": [8, 8, 3]}
     info = {

@@ -29,15 +29,15 @@ def _import(root, **options):
 
 
 def test_v3_import_maps_columns_and_labels(tmp_path):
-    frames = write_lerobot_dataset(tmp_path / "ds", LENGTHS, rows_per_file=10)
-    dataset, episodes = _import(
-        tmp_path / "ds",
-        kind="intervention",
-        success_column="next.success",
-        intervention_column="is_intervention",
-    )
+    frames = write_lerobot_dataset(tmp_path / "ds", LENGTHS, rows_per_file=10, video_without_files=True)
+    options = dict(kind="intervention", success_column="next.success", intervention_column="is_intervention")
+    dataset, episodes = _import(tmp_path / "ds", decode_videos=False, **options)
     assert dataset.version == "v3.0" and len(dataset.data_files) == 7
-    assert dataset.skipped_features == ["observation.images.front"]
+    assert dataset.skipped_features(LeRobotOptions(decode_videos=False, **options)) == [
+        "observation.images.front"
+    ]
+    assert dataset.skipped_features(LeRobotOptions(**options)) == []
+    assert all(e.images is None for e in episodes)
     assert [e.length for e in episodes] == LENGTHS
     for index, (episode, source) in enumerate(zip(episodes, frames, strict=True)):
         np.testing.assert_array_equal(episode.observations, source["observation.state"])

@@ -94,6 +94,8 @@ def test_interventions_with_images_round_trip(tmp_path):
     info = json.loads((out / "meta" / "info.json").read_text())
     assert info["codebase_version"] == "v3.0" and info["fps"] == 15 and info["robot_type"] == "arm-7"
     assert info["features"]["observation.images.wrist"]["shape"] == [6, 8, 3]
+    wrist_stats = json.loads((out / "meta" / "stats.json").read_text())["observation.images.wrist"]
+    assert wrist_stats["count"] == [26] and np.asarray(wrist_stats["mean"]).shape == (3, 1, 1)
     episodes_meta = pq.read_table(out / "meta" / "episodes" / "chunk-000" / "file-000.parquet")
     assert episodes_meta.column("length").to_pylist() == [5, 6, 7, 8]
     sidecar = json.loads((out / "recap_import.json").read_text())

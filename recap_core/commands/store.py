@@ -52,11 +52,27 @@ def _dataset_problems(error, batch: list) -> str:
     return head + "; ".join(parts) + more
 
 
+def _as_text(frame: pl.DataFrame, output: str) -> pl.DataFrame:
+    """Columns that CSV or JSON cannot hold as they are, as text: encoded image frames (binary) as
+    base64, and in CSV vectors as "[x, y, ...]". Polars refuses both (and panics on binary in JSON)."""
+    columns = []
+    for name, dtype in frame.schema.items():
+        column = pl.col(name)
+        if dtype == pl.Binary:
+            column = column.bin.encode("base64")
+        elif output == "csv" and isinstance(dtype, pl.Array | pl.List):
+            as_list = column.arr.to_list() if isinstance(dtype, pl.Array) else column
+            text = as_list.cast(pl.List(pl.String)).list.eval(pl.element().fill_null("null"))
+            column = pl.concat_str(pl.lit("["), text.list.join(", "), pl.lit("]"))
+        columns.append(column.alias(name))
+    return frame.select(columns)
+
+
 def _print_frame(frame: pl.DataFrame, output: str) -> None:
     if output == "csv":
-        typer.echo(frame.write_csv(), nl=False)
+        typer.echo(_as_text(frame, output).write_csv(), nl=False)
     elif output == "json":
-        typer.echo(frame.write_json())
+        typer.echo(_as_text(frame, output).write_json())
     else:
         with pl.Config(tbl_rows=200, tbl_cols=30, fmt_str_lengths=60, tbl_width_chars=200):
             typer.echo(frame)
@@ -96,6 +112,14 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         state_column: str = "observation.state",
         action_column: str = "action",
         batch_episodes: Annotated[int, typer.Option(help="Episodes per atomic write.")] = 200,
+        decode_videos: Annotated[
+            bool,
+            typer.Option(
+                "--decode-videos/--no-decode-videos",
+                help="Decode video features into image_<camera> columns (PNG per step); off: states only, "
+                "and a Hub dataset's mp4 files are not downloaded.",
+            ),
+        ] = True,
         store: StoreOption = None,
     ) -> None:
         """Import a LeRobot v3.0 (or v2.1) dataset; already stored episodes are skipped."""
@@ -116,6 +140,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             iteration=iteration,
             state_column=state_column,
             action_column=action_column,
+            decode_videos=decode_videos,
         )
         target = _store(store)
         added: list[str] = []
@@ -124,9 +149,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         batch: list = []
         versions: dict[str, int] = target.versions()
         try:
-            dataset = open_dataset(source, revision=revision)
-            if dataset.skipped_features:
-                typer.echo(f"not imported (video features): {', '.join(dataset.skipped_features)}", err=True)
+            dataset = open_dataset(source, revision=revision, fetch_videos=decode_videos)
+            if skipped_features := dataset.skipped_features(options):
+                typer.echo(f"not imported (video features): {', '.join(skipped_features)}", err=True)
             episodes = iter_episodes(dataset, options)
             with tqdm(total=len(dataset.episode_lengths), unit="episode", desc="ingest") as bar:
                 while batch := list(islice(episodes, batch_episodes)):
@@ -166,6 +191,14 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         fps: Annotated[
             float | None, typer.Option(help="Frames per second (default: the simulated task's control rate).")
         ] = None,
+        video: Annotated[
+            bool,
+            typer.Option(
+                "--video/--images",
+                help="Cameras as mp4 video features (H.264, small, lossy) or as parquet PNG image features "
+                "(default: exact).",
+            ),
+        ] = False,
         store: StoreOption = None,
     ) -> None:
         """Write one task's episodes of one kind as a LeRobot v3.0 dataset that `recap ingest lerobot` (with
@@ -175,7 +208,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         if fps is None:
             fps = _simulated_fps(task)
         result = export_lerobot(
-            _existing_store(store), out, task=task, kind=kind, iteration=iteration, fps=fps
+            _existing_store(store), out, task=task, kind=kind, iteration=iteration, fps=fps, video=video
         )
         typer.echo(json.dumps(result.to_dict()))
 
@@ -227,6 +260,18 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
         frames = tuple(int(size) for size in sizes.split(","))
         result = run_streaming_benchmark(frames, budget_mb=budget_mb, batch=batch_size, horizon=horizon)
+        typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+
+    @bench.command("lerobot-video")
+    def bench_lerobot_video(
+        frames: int = 2_000,
+        size: Annotated[int, typer.Option(help="Square frame size in pixels.")] = 64,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+    ) -> None:
+        """LeRobot video features: export (mp4 encode) and import (decode to PNG) frames/s, one camera."""
+        from recap_core.store.bench import run_lerobot_video_benchmark
+
+        result = run_lerobot_video_benchmark(frames=frames, size=size)
         typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
     @bench.command("store")

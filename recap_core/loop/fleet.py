@@ -29,6 +29,7 @@ _OPTION_KEYS = {
     "state_column",
     "action_column",
     "collected_by",
+    "decode_videos",  # false: a dataset's video features are not decoded (states only)
 }
 
 

@@ -164,3 +164,78 @@ def _measure(
         "unit": "frames/s = samples/s; one sample = 1 observation + a horizon-step action chunk (with mask)",
         "store_versions": store.versions(),
     }
+
+
+def _smooth_frames(count: int, size: int, first: int) -> np.ndarray:
+    """(count, size, size, 3) camera-like frames: drifting gradients, a different picture every step."""
+    y, x = np.mgrid[0:size, 0:size] / size
+    phase = 0.2 * np.arange(first, first + count)[:, None, None]
+    red = 128 + 100 * np.sin(2 * np.pi * (x + phase / 5))
+    green = 128 + 100 * np.cos(2 * np.pi * (y + phase / 7))
+    blue = 128 + 60 * np.sin(2 * np.pi * (x * y + phase / 3))
+    return np.stack([red, green, blue], axis=-1).astype(np.uint8)
+
+
+def run_lerobot_video_benchmark(
+    frames: int = 2_000, size: int = 64, episode_length: int = 200, fps: float = 30.0
+) -> dict:
+    """LeRobot video features both ways on one camera: ``export_lerobot(video=True)`` (PNG decode + mp4
+    encode), the importer (seek, decode, PNG encode, frame-aligned with the rows) and, as the ceiling,
+    PyAV decoding the same mp4 straight through to pixels."""
+    import av
+    from av.video.reformatter import VideoReformatter
+    from PIL import Image
+
+    from recap_core.store.lerobot import LeRobotOptions, iter_episodes, open_dataset
+    from recap_core.store.lerobot_export import export_lerobot
+    from recap_core.store.lerobot_video import png, video_codec
+
+    tmp = Path(tempfile.mkdtemp(prefix="recap-video-bench-"))
+    try:
+        store = EpisodeStore(str(tmp / "lance"))
+        episodes = []
+        for index, first in enumerate(range(0, frames, episode_length)):
+            length = min(episode_length, frames - first)
+            pixels = _smooth_frames(length, size, first)
+            episodes.append(
+                Episode(
+                    episode_id=stable_episode_id("video-bench", index),
+                    task="video-bench",
+                    prompt="benchmark",
+                    kind="demo",
+                    success=True,
+                    observations=np.zeros((length, 4), np.float32),
+                    actions=np.zeros((length, 2), np.float32),
+                    images={"front": [png(Image.fromarray(frame)) for frame in pixels]},
+                )
+            )
+        store.add_episodes(episodes)
+        out = tmp / "dataset"
+        start = time.perf_counter()
+        export_lerobot(store, out, task="video-bench", kind="demo", fps=fps, video=True)
+        export_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        options = LeRobotOptions(kind="demo", assume_success=True)
+        imported = sum(e.length for e in iter_episodes(open_dataset(str(out)), options))
+        import_seconds = time.perf_counter() - start
+        videos = list(out.glob("videos/**/*.mp4"))
+        start = time.perf_counter()
+        to_rgb = VideoReformatter()  # one swscale context for the file, as the importer does
+        with av.open(str(videos[0])) as container:
+            decoded = sum(1 for frame in container.decode(video=0) if to_rgb.reformat(frame, format="rgb24"))
+        decode_seconds = time.perf_counter() - start
+        return {
+            "frames": imported,
+            "decoded_frames": decoded,
+            "episodes": len(episodes),
+            "frame_size": [size, size, 3],
+            "codec": video_codec(),
+            "mp4_bytes": sum(p.stat().st_size for p in videos),
+            "png_bytes": sum(len(b) for e in episodes for b in e.images["front"]),
+            "export_frames_per_s": _rate(imported, export_seconds),
+            "import_frames_per_s": _rate(imported, import_seconds),
+            "pyav_decode_frames_per_s": _rate(decoded, decode_seconds),
+            "unit": "frames/s of one camera; import = seek + decode + PNG encode, aligned with the rows",
+        }
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

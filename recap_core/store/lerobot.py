@@ -1,11 +1,13 @@
-"""Import LeRobot datasets (format v3.0, and v2.1) into the episode store with pyarrow only.
+"""Import LeRobot datasets (format v3.0, and v2.1) into the episode store (pyarrow for parquet, PyAV for mp4).
 
 LeRobot stores frames in parquet files (``data/``), one row per frame, with ``episode_index``,
-``frame_index``, ``task_index``, ``observation.state`` and ``action``; the task strings live in
-``meta/tasks.parquet`` (v3.0) or ``meta/tasks.jsonl`` (v2.1), episode lengths in ``meta/episodes/``
-(v3.0) or ``meta/episodes.jsonl`` (v2.1). Video features (mp4) are not decoded: RECAP's state-based
-pipeline does not need them, and the importer says which ones it skipped. Image features stored inside
-the parquet files (``{bytes, path}`` structs) are imported as ``image_<camera>`` blob columns.
+``frame_index``, ``task_index``, ``timestamp``, ``observation.state`` and ``action``; the task strings live
+in ``meta/tasks.parquet`` (v3.0) or ``meta/tasks.jsonl`` (v2.1), episode lengths in ``meta/episodes/``
+(v3.0) or ``meta/episodes.jsonl`` (v2.1). Camera streams become ``image_<camera>`` blob columns, one
+encoded frame per step: image features stored inside the parquet files (``{bytes, path}`` structs) keep
+their bytes, and video features (mp4 files under ``videos/``) are decoded frame-aligned with the rows
+by timestamp and stored as lossless PNG (``recap_core.store.lerobot_video``). A user who wants states
+only passes ``LeRobotOptions(decode_videos=False)``; the video features are then reported as skipped.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from recap_core.episode import EPISODE_KINDS, Episode, stable_episode_id
+from recap_core.store import lerobot_video
+from recap_core.store.lerobot_video import VideoDecodeError, VideoSegment, camera_name
 
 
 class LeRobotFormatError(ValueError):
@@ -41,6 +45,7 @@ class LeRobotOptions:
     state_column: str = "observation.state"
     action_column: str = "action"
     collected_by: str = "lerobot"
+    decode_videos: bool = True  # False: states only, video features are reported as skipped
 
 
 @dataclass
@@ -54,20 +59,28 @@ class LeRobotDataset:
     tasks: dict[int, str]
     episode_lengths: dict[int, int]
     data_files: list[Path]
-    skipped_features: list[str] = field(default_factory=list)
+    video_features: list[str] = field(default_factory=list)
 
     @property
     def total_frames(self) -> int:
         return int(sum(self.episode_lengths.values()))
 
+    def skipped_features(self, options: LeRobotOptions) -> list[str]:
+        """Features these options do not import: the video features when videos are not decoded."""
+        return [] if options.decode_videos else list(self.video_features)
+
 
 def resolve(
-    source: str, revision: str | None = None, cache_dir: str | Path | None = None
+    source: str,
+    revision: str | None = None,
+    cache_dir: str | Path | None = None,
+    fetch_videos: bool = True,
 ) -> tuple[Path, str]:
     """A local directory as is, otherwise a Hub dataset repo id through the huggingface_hub cache.
 
-    ``snapshot_download`` honours HF_HUB_OFFLINE (then only the local cache is used) and fetches only the
-    metadata and parquet files, never the videos.
+    ``snapshot_download`` honours HF_HUB_OFFLINE (then only the local cache is used) and fetches the
+    metadata and parquet files, and the mp4 files under videos/ unless ``fetch_videos`` is False (they
+    are most of a dataset's size, and a state-only import does not read them).
     """
     path = Path(source).expanduser()
     if path.exists():
@@ -87,7 +100,7 @@ def resolve(
             repo_type="dataset",
             revision=revision,
             cache_dir=cache_dir,
-            allow_patterns=["meta/*", "meta/**", "data/**"],
+            allow_patterns=["meta/*", "meta/**", "data/**", *(["videos/**"] if fetch_videos else [])],
         )
     except (LocalEntryNotFoundError, OfflineModeIsEnabled, HfHubHTTPError) as error:
         raise LeRobotFormatError(
@@ -184,10 +197,16 @@ def _check_info_counts(root: Path, info: dict, lengths: dict[int, int]) -> None:
 
 
 def open_dataset(
-    source: str, revision: str | None = None, cache_dir: str | Path | None = None
+    source: str,
+    revision: str | None = None,
+    cache_dir: str | Path | None = None,
+    fetch_videos: bool = True,
 ) -> LeRobotDataset:
-    """Read a LeRobot dataset's metadata (v3.0 or v2.1) and list its data files."""
-    root, source_id = resolve(source, revision, cache_dir)
+    """Read a LeRobot dataset's metadata (v3.0 or v2.1) and list its data files.
+
+    ``fetch_videos`` only matters for a Hub repo id: False downloads no mp4 files (for
+    ``LeRobotOptions(decode_videos=False)``)."""
+    root, source_id = resolve(source, revision, cache_dir, fetch_videos)
     info = read_json(root / "meta" / "info.json")
     if not isinstance(info, dict):
         raise LeRobotFormatError(f"{root}/meta/info.json: expected a JSON object, got {type(info).__name__}")
@@ -198,10 +217,10 @@ def open_dataset(
     if not data_files:
         raise LeRobotFormatError(f"{source}: no parquet files under data/chunk-*/")
     features = info.get("features", {})
-    skipped = sorted(name for name, spec in features.items() if spec.get("dtype") == "video")
+    videos = sorted(name for name, spec in features.items() if spec.get("dtype") == "video")
     lengths = _episode_lengths(root)
     _check_info_counts(root, info, lengths)
-    return LeRobotDataset(root, source_id, version, info, _tasks(root), lengths, data_files, skipped)
+    return LeRobotDataset(root, source_id, version, info, _tasks(root), lengths, data_files, videos)
 
 
 def _matrix(column: pyarrow.ChunkedArray, rows: int, name: str, episode: int) -> np.ndarray:
@@ -266,11 +285,14 @@ def _episode_level_success(dataset: LeRobotDataset, column: str) -> dict[int, bo
     return {int(e): bool(s) for e, s in zip(episodes, values, strict=True)}
 
 
-def _check_columns(dataset: LeRobotDataset, options: LeRobotOptions, names: list[str]) -> list[str]:
+def _check_columns(
+    dataset: LeRobotDataset, options: LeRobotOptions, names: list[str], video_keys: list[str]
+) -> list[str]:
     """Fail early, naming what is missing and what is available; return image columns to import."""
     if options.kind not in EPISODE_KINDS:
         raise LeRobotFormatError(f"kind {options.kind!r} is not one of {EPISODE_KINDS}")
     required = ["episode_index", "frame_index", "task_index", options.state_column, options.action_column]
+    required += ["timestamp"] if video_keys else []  # video frames are matched to rows by timestamp
     if options.intervention_column:
         required.append(options.intervention_column)
     missing = [c for c in required if c not in names]
@@ -289,13 +311,84 @@ def _check_columns(dataset: LeRobotDataset, options: LeRobotOptions, names: list
             f"files have {names}) or --assume-success / --assume-failure for every episode"
         )
     features = dataset.info.get("features", {})
-    return [n for n in names if features.get(n, {}).get("dtype") == "image"]
+    image_columns = [n for n in names if features.get(n, {}).get("dtype") == "image"]
+    cameras = [camera_name(c) for c in image_columns + video_keys]
+    clashing = sorted({c for c in cameras if cameras.count(c) > 1})
+    if clashing:
+        raise LeRobotFormatError(
+            f"features {image_columns + video_keys} map to the same camera(s) {clashing}"
+        )
+    return image_columns
+
+
+def _video_segments(dataset: LeRobotDataset, video_keys: list[str]) -> dict[tuple[int, str], VideoSegment]:
+    """Where each episode's frames of each video feature are: v3.0 names file and start time per episode
+    in meta/episodes; v2.1 has one file per episode, named by info.json's video_path."""
+    if not video_keys:
+        return {}
+    if not dataset.version.startswith("v3."):
+        return {
+            (episode, key): lerobot_video.v21_segment(dataset.root, dataset.info, key, episode)
+            for episode in dataset.episode_lengths
+            for key in video_keys
+        }
+    files = sorted((dataset.root / "meta" / "episodes").glob("chunk-*/file-*.parquet"))
+    names = read_schema_names(files[0])
+    segments: dict[tuple[int, str], VideoSegment] = {}
+    for key in video_keys:
+        columns = lerobot_video.v3_location_columns(key)
+        missing = [c for c in columns if c not in names]
+        if missing:
+            raise LeRobotFormatError(
+                f"{files[0]}: video feature {key!r} needs column(s) {missing} in meta/episodes"
+            )
+        end = f"videos/{key}/to_timestamp"
+        wanted = ["episode_index", *columns, *([end] if end in names else [])]
+        table = pl.concat([pl.from_arrow(read_parquet(f, columns=wanted)) for f in files])
+        for row in table.iter_rows(named=True):
+            episode = int(row["episode_index"])
+            null = next((c for c in columns if row[c] is None), None)
+            if null is not None:
+                raise LeRobotFormatError(
+                    f"episode {episode}: camera {key!r}: meta/episodes column {null!r} is null"
+                )
+            chunk, file, start = (row[c] for c in columns)
+            stop = None if row.get(end) is None else float(row[end])
+            segments[(episode, key)] = lerobot_video.v3_segment(
+                dataset.root, dataset.info, key, int(chunk), int(file), float(start), stop
+            )
+    return segments
+
+
+def _video_frames(
+    dataset: LeRobotDataset,
+    segment: VideoSegment | None,
+    episode: int,
+    key: str,
+    timestamps: pyarrow.ChunkedArray,
+) -> list[bytes]:
+    """PNG frames of one camera for one episode's rows, or an error naming episode, camera and why."""
+    if segment is None:
+        raise LeRobotFormatError(
+            f"episode {episode}: camera {key!r}: no row in meta/episodes locates its video"
+        )
+    if timestamps.null_count:
+        raise LeRobotFormatError(f"episode {episode}: column 'timestamp' has nulls")
+    spec = dataset.info.get("features", {}).get(key, {})
+    fps = (spec.get("info") or spec.get("video_info") or {}).get("video.fps") or dataset.info.get("fps")
+    if not fps or float(fps) <= 0:
+        raise LeRobotFormatError(f"camera {key!r}: meta/info.json gives no fps (video.fps or fps)")
+    try:
+        return lerobot_video.decode_at(segment, timestamps.to_numpy(), float(fps))
+    except VideoDecodeError as error:
+        raise LeRobotFormatError(f"episode {episode}: camera {key!r}: {error}") from None
 
 
 def iter_episodes(dataset: LeRobotDataset, options: LeRobotOptions) -> Iterator[Episode]:
     """Episodes in file order, one at a time (an episode may continue into the next file)."""
     names = read_schema_names(dataset.data_files[0])
-    image_columns = _check_columns(dataset, options, names)
+    video_keys = dataset.video_features if options.decode_videos else []
+    image_columns = _check_columns(dataset, options, names, video_keys)
     episode_success = None
     if options.success_column is not None:
         episode_success = _episode_level_success(dataset, options.success_column)
@@ -309,6 +402,8 @@ def iter_episodes(dataset: LeRobotDataset, options: LeRobotOptions) -> Iterator[
     columns += [c for c in (options.intervention_column,) if c]
     columns += [options.success_column] if frame_success else []
     columns += image_columns
+    columns += ["timestamp"] if video_keys else []
+    segments = _video_segments(dataset, video_keys)
     pending: dict[int, list[pyarrow.Table]] = {}
     seen: set[int] = set()
     for path in dataset.data_files:
@@ -341,6 +436,7 @@ def iter_episodes(dataset: LeRobotDataset, options: LeRobotOptions) -> Iterator[
                     image_columns,
                     episode_success,
                     frame_success,
+                    {key: segments.get((int(episode_index), key)) for key in video_keys},
                 )
     if pending:
         first = next(iter(pending))
@@ -364,6 +460,7 @@ def _episode(
     image_columns: list[str],
     episode_success: dict[int, bool] | None,
     frame_success: bool,
+    videos: dict[str, VideoSegment | None],
 ) -> Episode:
     rows = rows.sort_by("frame_index")
     frames = rows.column("frame_index").to_numpy()
@@ -400,10 +497,7 @@ def _episode(
         is_correction = flags(
             rows.column(options.intervention_column), options.intervention_column, episode_index
         )
-    images = {
-        column.removeprefix("observation.images.").replace(".", "_"): _image_frames(rows.column(column))
-        for column in image_columns
-    }
+    images = {camera_name(column): _image_frames(rows.column(column)) for column in image_columns}
     n = rows.num_rows
     observations = _matrix(rows.column(options.state_column), n, options.state_column, episode_index)
     actions = _matrix(rows.column(options.action_column), n, options.action_column, episode_index)
@@ -415,6 +509,10 @@ def _episode(
                 f"episode {episode_index}: column {column!r} has vectors of size {matrix.shape[1]}, "
                 f"meta/info.json declares shape {list(declared)}"
             )
+    for key, segment in videos.items():  # last: decoding is the slow part, after every cheap check
+        images[camera_name(key)] = _video_frames(
+            dataset, segment, episode_index, key, rows.column("timestamp")
+        )
     return Episode(
         episode_id=stable_episode_id("lerobot", dataset.source_id, episode_index),
         task=options.task or prompt,

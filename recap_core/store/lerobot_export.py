@@ -4,7 +4,12 @@ One dataset holds one task and one kind of episode, which is how the importer (a
 folder) maps a dataset onto the store; ``recap_import.json`` beside it names the options that read it
 back identically: ``next.success`` (True on the last frame of a successful episode) and
 ``is_intervention`` (True where a human provided the action). Camera images go into the parquet files
-as LeRobot image features ({bytes, path} structs), so they survive the round trip byte for byte.
+as LeRobot image features ({bytes, path} structs) by default, so they survive the round trip byte for
+byte. With ``video=True`` each camera becomes a LeRobot video feature instead: one mp4 per camera and data
+file (H.264 when PyAV has libx264, else MPEG-4), episodes back to back, located by the ``videos/<key>/*``
+columns of meta/episodes, as LeRobot v3.0 writes them. Video is far smaller and what LeRobot's training
+tools expect of real datasets, but lossy (yuv420p, CRF 18): frames come back within a few grey levels,
+not byte for byte, which is why it is not the default.
 
 The dataset is written to a hidden sibling folder and renamed into place at the end: a failed export
 leaves nothing that looks like a dataset.
@@ -12,6 +17,7 @@ leaves nothing that looks like a dataset.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import shutil
@@ -26,6 +32,7 @@ import pyarrow.parquet as pq
 
 from recap_core.episode import EPISODE_KINDS
 from recap_core.store.episode_store import STEPS, EpisodeStore
+from recap_core.store.lerobot_video import V3_VIDEO_PATH, Mp4Writer, rgb_frames
 from schemas.steps import IMAGE_COLUMN_PREFIX
 
 CODEBASE_VERSION = "v3.0"
@@ -60,8 +67,10 @@ def export_lerobot(
     fps: float,
     iteration: int | None = None,
     frames_per_file: int = 200_000,
+    video: bool = False,
 ) -> ExportResult:
-    """Write ``task``'s ``kind`` episodes (optionally one iteration's) as a LeRobot v3.0 dataset."""
+    """Write ``task``'s ``kind`` episodes (optionally one iteration's) as a LeRobot v3.0 dataset; with
+    ``video`` its cameras are mp4 video features rather than parquet image features."""
     if kind not in EPISODE_KINDS:
         raise ValueError(f"kind {kind!r} is not one of {EPISODE_KINDS}")
     if not fps > 0:
@@ -92,7 +101,7 @@ def export_lerobot(
     staging = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
     try:
         _write_dataset(store, staging, episodes, steps, cameras, task=task, kind=kind, fps=fps,
-                       frames_per_file=frames_per_file)  # fmt: skip
+                       frames_per_file=frames_per_file, video=video)  # fmt: skip
         staging.rename(out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -111,6 +120,32 @@ def _write_dataset(
     kind: str,
     fps: float,
     frames_per_file: int,
+    video: bool,
+) -> None:
+    videos = _VideoFiles(root, fps) if video else None
+    try:
+        _write_files(store, root, episodes, steps, cameras, task=task, kind=kind, fps=fps,
+                     frames_per_file=frames_per_file, videos=videos)  # fmt: skip
+    except BaseException:
+        if videos is not None:
+            videos.abandon()
+        raise
+    if videos is not None:
+        videos.close()  # finishes the mp4 files before the dataset is renamed into place
+
+
+def _write_files(
+    store: EpisodeStore,
+    root: Path,
+    episodes: pl.DataFrame,
+    steps: pl.DataFrame,
+    cameras: list[str],
+    *,
+    task: str,
+    kind: str,
+    fps: float,
+    frames_per_file: int,
+    videos: _VideoFiles | None,
 ) -> None:
     by_episode = steps.sort("episode_id", "t").partition_by("episode_id", as_dict=True)
     prompts = episodes["prompt"].unique(maintain_order=True).to_list()
@@ -119,6 +154,7 @@ def _write_dataset(
     frames: list[pyarrow.Table] = []
     meta_rows: list[dict] = []
     image_shapes: dict[str, list[int] | None] = {}
+    camera_stats = _CameraStats()
     global_index = 0
     file_index = 0
     frames_in_file = 0
@@ -144,9 +180,17 @@ def _write_dataset(
             "next.done": pyarrow.array([t == length - 1 for t in range(length)]),
             INTERVENTION_COLUMN: pyarrow.array(rows["is_correction"].to_numpy().astype(bool)),
         }
+        video_columns = {}
         for camera in cameras:
             encoded = store.episode_images(episode["episode_id"], camera)
+            if videos is not None:
+                pixels = _pixels(encoded, episode["episode_id"], camera)
+                span = videos.append(camera, file_index, pixels)
+                video_columns.update(_video_columns(f"observation.images.{camera}", file_index, span))
+                camera_stats.add(camera, pixels)
+                continue
             image_shapes.setdefault(camera, _image_shape(encoded[0]) if encoded else None)
+            camera_stats.add(camera, _sampled_pixels(encoded))
             columns[f"observation.images.{camera}"] = pyarrow.array(
                 [{"bytes": frame, "path": None} for frame in encoded],
                 type=pyarrow.struct([("bytes", pyarrow.binary()), ("path", pyarrow.string())]),
@@ -154,6 +198,7 @@ def _write_dataset(
         frames.append(pyarrow.table(columns))
         meta_rows.append(
             {
+                **video_columns,
                 "episode_index": episode_index,
                 "tasks": [episode["prompt"]],
                 "length": length,
@@ -182,6 +227,7 @@ def _write_dataset(
     stats = {
         "observation.state": _stats(np.asarray(all_frames["observation"].to_list(), dtype=np.float64)),
         "action": _stats(np.asarray(all_frames["action"].to_list(), dtype=np.float64)),
+        **camera_stats.to_json(),
     }
     (meta / "stats.json").write_text(json.dumps(stats, indent=2))
     info = {
@@ -196,8 +242,8 @@ def _write_dataset(
         "fps": fps,
         "splits": {"train": f"0:{episodes.height}"},
         "data_path": DATA_PATH,
-        "video_path": None,
-        "features": _features(obs_dim, action_dim, image_shapes),
+        "video_path": V3_VIDEO_PATH if videos is not None else None,
+        "features": _features(obs_dim, action_dim, image_shapes, videos.features() if videos else {}),
     }
     (meta / "info.json").write_text(json.dumps(info, indent=2))
     sidecar = {
@@ -242,7 +288,9 @@ def _stats(values: np.ndarray) -> dict[str, list[float] | list[int]]:
     }
 
 
-def _features(obs_dim: int, action_dim: int, image_shapes: dict[str, list[int] | None]) -> dict:
+def _features(
+    obs_dim: int, action_dim: int, image_shapes: dict[str, list[int] | None], video_features: dict[str, dict]
+) -> dict:
     scalar = {"shape": [1], "names": None}
     features = {
         "observation.state": {"dtype": "float32", "shape": [obs_dim], "names": None},
@@ -262,4 +310,135 @@ def _features(obs_dim: int, action_dim: int, image_shapes: dict[str, list[int] |
             "shape": shape,
             "names": ["height", "width", "channels"],
         }
+    for camera, spec in video_features.items():
+        features[f"observation.images.{camera}"] = spec
     return features
+
+
+def _pixels(encoded: list[bytes], episode_id: str, camera: str) -> np.ndarray:
+    """Stored frames as pixels for the video encoder; a step without a frame cannot be a video frame."""
+    if not encoded or any(not frame for frame in encoded):
+        raise ValueError(f"episode {episode_id}: camera {camera!r} has steps without a frame: export images")
+    return rgb_frames(encoded)
+
+
+def _sampled_pixels(encoded: list[bytes], samples: int = 100) -> np.ndarray | None:
+    """Up to ``samples`` evenly spaced frames of an episode as pixels (LeRobot also samples image features
+    for their statistics), or None when a frame is not an image PIL can read."""
+    from PIL import UnidentifiedImageError
+
+    if not encoded:
+        return None
+    picks = np.unique(np.linspace(0, len(encoded) - 1, min(samples, len(encoded))).round().astype(int))
+    try:
+        return rgb_frames([encoded[i] for i in picks])
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None
+
+
+class _CameraStats:
+    """Per-channel pixel statistics of each camera, which LeRobot keeps in stats.json for image and video
+    features (values scaled to [0, 1], shape (3, 1, 1)) and policies use to normalise camera inputs.
+    Accumulated as sums, so no camera is held in memory; a camera with an unreadable frame gets none."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, dict[str, np.ndarray | int]] = {}
+        self.unreadable: set[str] = set()
+
+    def add(self, camera: str, pixels: np.ndarray | None) -> None:
+        if pixels is None or camera in self.unreadable:
+            self.unreadable.add(camera)
+            return
+        values = pixels.reshape(-1, pixels.shape[-1]).astype(np.float64) / 255.0
+        total = self.totals.setdefault(
+            camera,
+            {"frames": 0, "pixels": 0, "sum": 0.0, "squares": 0.0, "min": np.inf, "max": -np.inf},
+        )
+        total["frames"] += len(pixels)
+        total["pixels"] += len(values)
+        total["sum"] = total["sum"] + values.sum(axis=0)
+        total["squares"] = total["squares"] + np.square(values).sum(axis=0)
+        total["min"] = np.minimum(total["min"], values.min(axis=0))
+        total["max"] = np.maximum(total["max"], values.max(axis=0))
+
+    def to_json(self) -> dict[str, dict[str, list]]:
+        out = {}
+        for camera, total in self.totals.items():
+            if camera in self.unreadable:
+                continue
+            mean = total["sum"] / total["pixels"]
+            std = np.sqrt(np.maximum(total["squares"] / total["pixels"] - np.square(mean), 0.0))
+            per_channel = {"min": total["min"], "max": total["max"], "mean": mean, "std": std}
+            out[f"observation.images.{camera}"] = {
+                **{name: value.reshape(3, 1, 1).tolist() for name, value in per_channel.items()},
+                "count": [int(total["frames"])],
+            }
+        return out
+
+
+def _video_columns(key: str, file_index: int, span: tuple[float, float]) -> dict:
+    """The meta/episodes columns that locate an episode's frames in its camera's mp4 (LeRobot v3.0)."""
+    return {
+        f"videos/{key}/chunk_index": file_index // CHUNKS_SIZE,
+        f"videos/{key}/file_index": file_index % CHUNKS_SIZE,
+        f"videos/{key}/from_timestamp": span[0],
+        f"videos/{key}/to_timestamp": span[1],
+    }
+
+
+class _VideoFiles:
+    """One open mp4 per camera for the data file being written; a new data file starts new videos, so
+    an episode's frames and rows share one file index."""
+
+    def __init__(self, root: Path, fps: float) -> None:
+        self.root, self.fps = root, fps
+        self.writers: dict[str, tuple[int, Mp4Writer]] = {}
+        self.specs: dict[str, dict] = {}
+
+    def append(self, camera: str, file_index: int, frames: np.ndarray) -> tuple[float, float]:
+        """Encode one episode's frames; returns (from_timestamp, to_timestamp) in that camera's file."""
+        current = self.writers.get(camera)
+        if current is None or current[0] != file_index:
+            if current is not None:
+                current[1].close()
+            key = f"observation.images.{camera}"
+            relative = V3_VIDEO_PATH.format(
+                video_key=key, chunk_index=file_index // CHUNKS_SIZE, file_index=file_index % CHUNKS_SIZE
+            )
+            height, width = frames.shape[1:3]
+            current = (file_index, Mp4Writer(self.root / relative, self.fps, width, height))
+            self.writers[camera] = current
+        writer = current[1]
+        if frames.shape[1:] != (writer.height, writer.width, 3):
+            raise ValueError(
+                f"camera {camera!r}: frames of {frames.shape[1:]} after {(writer.height, writer.width, 3)}: "
+                "a video feature needs one frame size"
+            )
+        start = writer.frames_written / self.fps
+        writer.append(frames)
+        self.specs.setdefault(camera, writer.feature_info())
+        return start, writer.frames_written / self.fps
+
+    def features(self) -> dict[str, dict]:
+        """info.json entries of the video features, as LeRobot writes them."""
+        return {
+            camera: {
+                "dtype": "video",
+                "shape": [info["video.height"], info["video.width"], 3],
+                "names": ["height", "width", "channels"],
+                "info": info,
+            }
+            for camera, info in self.specs.items()
+        }
+
+    def close(self) -> None:
+        for _, writer in self.writers.values():
+            writer.close()
+        self.writers = {}
+
+    def abandon(self) -> None:
+        """Close the files after a failure without letting a second error hide the first."""
+        for _, writer in self.writers.values():
+            with contextlib.suppress(Exception):
+                writer.close()
+        self.writers = {}

@@ -1,0 +1,226 @@
+"""LeRobot video features with PyAV: where an episode's frames are, decoding them, and writing them.
+
+LeRobot keeps camera streams as mp4 files next to the parquet data. In format v3.0 several episodes are
+concatenated in one file per camera (``videos/<key>/chunk-XXX/file-XXX.mp4``) and each episode's row in
+``meta/episodes`` says which file and at which time (``from_timestamp``) its frames start; in v2.1 every
+episode has its own file (``videos/chunk-XXX/<key>/episode_XXXXXX.mp4``) starting at 0. A frame belongs to
+the parquet row whose ``timestamp`` (plus the episode's start) is nearest to the frame's presentation
+time, as LeRobot's own loader matches them. The store keeps encoded frames, so decoded frames become
+lossless PNG: the pixels stored are exactly the pixels the video decodes to.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+V3_VIDEO_PATH = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
+V21_VIDEO_PATH = "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4"
+PIX_FMT = "yuv420p"  # what every player and LeRobot's own encoder use
+
+
+class VideoDecodeError(ValueError):
+    """A video file is missing, unreadable, or lacks a frame the data asks for; the message names it."""
+
+
+@dataclass(frozen=True)
+class VideoSegment:
+    """Where one episode's frames of one camera are: a file, and the time its first frame is shown."""
+
+    path: Path
+    start: float  # seconds into the file (LeRobot's ``from_timestamp``; 0 for v2.1)
+    end: float | None = None  # where the next episode's frames begin (``to_timestamp``), if known
+
+
+def camera_name(video_key: str) -> str:
+    """``observation.images.front.left`` -> ``front_left``: the store column is ``image_<camera>``."""
+    return video_key.removeprefix("observation.images.").replace(".", "_")
+
+
+def v21_segment(root: Path, info: dict, video_key: str, episode_index: int) -> VideoSegment:
+    """v2.1: one file per episode and camera, in the chunk ``episode_index // chunks_size``."""
+    template = info.get("video_path") or V21_VIDEO_PATH
+    chunk = episode_index // int(info.get("chunks_size") or 1000)
+    relative = template.format(video_key=video_key, episode_chunk=chunk, episode_index=episode_index)
+    return VideoSegment(root / relative, 0.0)
+
+
+def v3_segment(
+    root: Path, info: dict, video_key: str, chunk: int, file: int, start: float, end: float | None
+) -> VideoSegment:
+    """v3.0: the file and time span that the episode's ``meta/episodes`` row names."""
+    template = info.get("video_path") or V3_VIDEO_PATH
+    relative = template.format(video_key=video_key, chunk_index=chunk, file_index=file)
+    return VideoSegment(root / relative, start, end)
+
+
+def v3_location_columns(video_key: str) -> list[str]:
+    """The ``meta/episodes`` columns that locate an episode's frames of ``video_key`` (v3.0)."""
+    prefix = f"videos/{video_key}/"
+    return [prefix + "chunk_index", prefix + "file_index", prefix + "from_timestamp"]
+
+
+def png(image) -> bytes:
+    """Lossless PNG bytes of a PIL image; compress_level 1: encoding speed over a few percent of size."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def rgb_frames(encoded: Sequence[bytes]) -> np.ndarray:
+    """(T, H, W, 3) uint8 pixels of stored frames (PNG or JPEG), for encoding them as video."""
+    from PIL import Image
+
+    return np.stack([np.asarray(Image.open(io.BytesIO(frame)).convert("RGB")) for frame in encoded])
+
+
+def decode_at(segment: VideoSegment, timestamps: np.ndarray, fps: float) -> list[bytes]:
+    """PNG frames of ``segment`` shown nearest to ``timestamps`` (seconds from the segment's start).
+
+    The file is opened once and read from the keyframe before the first timestamp; each timestamp takes
+    the decoded frame whose presentation time is nearest, which must be within half a frame period
+    (``1 / (2 fps)``), otherwise the video lacks that frame and a VideoDecodeError names the timestamp.
+    """
+    import av
+    from av.video.reformatter import VideoReformatter
+
+    if not segment.path.is_file():
+        raise VideoDecodeError(f"video file {segment.path} is missing")
+    times = segment.start + np.asarray(timestamps, dtype=np.float64)
+    if len(times) and np.any(np.diff(times) < 0):
+        raise VideoDecodeError(f"{segment.path}: timestamps must not decrease")
+    tolerance = 0.5 / fps
+    if segment.end is not None and len(times) and times[-1] > segment.end + tolerance:
+        raise VideoDecodeError(
+            f"timestamp {times[-1] - segment.start:.4f}s is past the episode's span in {segment.path} "
+            f"({segment.start:.4f}s to {segment.end:.4f}s, meta/episodes): fewer video frames than rows"
+        )
+    try:
+        with av.open(str(segment.path)) as container:
+            if not container.streams.video:
+                raise VideoDecodeError(f"{segment.path} has no video stream")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            if len(times) and times[0] - tolerance > 0 and stream.time_base is not None:
+                container.seek(int((times[0] - tolerance) / stream.time_base), stream=stream)
+            frames = _timed_frames(container.decode(stream), segment.path)
+            chosen = nearest_frames(frames, times, tolerance, segment.start)
+            # one converter for the file: a frame's own (to_image) builds a new swscale context per frame,
+            # which made the import ~10x slower than decoding
+            to_rgb = VideoReformatter()
+            return [png(to_rgb.reformat(frame, format="rgb24").to_image()) for frame in chosen]
+    except av.FFmpegError as error:
+        raise VideoDecodeError(f"{segment.path}: not a readable video ({error})") from None
+
+
+def _timed_frames(frames: Iterable, path: Path) -> Iterator[tuple[float, object]]:
+    for frame in frames:
+        if frame.time is None:
+            raise VideoDecodeError(f"{path}: a frame has no presentation time (pts)")
+        yield float(frame.time), frame
+
+
+def nearest_frames(
+    frames: Iterable[tuple[float, object]], times: np.ndarray, tolerance: float, start: float = 0.0
+) -> Iterator:
+    """For each of the non-decreasing ``times``, the frame shown nearest to it, in one pass over
+    ``frames`` (in presentation order) that keeps only the previous frame: no episode is held decoded.
+    ``start`` (the episode's first frame time) only makes error messages speak in the data's timestamps."""
+    query = 0
+    previous: tuple[float, object] | None = None
+    for current in frames:
+        while query < len(times):
+            time = times[query]
+            if previous is not None and time <= (previous[0] + current[0]) / 2:
+                chosen = previous  # the previous frame is at least as near as this one and all later ones
+            elif previous is None and time <= current[0]:
+                chosen = current  # before the first decoded frame
+            else:
+                break
+            yield _within(chosen, time, tolerance, start)
+            query += 1
+        if query == len(times):
+            return
+        previous = current
+    for time in times[query:]:
+        if previous is None:
+            raise VideoDecodeError(
+                f"no video frame at timestamp {time - start:.4f}s: the video has no frames"
+            )
+        yield _within(previous, time, tolerance, start)
+
+
+def _within(chosen: tuple[float, object], time: float, tolerance: float, start: float) -> object:
+    if abs(chosen[0] - time) > tolerance + 1e-9:
+        raise VideoDecodeError(
+            f"no video frame within {tolerance:.4f}s of timestamp {time - start:.4f}s ({time:.4f}s into the "
+            f"file; nearest frame at {chosen[0]:.4f}s): the video is shorter than the data or not aligned"
+        )
+    return chosen[1]
+
+
+def video_codec() -> str:
+    """H.264 (libx264) when this PyAV build has it, else MPEG-4 part 2, which every FFmpeg build has."""
+    import av
+
+    return "libx264" if "libx264" in av.codecs_available else "mpeg4"
+
+
+class Mp4Writer:
+    """One camera's mp4 file: episodes are appended back to back, as LeRobot v3.0 concatenates them,
+    so an episode starts at ``frames_written / fps`` seconds (its ``from_timestamp``)."""
+
+    def __init__(self, path: Path, fps: float, width: int, height: int, codec: str | None = None) -> None:
+        import av
+
+        if width % 2 or height % 2:
+            raise ValueError(
+                f"{path.name}: {width}x{height} frames cannot be stored as {PIX_FMT} video (needs even "
+                "sizes); export them as images instead"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path, self.fps, self.codec = path, fps, codec or video_codec()
+        self.frames_written = 0
+        self._container = av.open(str(path), mode="w", format="mp4")
+        rate = Fraction(fps).limit_denominator(1001)
+        # g=2: a keyframe every other frame makes seeking to an episode start cheap (LeRobot does the same)
+        options = {"crf": "18", "g": "2"} if self.codec == "libx264" else {"g": "2", "qscale": "2"}
+        self._stream = self._container.add_stream(self.codec, rate=rate, options=options)
+        self._stream.width, self._stream.height, self._stream.pix_fmt = width, height, PIX_FMT
+        self.width, self.height = width, height
+        if self.codec == "mpeg4":
+            self._stream.codec_context.qscale = 2  # near-transparent quality; mpeg4 ignores "crf"
+        self._time_base = 1 / rate
+
+    def append(self, frames: Iterable[np.ndarray]) -> None:
+        """Encode (H, W, 3) uint8 RGB frames after those already written."""
+        import av
+
+        for array in frames:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")
+            frame.pts, frame.time_base = self.frames_written, self._time_base
+            self._container.mux(self._stream.encode(frame))
+            self.frames_written += 1
+
+    def close(self) -> None:
+        """Flush the encoder and finish the file."""
+        self._container.mux(self._stream.encode())
+        self._container.close()
+
+    def feature_info(self) -> dict:
+        """The ``info`` block LeRobot writes for a video feature in meta/info.json."""
+        return {
+            "video.height": self.height,
+            "video.width": self.width,
+            "video.codec": "h264" if self.codec == "libx264" else self.codec,
+            "video.pix_fmt": PIX_FMT,
+            "video.is_depth_map": False,
+            "video.fps": self.fps,
+            "video.channels": 3,
+            "has_audio": False,
+        }
