@@ -33,6 +33,7 @@ from recap_core.training import (
 
 CAMERA = VisionConfig(cameras=("top",), image_size=16, feature_dim=8, encoder_width=4, shift_pad=2)
 NET = {"hidden": 32, "depth": 2}
+HIDDEN_GOAL = "point-reach-hidden-goal"
 QUICK = {"epochs": 2, "batch_size": 32}
 
 
@@ -201,3 +202,151 @@ def test_a_registered_encoder_loads_pretrained_weights_from_a_local_hf_folder(tm
         _pool_net(feature_dim=8, pretrained="lab/absent")
     with pytest.raises(ValueError, match="has feature_dim 8, the architecture asks for 16"):
         _pool_net(feature_dim=16, pretrained=str(folder))
+
+
+# --- frames from the store, and a learning test on a task whose goal only the camera shows -------------
+
+EVAL_SEEDS = list(range(1000, 1032))
+
+
+@pytest.fixture(scope="module")
+def hidden_goal_store(tmp_path_factory):
+    """Clean expert demonstrations of point-reach with the goal hidden from the state, "top" at 32 px."""
+    from recap_core.sim.cameras import CameraSpec, with_cameras
+    from recap_core.sim.operator import DemoConfig, collect_demos
+    from recap_core.sim.tasks import get_task, with_max_steps
+    from recap_core.store import EpisodeStore
+
+    task = with_cameras(with_max_steps(get_task(HIDDEN_GOAL), 50), CameraSpec(("top",), 32))
+    operator = DemoConfig(speed_range=(1, 1), noise_range=(0, 0.05), mistake_rate=0, failure_share=0)
+    episodes = list(collect_demos(task, range(60), operator))
+    assert all(e.success for e in episodes) and episodes[0].observations.shape[1] == 4  # no goal in state
+    store = EpisodeStore(str(tmp_path_factory.mktemp("hidden-goal") / "store"))
+    store.add_episodes(episodes)
+    return store, episodes
+
+
+def test_store_loads_the_frames_a_network_reads_in_memory_and_streamed(hidden_goal_store) -> None:
+    from recap_core.sim.cameras import decode_frames
+    from recap_core.store.streaming import StreamingStepReader
+
+    store, episodes = hidden_goal_store
+    plain = store.load_steps(task=HIDDEN_GOAL)
+    assert plain.images == {}
+    steps = store.load_steps(task=HIDDEN_GOAL, cameras=("top",), image_size=32)
+    assert steps.images["top"].shape == (len(steps), 32, 32, 3) and steps.images["top"].dtype == np.uint8
+    by_id = {e.episode_id: e for e in episodes}
+    for row in (0, 7, len(steps.episodes) - 1):
+        episode = by_id[steps.episodes["episode_id"][row]]
+        at = np.flatnonzero(steps.episode_index == row)
+        np.testing.assert_array_equal(steps.images["top"][at], decode_frames(episode.images["top"]))
+
+    versions = store.versions()
+    selection = store.episodes(task=HIDDEN_GOAL, versions=versions).frame
+    reader = StreamingStepReader(store, selection, versions, 64 * 2**20, ("top",), 32)
+    shard = reader.read(np.arange(3, 9))
+    first = np.flatnonzero(np.isin(steps.episodes["episode_id"].to_numpy(), shard.episodes["episode_id"]))
+    expected = steps.select_episodes(np.isin(np.arange(len(steps.episodes)), first))
+    np.testing.assert_array_equal(shard.images["top"], expected.images["top"])
+
+    with pytest.raises(ValueError, match=r"no column 'image_wrist' \(image columns: \['image_top'\]\)"):
+        store.load_steps(task=HIDDEN_GOAL, cameras=("wrist",))
+    with pytest.raises(
+        ValueError, match=r"column 'image_top': stored frames are 32x32 px, the network expects 64"
+    ):
+        store.load_steps(task=HIDDEN_GOAL, cameras=("top",), image_size=64)
+
+
+def _final_distances(policy, task, seeds: list[int]) -> np.ndarray:
+    """How far from its goal each episode ends (the goal is read from the environment, not the policy)."""
+    from recap_core.sim.rollouts import RolloutConfig, run_policy
+
+    env = task.make_env()
+    goals = {}
+    for seed in seeds:
+        env.reset(seed)
+        goals[seed] = env.env.goal
+    distances = {
+        r.seed: float(np.hypot(*(r.observations[-1, :2] - goals[r.seed])))
+        for r in run_policy(policy, task, seeds, RolloutConfig(num_envs=len(seeds)))
+    }
+    return np.array([distances[s] for s in seeds])
+
+
+def test_a_policy_that_sees_the_goal_only_in_its_camera_reaches_it_and_a_blind_one_cannot(
+    hidden_goal_store, tmp_path: Path
+) -> None:
+    """Same demonstrations, same budget: one policy reads the "top" camera, the other only the state
+    (position, velocity). Only the image shows where the goal is, so a broken image path (frames not
+    loaded, not passed at inference, misaligned with their steps) makes the image policy as blind."""
+    from recap_core.sim.tasks import get_task, with_max_steps
+
+    store, _ = hidden_goal_store
+    steps = store.load_steps(task=HIDDEN_GOAL, cameras=("top",), image_size=32)
+    vision = VisionConfig(cameras=("top",), image_size=32, feature_dim=32, encoder_width=16, shift_pad=2)
+
+    def config(images: VisionConfig) -> PolicyTrainConfig:
+        net = FlowPolicyConfig(hidden=128, depth=2, horizon=4, flow_steps=5, images=images)
+        return PolicyTrainConfig(
+            epochs=1, steps_per_epoch=800, batch_size=64, lr=1e-3, val_fraction=0.0, weights="last",
+            architecture=net,
+        )  # fmt: skip
+
+    train_policy(steps, None, config(vision), method="sft", out_dir=tmp_path / "seeing")
+    train_policy(steps, None, config(VisionConfig()), method="sft", out_dir=tmp_path / "blind")
+    # the task as registered renders nothing: rollouts render the camera the checkpoint reads
+    task = with_max_steps(get_task(HIDDEN_GOAL), 50)
+    seeing = _final_distances(load_policy(tmp_path / "seeing"), task, EVAL_SEEDS)
+    blind = _final_distances(load_policy(tmp_path / "blind"), task, EVAL_SEEDS)
+    print(f"final distance to the goal: seeing {seeing.mean():.3f}, blind {blind.mean():.3f}")
+    assert blind.mean() > 0.6  # without the image the goal is a guess (goals are uniform in [-1, 1]^2)
+    assert seeing.mean() < 0.45
+    assert seeing.mean() < 0.55 * blind.mean()
+    assert (seeing < 0.3).mean() > (blind < 0.3).mean() + 0.3
+
+
+class _Recording:
+    """A chunk policy that remembers the frames each call was given."""
+
+    def __init__(self, policy) -> None:
+        self.policy, self.calls = policy, []
+
+    @property
+    def horizon(self) -> int:
+        return self.policy.horizon
+
+    @property
+    def vision(self) -> VisionConfig:
+        return self.policy.vision
+
+    def act(self, observations, prompts, images=None):
+        self.calls.append((observations.copy(), {c: f.copy() for c, f in (images or {}).items()}))
+        return self.policy.act(observations, prompts, images=images)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_rollouts_render_the_cameras_a_checkpoint_reads_and_pass_the_current_frames(
+    tmp_path: Path, workers: int
+) -> None:
+    from recap_core.sim.cameras import CameraEnv, CameraSpec, with_cameras
+    from recap_core.sim.rollouts import RolloutConfig, run_policy
+    from recap_core.sim.tasks import get_task, with_max_steps
+
+    config = PolicyTrainConfig(**QUICK, architecture=FlowPolicyConfig(**NET, horizon=3, images=CAMERA))
+    train_policy(_steps_with_frames(), None, config, method="sft", out_dir=tmp_path / "pi")
+    policy = _Recording(load_policy(tmp_path / "pi"))
+    task = with_max_steps(get_task(HIDDEN_GOAL), 7)
+    seeds = list(range(5))
+    finished = list(run_policy(policy, task, seeds, RolloutConfig(num_envs=5, workers=workers)))
+    assert sorted(r.seed for r in finished) == seeds
+    assert all(r.frames["top"].shape == (7, 16, 16, 3) for r in finished)  # recorded as well
+    for observations, images in policy.calls:
+        assert images["top"].shape == (len(observations), 16, 16, 3)
+    # the first call sees every environment just after its reset, in seed order (one worker)
+    env = CameraEnv(task.make_env(), CameraSpec(("top",), 16))
+    if workers == 0:
+        for i, seed in enumerate(seeds):
+            env.reset(seed)
+            np.testing.assert_array_equal(policy.calls[0][1]["top"][i], env.frames()["top"])
+    with pytest.raises(ValueError, match=r"reads cameras \['top'\] at 16x16 px, but the task records"):
+        list(run_policy(policy, with_cameras(task, CameraSpec(("top",), 32)), seeds))
