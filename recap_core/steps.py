@@ -46,6 +46,10 @@ class StepArrays:
         """The same steps carrying these cameras' frames (one per step) as well."""
         return dataclasses.replace(self, images={**self.images, **images})
 
+    def without_images(self) -> StepArrays:
+        """The same steps without frames: for work on labels that would otherwise copy every frame."""
+        return dataclasses.replace(self, images={}) if self.images else self
+
     def __len__(self) -> int:
         return len(self.actions)
 
