@@ -350,3 +350,40 @@ def test_rollouts_render_the_cameras_a_checkpoint_reads_and_pass_the_current_fra
             np.testing.assert_array_equal(policy.calls[0][1]["top"][i], env.frames()["top"])
     with pytest.raises(ValueError, match=r"reads cameras \['top'\] at 16x16 px, but the task records"):
         list(run_policy(policy, with_cameras(task, CameraSpec(("top",), 32)), seeds))
+
+
+def test_pipeline_stages_train_and_label_with_the_cameras_their_architectures_read(
+    hidden_goal_store, tmp_path: Path
+) -> None:
+    """V_pre, the pre-training labels and pi_pre on a store with frames, the steps in memory and streamed
+    (one shard: the same samples, so the same weights, frames included)."""
+    from safetensors.numpy import load_file
+
+    from recap_core.loop.artifacts import pretrained_path
+    from recap_core.loop.labelling_stages import pretraining_labels
+    from recap_core.loop.settings import preset
+    from recap_core.loop.training_stages import pretrain_policy, pretrain_value
+    from recap_core.store import EpisodeStore
+
+    store, _ = hidden_goal_store
+    images = {"cameras": ["top"], "image_size": 32, "feature_dim": 8, "encoder_width": 4}
+    section = {"epochs": 1, "architecture": {"hidden": 32, "depth": 2, "images": images}}
+    weights = {}
+    for reader in ("memory", "streaming"):
+        copy = EpisodeStore(str(shutil.copytree(store.uri, tmp_path / reader / "store")))
+        settings = preset(
+            "tiny", tasks=[HIDDEN_GOAL], max_steps=50, training_reader=reader, training_memory_mb=256,
+            value_pretrain=section, policy_pretrain=section,
+        )  # fmt: skip
+        root = tmp_path / reader / "checkpoints"
+        pretrain_value(copy, settings, root)
+        weights[reader] = load_file(str(pretrained_path(root, "value") / "model.safetensors"))
+        labels = pretraining_labels(copy, settings, root)
+        assert labels.steps == sum(e["length"] for e in copy.episodes().frame.iter_rows(named=True))
+        result = pretrain_policy(copy, settings, root)
+        assert result.history.gradient_steps > 0
+        policy = load_policy(pretrained_path(root, "policy"))
+        assert policy.vision.cameras == ("top",) and policy.vision.image_size == 32
+    assert any(name.startswith("cameras.encoders.top.") for name in weights["memory"])
+    for name, tensor in weights["memory"].items():
+        np.testing.assert_array_equal(tensor, weights["streaming"][name], err_msg=name)
