@@ -387,3 +387,18 @@ def test_pipeline_stages_train_and_label_with_the_cameras_their_architectures_re
     assert any(name.startswith("cameras.encoders.top.") for name in weights["memory"])
     for name, tensor in weights["memory"].items():
         np.testing.assert_array_equal(tensor, weights["streaming"][name], err_msg=name)
+
+
+def test_settings_refuse_a_network_camera_the_simulator_does_not_record_at_its_size() -> None:
+    from recap_core.loop.settings import SettingsError, settings_from_mapping
+
+    reads = {"architecture": {"images": {"cameras": ["top"], "image_size": 32}}}
+    ok = settings_from_mapping(
+        {"tasks": [HIDDEN_GOAL], "cameras": ["top"], "image_size": 32, "value_pretrain": reads}
+    )
+    assert ok.value_pretrain.architecture.images.cameras == ("top",)
+    assert settings_from_mapping({"tasks": [HIDDEN_GOAL], "policy_pretrain": reads})  # frames from robots
+    with pytest.raises(
+        SettingsError, match=r"value_pretrain.architecture.images reads cameras \['top'\] at 32 px"
+    ):
+        settings_from_mapping({"tasks": [HIDDEN_GOAL], "cameras": ["top"], "value_pretrain": reads})
