@@ -47,6 +47,8 @@ class OptimisationConfig:
 
     def to_dict(self) -> dict:
         out = asdict(self)
+        if "architecture" in out:  # its own layout: a state-only network records no camera fields
+            out["architecture"] = self.architecture.to_dict()  # type: ignore[attr-defined]
         if "reward" in out:
             out["reward"] = {**out["reward"], "task_max_length": dict(out["reward"]["task_max_length"])}
         return out
