@@ -10,7 +10,12 @@ import numpy as np
 
 @runtime_checkable
 class ChunkPolicy(Protocol):
-    """Maps observations (B, obs_dim) and their task prompts to action chunks (B, H, action_dim)."""
+    """Maps observations (B, obs_dim) and their task prompts to action chunks (B, H, action_dim).
+
+    A policy that reads cameras also has ``vision`` (a ``recap_core.models.vision.VisionConfig`` naming
+    its cameras and frame size) and takes ``act(observations, prompts, images=...)`` with the current
+    uint8 frames (B, H, W, 3) of each camera; rollouts then render and pass them.
+    """
 
     @property
     def horizon(self) -> int: ...

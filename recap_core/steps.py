@@ -7,8 +7,9 @@ from Lance is ~50x slower than indexing a numpy array, so every stage loads the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
@@ -20,7 +21,8 @@ class StepArrays:
 
     ``episodes`` has one row per episode, in the order their steps appear, with at least the columns
     episode_id, task, prompt, kind, success, length, iteration. ``episode_index[i]`` is the row in
-    ``episodes`` that step ``i`` belongs to.
+    ``episodes`` that step ``i`` belongs to. ``images``: camera -> decoded frames (N, H, W, C) uint8,
+    only for the cameras a network reads (loaded on request: frames are most of a step's bytes).
     """
 
     observations: np.ndarray  # (N, obs_dim) float32
@@ -29,12 +31,24 @@ class StepArrays:
     t: np.ndarray  # (N,) int64
     is_correction: np.ndarray  # (N,) bool
     episodes: pl.DataFrame
+    images: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = len(self.actions)
         for name in ("observations", "episode_index", "t", "is_correction"):
             if len(getattr(self, name)) != n:
                 raise ValueError(f"StepArrays.{name} has {len(getattr(self, name))} rows, actions has {n}")
+        for camera, frames in self.images.items():
+            if len(frames) != n:
+                raise ValueError(f"StepArrays.images[{camera!r}] has {len(frames)} frames, actions has {n}")
+
+    def with_images(self, images: Mapping[str, np.ndarray]) -> StepArrays:
+        """The same steps carrying these cameras' frames (one per step) as well."""
+        return dataclasses.replace(self, images={**self.images, **images})
+
+    def without_images(self) -> StepArrays:
+        """The same steps without frames: for work on labels that would otherwise copy every frame."""
+        return dataclasses.replace(self, images={}) if self.images else self
 
     def __len__(self) -> int:
         return len(self.actions)
@@ -80,6 +94,7 @@ class StepArrays:
             t=self.t[keep_step],
             is_correction=self.is_correction[keep_step],
             episodes=self.episodes.filter(pl.Series(keep_episode)),
+            images={camera: frames[keep_step] for camera, frames in self.images.items()},
         )
 
 

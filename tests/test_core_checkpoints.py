@@ -201,6 +201,7 @@ def test_cli_bench_and_inspect_print_json(tmp_path: Path) -> None:
         "policy_act_batch32_beta1_ms",
     ):
         assert numbers[key] > 0
+    assert numbers["images"]["image_size"] == 64 and numbers["images"]["policy_training_samples_per_s"] > 0
     train_value_function(_steps(), value_config(), out_dir=tmp_path / "v")
     result = runner.invoke(app, ["core", "inspect", str(tmp_path / "v")])
     assert result.exit_code == 0, result.output

@@ -10,8 +10,11 @@ from pathlib import Path
 import pytest
 
 from recap_core.loop.settings import SettingsError, preset, preset_names
+from recap_core.models.vision import VisionConfig
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "presets.json"
+# Camera inputs were added after the snapshot: every preset's networks are state-only (no cameras).
+STATE_ONLY = VisionConfig().to_dict()
 
 # The snapshot's training configs named the architecture field by field; it is now one nested config,
 # whose sizes are filled in when the network is built and whose value support moved out of the reward.
@@ -41,14 +44,15 @@ def _nested_value(old: dict) -> dict:
     new = {key: value for key, value in old.items() if key not in VALUE_NETWORK}
     reward = dict(old["reward"])
     support = {"value_min": reward.pop("value_min"), "value_max": reward.pop("value_max")}
-    architecture = {"obs_dim": 0, **{key: old[key] for key in VALUE_NETWORK}, **support}
+    architecture = {"obs_dim": 0, **{key: old[key] for key in VALUE_NETWORK}, **support, "images": STATE_ONLY}
     return {**new, "reward": reward, "architecture": architecture}
 
 
 def _nested_policy(old: dict) -> dict:
     new = {key: value for key, value in old.items() if key not in POLICY_NETWORK}
     fixed = {"obs_dim": 0, "action_dim": 0, "time_dim": 32, "indicator_dim": 16, "conditioned": True}
-    return {**new, "architecture": {**fixed, **{key: old[key] for key in POLICY_NETWORK}}}
+    networks = {key: old[key] for key in POLICY_NETWORK}
+    return {**new, "architecture": {**fixed, **networks, "images": STATE_ONLY}}
 
 
 def _expected(name: str) -> dict:

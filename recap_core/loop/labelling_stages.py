@@ -42,6 +42,15 @@ from recap_core.methods import Method
 from recap_core.steps import StepArrays
 from recap_core.store import EpisodeStore
 from recap_core.training import CheckpointRef, checkpoint_sha256, load_value_function, predict_values
+from recap_core.training.value_training import ValueFunction
+
+
+def _with_value_images(
+    store: EpisodeStore, steps: StepArrays, vf: ValueFunction, versions: dict[str, int]
+) -> StepArrays:
+    """The steps with the frames of every camera the value function reads (as its checkpoint says)."""
+    vision = vf.net.config.images
+    return store.with_step_images(steps, vision.cameras, versions, vision.image_size)
 
 
 def _label(
@@ -88,8 +97,8 @@ def pretraining_labels(store: EpisodeStore, settings: LoopSettings, root: Path) 
     """Full-episode advantages under V_pre on all demonstrations; 30% positive per task."""
     value_dir = require_checkpoint(pretrained_path(root, "value"), "V_pre", "value_function_pretrained")
     versions = read_lineage(value_dir)["versions"]
-    steps = demonstration_steps(store, versions)
     vf = load_value_function(value_dir)
+    steps = _with_value_images(store, demonstration_steps(store, versions), vf, versions)
     values = predict_values(vf, steps)
     returns = normalised_returns(steps, vf.reward_config, vf.net.config.support)
     advantages = episode_advantages(steps, values, vf.reward_config)
@@ -113,8 +122,8 @@ def iteration_advantages(
 ) -> AdvantageResult:
     """N-step advantages of the task's data of iterations <= k under V^k, with V^k's diagnostics."""
     versions = iteration_value_versions(root, task, iteration)
-    steps = task_steps(store, task, iteration, versions)
     vf = load_value_function(iteration_path(root, "value", task, iteration))
+    steps = _with_value_images(store, task_steps(store, task, iteration, versions), vf, versions)
     values = predict_values(vf, steps)
     returns = normalised_returns(steps, vf.reward_config, vf.net.config.support)
     advantages = nstep_advantages(steps, values, settings.lookahead, vf.reward_config)

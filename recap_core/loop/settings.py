@@ -100,11 +100,28 @@ class LoopSettings:
         if self.training_reader not in READERS:
             raise ValueError(f"training_reader must be one of {READERS}, got {self.training_reader!r}")
         self.camera_spec()  # refuses bad camera names or sizes now, not at the first render
+        self._require_recorded_cameras()
         if self.training_memory_mb < 1 or self.training_processes < 1:
             raise ValueError(
                 f"training_memory_mb and training_processes must be >= 1, got {self.training_memory_mb}, "
                 f"{self.training_processes}"
             )
+
+    def _require_recorded_cameras(self) -> None:
+        """A network that reads cameras trains on the frames the simulator records: when it records any,
+        they must include the network's cameras at the network's size (else the first training stage
+        would fail on the first stored frame). Recording none is allowed: frames may come from robots."""
+        if not self.cameras:
+            return
+        for section in ("value_pretrain", "value_finetune", "policy_pretrain", "policy_finetune"):
+            vision = getattr(self, section).architecture.images
+            missing = [c for c in vision.cameras if c not in self.cameras]
+            if missing or (vision.enabled and vision.image_size != self.image_size):
+                raise ValueError(
+                    f"{section}.architecture.images reads cameras {list(vision.cameras)} at "
+                    f"{vision.image_size} px, but the simulator records cameras {list(self.cameras)} at "
+                    f"{self.image_size} px (settings cameras, image_size)"
+                )
 
     def camera_spec(self) -> CameraSpec | None:
         return CameraSpec(tuple(self.cameras), self.image_size) if self.cameras else None

@@ -39,10 +39,12 @@ from recap_core.loop.results import TrainingResult
 from recap_core.loop.settings import LoopSettings
 from recap_core.methods import METHOD_FACTS, Method
 from recap_core.methods import method as parse_method
+from recap_core.models.vision import VisionConfig
 from recap_core.steps import StepArrays
 from recap_core.store import EpisodeStore
 from recap_core.store.streaming import StreamingStepReader
 from recap_core.training import (
+    PolicyTrainConfig,
     ValueTrainConfig,
     checkpoint_sha256,
     read_checkpoint_config,
@@ -50,7 +52,6 @@ from recap_core.training import (
     train_value_function,
 )
 from recap_core.training.checkpoints import CheckpointRef
-from recap_core.training.config import OptimisationConfig
 from recap_core.training.distributed import SINGLE_PROCESS, Distributed
 from recap_core.training.policy_training import ADVANTAGE_COLUMN, INDICATOR_COLUMN
 from recap_core.training.sources import ColumnReader, TrainingData, in_memory_data, streaming_data
@@ -101,17 +102,21 @@ def _training_data(
     load: Callable[[], StepArrays],
     versions: Mapping[str, int],
     columns: ColumnReader | None,
-    config: OptimisationConfig,
+    config: ValueTrainConfig | PolicyTrainConfig,
     distributed: Distributed,
 ) -> TrainingData:
     """The stage's data as the settings ask: in memory (``load``), or streamed from the store in shards
-    of ``training_memory_mb``; under torchrun this process gets only its rank's episodes' samples."""
+    of ``training_memory_mb``; under torchrun this process gets only its rank's episodes' samples.
+    When the configured network reads cameras, their frames are decoded with the steps (once per shard)."""
+    vision: VisionConfig = config.architecture.images
     if settings.training_reader == "streaming":
-        reader = StreamingStepReader(store, episodes, versions, settings.training_memory_mb * 2**20)
+        reader = StreamingStepReader(
+            store, episodes, versions, settings.training_memory_mb * 2**20, vision.cameras, vision.image_size
+        )
         return streaming_data(
             reader, columns, config.val_fraction, config.seed, distributed.world_size, distributed.data_rank
         )
-    steps = load()
+    steps = store.with_step_images(load(), vision.cameras, versions, vision.image_size)
     return in_memory_data(
         steps,
         dict(columns(steps)) if columns is not None else {},
@@ -127,7 +132,7 @@ def _demonstration_data(
     settings: LoopSettings,
     versions: Mapping[str, int],
     columns: ColumnReader | None,
-    config: OptimisationConfig,
+    config: ValueTrainConfig | PolicyTrainConfig,
     distributed: Distributed,
 ) -> TrainingData:
     """Pre-training's data: every demonstration, as the settings ask to read it."""
@@ -201,6 +206,7 @@ class _IndicatorReader:
 
     def __call__(self, steps: StepArrays) -> dict[str, np.ndarray]:
         out = np.empty(len(steps), dtype=bool)
+        steps = steps.without_images()  # selecting a task's episodes must not copy their frames
         tasks = steps.per_step("task")
         for task in sorted(set(tasks.tolist())):
             part = steps.select_episodes(steps.episodes["task"].to_numpy() == task)

@@ -4,7 +4,8 @@ Path and target (rectified flow): x_tau = (1 - tau) * noise + tau * a, with the 
 velocity u = a - noise; sampling integrates dx/dtau = v(x, tau) from noise (tau = 0) to an action chunk
 (tau = 1) in K Euler steps. Actions are standardised per dimension, so one noise scale fits every robot.
 
-Conditioning: the normalised observation, the task-prompt embedding and an indicator token
+Conditioning: the normalised observation, the task-prompt embedding, one feature vector per camera
+when the network reads images (recap_core.models.vision), and an indicator token
 (negative / positive / dropped). Training drops the indicator 30% of the time, so the same network is
 both pi(a | o, l) (dropped) and pi(a | I, o, l). Sampling uses I = positive with one pass (beta = 1), or
 classifier-free guidance v = v_uncond + beta (v_cond - v_uncond) for beta > 1. A policy trained without
@@ -16,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -26,6 +27,7 @@ from torch import nn
 from recap_core.models.backbones import build_backbone
 from recap_core.models.normalisation import Normaliser
 from recap_core.models.prompts import HashedPromptEncoder
+from recap_core.models.vision import CameraInputs, VisionConfig, image_tensors
 
 INDICATOR_NEGATIVE = 0
 INDICATOR_POSITIVE = 1
@@ -39,6 +41,7 @@ class FlowPolicyConfig:
     A training config holds one with ``obs_dim`` and ``action_dim`` left 0: the network is built from
     ``sized(obs_dim, action_dim)`` once the data is known, and ``conditioned`` is the method's (only
     RECAP sees the indicator). ``horizon``: actions per chunk; ``flow_steps``: Euler steps of sampling.
+    ``images``: the cameras it reads and their encoder (none by default: state only).
     """
 
     obs_dim: int = 0
@@ -54,6 +57,7 @@ class FlowPolicyConfig:
     indicator_dim: int = 16
     conditioned: bool = True
     flow_steps: int = 10
+    images: VisionConfig = field(default_factory=VisionConfig)
 
     BUILD_FIELDS: ClassVar[tuple[str, ...]] = ("obs_dim", "action_dim", "conditioned")
     """Fields filled in when the network is built (from the data and the method), not chosen in a
@@ -63,10 +67,19 @@ class FlowPolicyConfig:
         return dataclasses.replace(self, obs_dim=obs_dim, action_dim=action_dim, conditioned=conditioned)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """A state-only network's dict has no "images" entry, so its config.json is what it was before
+        images existed."""
+        out = asdict(self)
+        out.pop("images")
+        if self.images.enabled:
+            out["images"] = self.images.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FlowPolicyConfig:
+        """A stored architecture; one written before images existed has none (state only)."""
+        data = dict(data)
+        data["images"] = VisionConfig.from_dict(data.get("images"))
         return cls(**data)
 
 
@@ -90,9 +103,11 @@ def drop_indicators(
 
 
 class FlowMatchingPolicy(nn.Module):
-    """Velocity network v(x_tau, tau | o, l, I) plus the normalisers and prompt encoder it depends on."""
+    """Velocity network v(x_tau, tau | o, l, I) plus the normalisers, prompt and image encoders it
+    depends on. ``load_pretrained``: initialise image encoders from ``config.images.pretrained`` (a fresh
+    network); False when the weights come from a checkpoint anyway."""
 
-    def __init__(self, config: FlowPolicyConfig) -> None:
+    def __init__(self, config: FlowPolicyConfig, load_pretrained: bool = True) -> None:
         super().__init__()
         if config.obs_dim < 1 or config.action_dim < 1:
             raise ValueError(
@@ -105,9 +120,17 @@ class FlowMatchingPolicy(nn.Module):
         self.prompts = HashedPromptEncoder(config.prompt_dim, config.prompt_buckets)
         self.indicator_embedding = nn.Embedding(3, config.indicator_dim)
         chunk = config.horizon * config.action_dim
+        self.cameras = CameraInputs(config.images, load_pretrained)
         self.backbone = build_backbone(
             config.backbone,
-            [config.obs_dim, config.prompt_dim, config.indicator_dim, config.time_dim, chunk],
+            [
+                config.obs_dim,
+                config.prompt_dim,
+                config.indicator_dim,
+                config.time_dim,
+                chunk,
+                *self.cameras.dims,
+            ],
             chunk,
             hidden=config.hidden,
             depth=config.depth,
@@ -116,20 +139,26 @@ class FlowMatchingPolicy(nn.Module):
 
     # --- pieces -------------------------------------------------------------------------------------
     def context(
-        self, observations: torch.Tensor, prompts: Sequence[str]
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """What does not change along the flow: normalised observation and prompt embedding."""
-        return self.obs_norm(observations), self.prompts(prompts)
+        self,
+        observations: torch.Tensor,
+        prompts: Sequence[str],
+        images: Mapping[str, torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, ...]:
+        """What does not change along the flow: normalised observation, prompt embedding and one
+        feature vector per camera (``images``: camera -> uint8 frames (B, H, W, C)), computed once per
+        sample rather than once per Euler step."""
+        cameras = self.cameras.features(images, observations.shape[0])
+        return (self.obs_norm(observations), self.prompts(prompts), *cameras)
 
     def velocity(
         self,
-        context: tuple[torch.Tensor, torch.Tensor],
+        context: tuple[torch.Tensor, ...],
         indicator: torch.Tensor,
         tau: torch.Tensor,
         x: torch.Tensor,
     ) -> torch.Tensor:
         """Predicted velocity for noisy normalised chunks x (B, H, a) at flow times tau (B,)."""
-        obs, prompt = context
+        obs, prompt, *cameras = context
         out = self.backbone(
             [
                 obs,
@@ -137,13 +166,14 @@ class FlowMatchingPolicy(nn.Module):
                 self.indicator_embedding(indicator),
                 time_features(tau, self.config.time_dim),
                 x.flatten(1),
+                *cameras,
             ]
         )
         return out.view_as(x)
 
     def per_sample_loss(
         self,
-        context: tuple[torch.Tensor, torch.Tensor],
+        context: tuple[torch.Tensor, ...],
         indicator: torch.Tensor,
         chunks: torch.Tensor,
         mask: torch.Tensor,
@@ -172,8 +202,10 @@ class FlowMatchingPolicy(nn.Module):
         flow_steps: int | None = None,
         generator: torch.Generator | None = None,
         noise: torch.Tensor | None = None,
+        images: Mapping[str, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """Raw-unit action chunks (B, H, a).
+        """Raw-unit action chunks (B, H, a). ``images``: the current frame of every camera the network
+        reads (camera -> uint8 (B, H, W, C)).
 
         ``indicator=None`` samples the unconditional policy. beta = 1 is one conditional pass per Euler
         step; beta != 1 runs the conditional and unconditional passes as one doubled batch.
@@ -188,11 +220,11 @@ class FlowMatchingPolicy(nn.Module):
                 batch, cfg.horizon, cfg.action_dim, generator=generator, device=observations.device
             )
         x = noise
-        ctx = self.context(observations, prompts)
+        ctx = self.context(observations, prompts, images)
         token = INDICATOR_DROPPED if (indicator is None or not cfg.conditioned) else indicator
         guided = token != INDICATOR_DROPPED and beta != 1.0
         if guided:
-            ctx = (torch.cat([ctx[0], ctx[0]]), torch.cat([ctx[1], ctx[1]]))
+            ctx = tuple(torch.cat([part, part]) for part in ctx)
             tokens = torch.cat(
                 [
                     torch.full((batch,), token, dtype=torch.long, device=x.device),
@@ -240,12 +272,30 @@ class FlowChunkPolicy:
     def action_dim(self) -> int:
         return self.net.config.action_dim
 
-    def act(self, observations: np.ndarray, prompts: Sequence[str]) -> np.ndarray:
+    @property
+    def vision(self) -> VisionConfig:
+        """The cameras (and frame size) ``act`` needs frames of; none for a state-only policy."""
+        return self.net.config.images
+
+    def act(
+        self,
+        observations: np.ndarray,
+        prompts: Sequence[str],
+        images: Mapping[str, np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """``images``: camera -> the current uint8 frames (B, H, W, C), for a policy that reads cameras."""
         obs = np.asarray(observations, dtype=np.float32)
         if obs.ndim != 2 or obs.shape[1] != self.net.config.obs_dim:
             raise ValueError(f"observations must be (B, {self.net.config.obs_dim}), got {obs.shape}")
         if len(prompts) != len(obs):
             raise ValueError(f"got {len(prompts)} prompts for {len(obs)} observations")
+        cameras = self.vision.cameras
+        missing = [c for c in cameras if c not in (images or {})]
+        if missing:
+            raise ValueError(
+                f"this policy expects {self.vision.layout()}: pass images= with the current frames of "
+                f"{missing} (given: {sorted(images or {})})"
+            )
         with torch.inference_mode():
             chunks = self.net.sample(
                 torch.from_numpy(obs),
@@ -254,5 +304,6 @@ class FlowChunkPolicy:
                 indicator=self.indicator,
                 flow_steps=self.flow_steps,
                 generator=self._generator,
+                images=image_tensors(images, cameras) if cameras else None,
             )
         return chunks.numpy()

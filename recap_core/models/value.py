@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
 import torch
@@ -30,6 +30,7 @@ from recap_core.method.rewards import VALUE_SUPPORT
 from recap_core.models.backbones import build_backbone
 from recap_core.models.normalisation import Normaliser
 from recap_core.models.prompts import HashedPromptEncoder
+from recap_core.models.vision import CameraInputs, VisionConfig
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class ValueNetConfig:
     A training config holds one with ``obs_dim`` left 0: the network is built from ``sized(obs_dim)``
     once the data is known. ``value_min`` / ``value_max`` span the bins: every normalised return must
     lie inside (see recap_core.method.rewards). ``time_aware``: the network also sees t / L.
+    ``images``: the cameras it reads and their encoder (none by default: state only).
     """
 
     obs_dim: int = 0
@@ -52,6 +54,7 @@ class ValueNetConfig:
     prompt_dim: int = 64
     prompt_buckets: int = 4096
     time_aware: bool = True
+    images: VisionConfig = field(default_factory=VisionConfig)
 
     BUILD_FIELDS: ClassVar[tuple[str, ...]] = ("obs_dim",)
     """Fields filled in when the network is built, not chosen in a training config."""
@@ -64,17 +67,25 @@ class ValueNetConfig:
         return (self.value_min, self.value_max)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """A state-only network's dict has no "images" entry, so its config.json is what it was before
+        images existed."""
+        out = asdict(self)
+        out.pop("images")
+        if self.images.enabled:
+            out["images"] = self.images.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ValueNetConfig:
         """A stored architecture, including the older layouts: ``v_min`` / ``v_max`` for the support,
-        and no ``time_aware`` (written before the progress input existed, so not time-aware)."""
+        no ``time_aware`` (written before the progress input existed, so not time-aware), and no
+        ``images`` (state only)."""
         data = dict(data)
         for old, new in (("v_min", "value_min"), ("v_max", "value_max")):
             if old in data:
                 data[new] = data.pop(old)
         data.setdefault("time_aware", False)
+        data["images"] = VisionConfig.from_dict(data.get("images"))
         return cls(**data)
 
 
@@ -103,16 +114,21 @@ def expected_value(logits: torch.Tensor, support: torch.Tensor) -> torch.Tensor:
 
 
 class DistributionalValueFunction(nn.Module):
-    """One multi-task network: raw observation + task prompt -> logits over value bins."""
+    """One multi-task network: raw observation + task prompt (+ camera frames) -> logits over value bins.
 
-    def __init__(self, config: ValueNetConfig) -> None:
+    ``load_pretrained``: initialise image encoders from ``config.images.pretrained`` (a fresh network);
+    False when the weights come from a checkpoint anyway.
+    """
+
+    def __init__(self, config: ValueNetConfig, load_pretrained: bool = True) -> None:
         super().__init__()
         if config.obs_dim < 1:
             raise ValueError(f"obs_dim must be >= 1, got {config.obs_dim}: build from config.sized(obs_dim)")
         self.config = config
         self.obs_norm = Normaliser(config.obs_dim)
         self.prompts = HashedPromptEncoder(config.prompt_dim, config.prompt_buckets)
-        inputs = [config.obs_dim, config.prompt_dim] + ([1] if config.time_aware else [])
+        self.cameras = CameraInputs(config.images, load_pretrained)
+        inputs = [config.obs_dim, config.prompt_dim, *([1] if config.time_aware else []), *self.cameras.dims]
         self.backbone = build_backbone(
             config.backbone,
             inputs,
@@ -124,21 +140,31 @@ class DistributionalValueFunction(nn.Module):
         self.register_buffer("support", bin_support(config.n_bins, config.value_min, config.value_max))
 
     def logits(
-        self, observations: torch.Tensor, prompts: Sequence[str], progress: torch.Tensor | None = None
+        self,
+        observations: torch.Tensor,
+        prompts: Sequence[str],
+        progress: torch.Tensor | None = None,
+        images: Mapping[str, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """``progress``: t / L per observation, (B,); required by a time-aware network."""
+        """``progress``: t / L per observation, (B,); required by a time-aware network. ``images``:
+        camera -> uint8 frames (B, H, W, C); required for every camera the network reads."""
         features = [self.obs_norm(observations), self.prompts(prompts)]
         if self.config.time_aware:
             if progress is None:
                 raise ValueError("this value network is time-aware: pass progress = t / L per observation")
             features.append(progress.reshape(-1, 1).to(observations.dtype))
+        features += self.cameras.features(images, observations.shape[0])
         return self.backbone(features)
 
     def forward(
-        self, observations: torch.Tensor, prompts: Sequence[str], progress: torch.Tensor | None = None
+        self,
+        observations: torch.Tensor,
+        prompts: Sequence[str],
+        progress: torch.Tensor | None = None,
+        images: Mapping[str, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Expected value per observation, (B,)."""
-        return expected_value(self.logits(observations, prompts, progress), self.support)
+        return expected_value(self.logits(observations, prompts, progress, images), self.support)
 
     def loss(
         self,
@@ -146,7 +172,8 @@ class DistributionalValueFunction(nn.Module):
         prompts: Sequence[str],
         returns: torch.Tensor,
         progress: torch.Tensor | None = None,
+        images: Mapping[str, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Mean cross-entropy against two-hot encoded Monte-Carlo returns."""
-        log_p = torch.log_softmax(self.logits(observations, prompts, progress), dim=-1)
+        log_p = torch.log_softmax(self.logits(observations, prompts, progress, images), dim=-1)
         return -(two_hot(returns, self.support) * log_p).sum(-1).mean()

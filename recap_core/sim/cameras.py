@@ -88,6 +88,35 @@ def with_cameras(task: TaskSpec, spec: CameraSpec | None) -> TaskSpec:
     return dataclasses.replace(task, make_env=functools.partial(_camera_env, task.make_env, spec))
 
 
+def cameras_of(task: TaskSpec) -> CameraSpec | None:
+    """The cameras ``with_cameras`` made ``task`` render (None: it renders none)."""
+    make_env = task.make_env
+    if isinstance(make_env, functools.partial) and make_env.func is _camera_env:
+        return make_env.args[1]
+    return None
+
+
+def with_policy_cameras(task: TaskSpec, cameras: Sequence[str], size: int) -> TaskSpec:
+    """``task`` rendering what a policy reads: ``cameras`` at ``size`` pixels, besides what it already
+    records. One environment renders one frame size, so a recording size other than the policy's is
+    refused, naming both (record at the policy's size, or train the policy at the recording's)."""
+    if not cameras:
+        return task
+    current = cameras_of(task)
+    if current is None:
+        return with_cameras(task, CameraSpec(tuple(cameras), size))
+    if current.size != size:
+        raise ValueError(
+            f"task {task.name}: the policy reads cameras {list(cameras)} at {size}x{size} px, but the "
+            f"task records cameras {list(current.names)} at {current.size}x{current.size} px"
+        )
+    names = current.names + tuple(c for c in cameras if c not in current.names)
+    if names == current.names:
+        return task
+    inner = dataclasses.replace(task, make_env=task.make_env.args[0])  # type: ignore[attr-defined]
+    return with_cameras(inner, CameraSpec(names, size))
+
+
 class FrameRecorder:
     """Per-camera frame buffers of one episode, filled step by step alongside its observations."""
 

@@ -3,6 +3,8 @@
 The policy is called once per chunk for all active environments together; each worker then executes its
 environments' chunks locally and answers with one message, so inter-process traffic is one round trip
 per chunk, not per step. A slot that finishes an episode resets to its next seed inside the same call.
+When the environments render cameras, each answer also carries the slots' current frames, which a policy
+that reads images needs for its next chunk.
 """
 
 from __future__ import annotations
@@ -87,6 +89,13 @@ class RolloutWorker:
             return np.empty((0, 0), dtype=np.float32)
         return np.stack([slot.obs for slot in self.slots])
 
+    def frames(self) -> dict[str, np.ndarray] | None:
+        """camera -> the active slots' current frames (B, H, W, 3), in slot order; None without cameras."""
+        if not self.slots or self.slots[0].recorder is None:
+            return None
+        per_slot = [slot.env.frames() for slot in self.slots]  # type: ignore[attr-defined]
+        return {camera: np.stack([frames[camera] for frames in per_slot]) for camera in per_slot[0]}
+
     def advance(self, chunks: np.ndarray) -> tuple[list[FinishedRollout], np.ndarray]:
         """Execute one chunk (k, action_dim) per active slot, in slot order; refill finished slots."""
         if len(chunks) != len(self.slots):
@@ -164,6 +173,9 @@ class LocalPool:
     def advance(self, chunks: np.ndarray) -> tuple[list[FinishedRollout], np.ndarray]:
         return self.worker.advance(chunks)
 
+    def frames(self) -> dict[str, np.ndarray] | None:
+        return self.worker.frames()
+
     def close(self) -> None:
         self.worker.slots.clear()
 
@@ -171,12 +183,13 @@ class LocalPool:
 def _serve(connection, task: TaskSpec, seeds: list[int], slots: int, supervisor: SupervisorConfig | None):
     try:
         worker = RolloutWorker(task, seeds, slots, supervisor)
-        connection.send(("ok", worker.observations()))
+        connection.send(("ok", (worker.observations(), worker.frames())))
         while True:
             message = connection.recv()
             if message is None:
                 break
-            connection.send(("ok", worker.advance(message)))
+            finished, observations = worker.advance(message)
+            connection.send(("ok", (finished, observations, worker.frames())))
     except Exception as error:  # report to the parent instead of dying silently
         connection.send(("error", f"{type(error).__name__}: {error}"))
     finally:
@@ -210,7 +223,12 @@ class ProcessPool:
             child.close()
             self.connections.append(parent)
             self.processes.append(process)
-        self.current = [self._receive(c) for c in self.connections]
+        self.current: list[np.ndarray] = []
+        self.current_frames: list[dict[str, np.ndarray] | None] = []
+        for connection in self.connections:
+            observations, frames = self._receive(connection)
+            self.current.append(observations)
+            self.current_frames.append(frames)
 
     @staticmethod
     def _receive(connection):
@@ -222,6 +240,13 @@ class ProcessPool:
     def observations(self) -> np.ndarray:
         parts = [obs for obs in self.current if len(obs)]
         return np.concatenate(parts) if parts else np.empty((0, 0), dtype=np.float32)
+
+    def frames(self) -> dict[str, np.ndarray] | None:
+        """The workers' current frames, concatenated in the order of ``observations``."""
+        parts = [f for obs, f in zip(self.current, self.current_frames, strict=True) if len(obs) and f]
+        if not parts:
+            return None
+        return {camera: np.concatenate([part[camera] for part in parts]) for camera in parts[0]}
 
     def advance(self, chunks: np.ndarray) -> tuple[list[FinishedRollout], np.ndarray]:
         offset = 0
@@ -235,9 +260,10 @@ class ProcessPool:
             raise ValueError(f"got {len(chunks)} action chunks for {offset} active environments")
         finished: list[FinishedRollout] = []
         for index in busy:
-            done, obs = self._receive(self.connections[index])
+            done, obs, frames = self._receive(self.connections[index])
             finished.extend(done)
             self.current[index] = obs
+            self.current_frames[index] = frames
         return finished, self.observations()
 
     def close(self) -> None:

@@ -2,7 +2,10 @@
 
 One policy call per chunk for all active environments; each environment executes the first
 ``execute_steps`` actions of its chunk before the policy is asked again (receding-horizon chunk
-execution, as on the real robot).
+execution, as on the real robot). A policy that reads cameras (``policy.vision``, e.g. a checkpoint
+trained on images) gets the environments' current frames with each call; the task is made to render
+them, at the checkpoint's cameras and size, so every caller (evaluation, collection, the CLI) works
+unchanged.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import numpy as np
 
 from recap_core.episode import Episode, stable_episode_id
 from recap_core.policy_api import ChunkPolicy
-from recap_core.sim.cameras import encode_frames
+from recap_core.sim.cameras import encode_frames, with_policy_cameras
 from recap_core.sim.environment import TaskSpec
 from recap_core.sim.pool import FinishedRollout, LocalPool, ProcessPool
 from recap_core.sim.supervisor import SupervisorConfig
@@ -51,6 +54,10 @@ def run_policy(
     config = config or RolloutConfig()
     if not seeds:
         return
+    vision = getattr(policy, "vision", None)
+    cameras: tuple[str, ...] = tuple(vision.cameras) if vision is not None else ()
+    if cameras:
+        task = with_policy_cameras(task, cameras, vision.image_size)
     horizon = int(policy.horizon)
     k = horizon if config.execute_steps is None else config.execute_steps
     if k > horizon:
@@ -64,7 +71,13 @@ def run_policy(
         if on_ready is not None:
             on_ready()
         while len(observations):
-            chunks = np.asarray(policy.act(observations, [task.prompt] * len(observations)), dtype=np.float32)
+            prompts = [task.prompt] * len(observations)
+            if cameras:
+                frames = pool.frames() or {}
+                act = policy.act(observations, prompts, images={c: frames[c] for c in cameras})  # type: ignore[call-arg]
+            else:
+                act = policy.act(observations, prompts)
+            chunks = np.asarray(act, dtype=np.float32)
             if chunks.ndim != 3 or chunks.shape[0] != len(observations) or chunks.shape[1] < k:
                 raise ValueError(
                     f"task {task.name}: policy.act returned shape {chunks.shape}, expected "

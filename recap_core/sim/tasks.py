@@ -17,7 +17,7 @@ from recap_core.seeds import (  # noqa: F401 - the seed splits, re-exported besi
 from recap_core.sim.environment import TaskSpec
 from recap_core.sim.metaworld_catalog import load_catalog
 from recap_core.sim.metaworld_env import MetaWorldEnv
-from recap_core.sim.point_mass import make_point_mass_env
+from recap_core.sim.point_mass import make_hidden_goal_env, make_point_mass_env
 
 # The tasks the presets and studies use keep the prompts and limits their results were measured with
 # (Meta-World's experts finish them in ~40-140 steps at full speed, under ~2.5x that at the slowest
@@ -54,6 +54,15 @@ _REGISTRY["point-reach"] = TaskSpec(
     prompt="move the point to the goal and stop there",
     max_steps=200,
     make_env=make_point_mass_env,
+    motion_dims=(0, 1),
+    family="gymnasium",
+)
+# The goal only in the "top" camera's frames, not in the observation (recap_core/sim/point_mass.py).
+_REGISTRY["point-reach-hidden-goal"] = TaskSpec(
+    name="point-reach-hidden-goal",
+    prompt="move the point to the green goal and stop there",
+    max_steps=200,
+    make_env=make_hidden_goal_env,
     motion_dims=(0, 1),
     family="gymnasium",
 )

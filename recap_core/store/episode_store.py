@@ -9,7 +9,7 @@ pipeline records next to the values, advantages and policies derived from them.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -363,16 +363,38 @@ class EpisodeStore:
         max_iteration: int | None = None,
         success: bool | None = None,
         versions: Mapping[str, int] | None = None,
+        cameras: Sequence[str] = (),
+        image_size: int | None = None,
     ) -> StepArrays:
         """The training view of the selected episodes, loaded once, at pinned table versions.
 
         Pass ``versions`` (e.g. from ``store.versions()``, recorded as lineage) to read exactly those
-        versions; otherwise the latest are read. Episodes come out contiguous, in t order.
+        versions; otherwise the latest are read. Episodes come out contiguous, in t order. ``cameras``:
+        also decode these cameras' frames into ``StepArrays.images`` (each ``image_size`` pixels square,
+        if given), for a network that reads them.
         """
         if versions is None:
             versions = self.versions()
         selection = self.episodes(task, kind, iteration, max_iteration, success, versions=versions)
-        return self._steps_of(selection.frame, versions)
+        steps = self._steps_of(selection.frame, versions)
+        return self.with_step_images(steps, cameras, versions, image_size) if cameras else steps
+
+    def with_step_images(
+        self,
+        steps: StepArrays,
+        cameras: Sequence[str],
+        versions: Mapping[str, int] | None = None,
+        image_size: int | None = None,
+    ) -> StepArrays:
+        """``steps`` (loaded from this store at ``versions``) with their frames of ``cameras`` decoded."""
+        from recap_core.store.step_images import with_step_images
+
+        if not cameras or len(steps) == 0:
+            return steps
+        opened = self._pinned(versions, STEPS)
+        if STEPS not in opened:
+            raise ValueError(f"no steps table in {self.uri}: no frames of cameras {list(cameras)}")
+        return with_step_images(opened[STEPS], steps, cameras, image_size)
 
     def _steps_of(self, episodes: pl.DataFrame, versions: Mapping[str, int]) -> StepArrays:
         opened = self._pinned(versions, STEPS)

@@ -10,7 +10,7 @@ works on steps (action chunks that never cross an episode's end, returns, labels
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import lance
@@ -21,12 +21,15 @@ import pyarrow.compute as pc
 
 from recap_core.steps import StepArrays
 from recap_core.store.episode_store import STEPS, EpisodeStore, _matrix
+from recap_core.store.step_images import with_step_images
 
 # Resident memory at the peak of reading a shard, per byte of its steps' columns: Lance's decode and
 # I/O buffers for the taken rows, the Arrow result and its numpy views. Measured 7-10x with pylance 14
 # (tests/test_store_streaming.py checks the budget holds); the shard size is derived from it.
 COPIES_AT_PEAK = 12
 SHARDS_IN_MEMORY = 2
+# Decoded frames are held once per shard (uint8), plus their encoded bytes while a shard is decoded.
+IMAGE_COPIES_AT_PEAK = 2
 # Blocks per shard: the unit of shuffling is a shard's 1 / BLOCKS_PER_SHARD, so one shard mixes this
 # many places of the table; contiguous ranges this long or longer are scanned instead of taken.
 BLOCKS_PER_SHARD = 8
@@ -120,7 +123,8 @@ class StreamingStepReader:
     """Whole episodes of one selection, read as ``StepArrays`` shards that fit a memory budget.
 
     ``episodes`` lists the selection in stored order (the order ``load_steps`` returns), so a shard that
-    holds every episode is exactly the in-memory ``StepArrays``.
+    holds every episode is exactly the in-memory ``StepArrays``. ``cameras``: each shard also carries
+    these cameras' frames, decoded once per shard (``image_size`` pixels square, counted in the budget).
     """
 
     def __init__(
@@ -129,8 +133,12 @@ class StreamingStepReader:
         episodes: pl.DataFrame,
         versions: Mapping[str, int],
         budget_bytes: int,
+        cameras: Sequence[str] = (),
+        image_size: int = 0,
     ) -> None:
         self.store = store
+        self.cameras = tuple(cameras)
+        self.image_size = int(image_size)
         self.versions = dict(versions)
         self.budget_bytes = int(budget_bytes)
         opened = store._pinned(versions, STEPS)
@@ -157,17 +165,16 @@ class StreamingStepReader:
         self.lengths = lengths[order]
         self._index = _sorted_runs(StepRowIndex(rank[index.episode], index.start, index.t0, index.length))
         self.bytes_per_step = 4 * (self.obs_dim + self.action_dim) + 8 + 8 + 1
+        self.image_bytes_per_step = len(self.cameras) * 3 * self.image_size**2
         # two shards are alive at once: the one in use and the next one, read ahead
-        self.steps_per_shard = max(
-            1, self.budget_bytes // (SHARDS_IN_MEMORY * COPIES_AT_PEAK * self.bytes_per_step)
-        )
+        self.steps_per_shard = max(1, self.budget_bytes // self.shard_bytes(1))
         longest = int(self.lengths.max())
         if longest > self.steps_per_shard:
             row = int(np.argmax(self.lengths))
             raise ValueError(
                 f"episode {self.episodes['episode_id'][row]!r} has {longest} steps, more than a shard of "
                 f"the {self.budget_bytes / 2**20:.1f} MiB memory budget holds ({self.steps_per_shard} steps "
-                f"of {self.bytes_per_step} bytes): raise the budget"
+                f"of {self.bytes_per_step + self.image_bytes_per_step} bytes): raise the budget"
             )
 
     @property
@@ -176,7 +183,8 @@ class StreamingStepReader:
 
     def shard_bytes(self, steps: int) -> int:
         """What a shard of ``steps`` steps is accounted at: its copies at the peak, twice (read-ahead)."""
-        return SHARDS_IN_MEMORY * COPIES_AT_PEAK * self.bytes_per_step * steps
+        per_step = COPIES_AT_PEAK * self.bytes_per_step + IMAGE_COPIES_AT_PEAK * self.image_bytes_per_step
+        return SHARDS_IN_MEMORY * per_step * steps
 
     def read(self, episode_rows: np.ndarray) -> StepArrays:
         """The steps of ``episode_rows`` (rows of ``self.episodes``), episodes in stored order.
@@ -199,7 +207,7 @@ class StreamingStepReader:
         lengths = self.lengths[rows]
         episode_index = np.repeat(np.arange(len(rows), dtype=np.int64), lengths)
         t = np.arange(len(positions), dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        return StepArrays(
+        steps = StepArrays(
             observations=observations,
             actions=actions,
             episode_index=episode_index,
@@ -207,6 +215,7 @@ class StreamingStepReader:
             is_correction=is_correction,
             episodes=self.episodes[rows.tolist()],
         )
+        return with_step_images(self.dataset, steps, self.cameras, self.image_size or None)
 
     def _read_positions(self, positions: np.ndarray) -> pyarrow.Table:
         """Rows at ``positions``, in that order. Long contiguous ranges are scanned (offset / limit, about

@@ -1,4 +1,5 @@
-"""Throughput of the method core on this machine: value labelling, training, and policy inference."""
+"""Throughput of the method core on this machine: value labelling, training, and policy inference,
+state-only and with one camera (the "images" entry: the conv encoder dominates the cost)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import numpy as np
 import polars as pl
 import torch
 
-from recap_core.models.flow_policy import FlowChunkPolicy
+from recap_core.models.flow_policy import FlowChunkPolicy, FlowPolicyConfig
 from recap_core.models.value import DistributionalValueFunction, ValueNetConfig
+from recap_core.models.vision import VisionConfig
 from recap_core.steps import StepArrays
 from recap_core.training.config import PolicyTrainConfig, ValueTrainConfig
 from recap_core.training.policy_training import train_policy
@@ -42,6 +44,38 @@ def synthetic_steps(
         is_correction=np.zeros(n, dtype=bool),
         episodes=episodes,
     )
+
+
+def image_benchmark(train_batches: int, image_size: int = 64, seed: int = 0) -> dict:
+    """Training samples/s and inference latency with one camera of random frames (default encoder)."""
+    steps = synthetic_steps(10, 200, seed=seed)
+    rng = np.random.default_rng(seed)
+    frames = rng.integers(0, 256, size=(len(steps), image_size, image_size, 3), dtype=np.uint8)
+    steps = steps.with_images({"top": frames})
+    vision = VisionConfig(cameras=("top",), image_size=image_size)
+    optimisation = {"epochs": 1, "steps_per_epoch": train_batches, "val_fraction": 0.0, "seed": seed}
+    value_config = ValueTrainConfig(**optimisation, architecture=ValueNetConfig(images=vision))
+    _, value_history = train_value_function(steps, value_config)
+    labels = rng.random(len(steps)) < 0.3
+    policy_config = PolicyTrainConfig(**optimisation, architecture=FlowPolicyConfig(images=vision))
+    policy, policy_history = train_policy(steps, labels, policy_config, method="recap")
+    chunk_policy = FlowChunkPolicy(policy.net, seed=seed)
+    obs, images = steps.observations[:32], {"top": frames[:32]}
+    prompts = steps.episodes["prompt"].to_list()[:1] * 32
+    chunk_policy.act(obs, prompts, images=images)
+    repeats = 10
+    start = time.perf_counter()
+    for _ in range(repeats):
+        chunk_policy.act(obs, prompts, images=images)
+    latency = (time.perf_counter() - start) / repeats
+    return {
+        "cameras": 1,
+        "image_size": image_size,
+        "encoder": vision.encoder,
+        "value_training_samples_per_s": round(value_history.samples_per_second, 1),
+        "policy_training_samples_per_s": round(policy_history.samples_per_second, 1),
+        "policy_act_batch32_beta1_ms": round(latency * 1000, 2),
+    }
 
 
 def run_benchmark(frames: int = 200_000, train_batches: int = 40, threads: int = 1, seed: int = 0) -> dict:
@@ -89,4 +123,5 @@ def run_benchmark(frames: int = 200_000, train_batches: int = 40, threads: int =
         key = f"policy_act_batch32_beta{beta:g}"
         result[f"{key}_ms"] = round(latency * 1000, 2)
         result[f"{key}_env_steps_per_s"] = round(32 * chunk_policy.horizon / latency, 1)
+    result["images"] = image_benchmark(train_batches, seed=seed)
     return result

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from recap_core.method.rewards import RewardConfig
 from recap_core.models.flow_policy import FlowPolicyConfig
 from recap_core.models.value import ValueNetConfig
+from recap_core.models.vision import require_same_layout
 
 WEIGHT_RULES = ("best_heldout", "last")
 
@@ -46,6 +47,8 @@ class OptimisationConfig:
 
     def to_dict(self) -> dict:
         out = asdict(self)
+        if "architecture" in out:  # its own layout: a state-only network records no camera fields
+            out["architecture"] = self.architecture.to_dict()  # type: ignore[attr-defined]
         if "reward" in out:
             out["reward"] = {**out["reward"], "task_max_length": dict(out["reward"]["task_max_length"])}
         return out
@@ -115,7 +118,11 @@ def require_matching_architecture(
 ) -> None:
     """Finetuning keeps the checkpoint's network; a config that asks for another one is refused (it used
     to be ignored silently, so a preset's finetune architecture did nothing). The fields filled in when
-    a network is built (its sizes, and whether it is conditioned) are not compared."""
+    a network is built (its sizes, and whether it is conditioned) are not compared. A different camera
+    layout or image encoder is named first: cameras and frame sizes, expected and given."""
+    require_same_layout(
+        architecture.images, configured.images, f"finetuning from {checkpoint} (training config's images)"
+    )
     differences = [
         f"{f.name} {getattr(configured, f.name)!r} (checkpoint: {getattr(architecture, f.name)!r})"
         for f in fields(configured)

@@ -33,6 +33,7 @@ from recap_core.training.checkpoints import (
 from recap_core.training.config import PolicyTrainConfig, TrainingHistory, require_matching_architecture
 from recap_core.training.distributed import SINGLE_PROCESS, Distributed
 from recap_core.training.fit import fit
+from recap_core.training.images import batch_images, step_images
 from recap_core.training.objectives import awr_unnormalised_weights, awr_weights, spo_flow_objective
 from recap_core.training.pretrained import RecapHubMixin
 from recap_core.training.sources import Shard, TrainingData, in_memory_data
@@ -166,6 +167,7 @@ def train_policy(
         actions = np.ascontiguousarray(part.actions, dtype=np.float32)
         episode_end = part.episode_end
         prompts = np.asarray(part.per_step("prompt"), dtype=object)
+        images = step_images(part, net.config.images)
 
         def loss_fn(idx: np.ndarray, generator: torch.Generator, training: bool) -> torch.Tensor:
             index = torch.from_numpy(idx)
@@ -174,6 +176,7 @@ def train_policy(
                 index=index,
                 observations=observations[index],
                 prompts=prompts[idx].tolist(),
+                images=batch_images(images, index),
                 chunks=torch.from_numpy(chunks),
                 mask=torch.from_numpy(mask),
                 tau=torch.rand(len(idx), generator=generator),
@@ -181,7 +184,7 @@ def train_policy(
                 columns=columns,
             )
             tokens = objective.tokens(batch, generator)
-            context = net.context(batch.observations, batch.prompts)
+            context = net.context(batch.observations, batch.prompts, batch.images)
             per_sample = net.per_sample_loss(
                 context, tokens, batch.chunks, batch.mask, batch.tau, batch.noise
             )
@@ -205,6 +208,7 @@ class _Batch:
     index: torch.Tensor
     observations: torch.Tensor
     prompts: list[str]
+    images: dict[str, torch.Tensor] | None
     chunks: torch.Tensor
     mask: torch.Tensor
     tau: torch.Tensor
@@ -358,7 +362,7 @@ def _ppo_objective(
     def loss(per_sample: torch.Tensor, batch: _Batch) -> torch.Tensor:
         with torch.no_grad():
             reference_loss = reference_net.per_sample_loss(
-                reference_net.context(batch.observations, batch.prompts),
+                reference_net.context(batch.observations, batch.prompts, batch.images),
                 torch.full((len(batch.index),), reference_token, dtype=torch.long),
                 batch.chunks,
                 batch.mask,
@@ -416,7 +420,7 @@ def save_policy(
 def load_trained_policy(path: str | Path) -> TrainedPolicy:
     """Rebuild a trained policy (network, method, checkpoint reference) from its directory."""
     config = read_checkpoint_config(path, kind="policy")
-    net = FlowMatchingPolicy(FlowPolicyConfig.from_dict(config["architecture"]))
+    net = FlowMatchingPolicy(FlowPolicyConfig.from_dict(config["architecture"]), load_pretrained=False)
     load_weights(net, path)
     net.eval()
     return TrainedPolicy(

@@ -23,6 +23,7 @@ from recap_core.training.checkpoints import (
 from recap_core.training.config import TrainingHistory, ValueTrainConfig, require_matching_architecture
 from recap_core.training.distributed import SINGLE_PROCESS, Distributed
 from recap_core.training.fit import fit
+from recap_core.training.images import batch_images, step_images
 from recap_core.training.pretrained import RecapHubMixin
 from recap_core.training.sources import Shard, TrainingData, in_memory_data, shards_of
 from recap_core.training.statistics import fit_normalisers
@@ -125,10 +126,17 @@ def train_value_function(
         progress = torch.from_numpy(episode_progress(part, reward))
         observations = float_tensor(part.observations)
         prompts = np.asarray(part.per_step("prompt"), dtype=object)
+        images = step_images(part, net.config.images)
 
         def loss_fn(idx: np.ndarray, _generator: torch.Generator, _training: bool) -> torch.Tensor:
             index = torch.from_numpy(idx)
-            return net.loss(observations[index], prompts[idx].tolist(), targets[index], progress[index])
+            return net.loss(
+                observations[index],
+                prompts[idx].tolist(),
+                targets[index],
+                progress[index],
+                batch_images(images, index),
+            )
 
         return loss_fn
 
@@ -163,12 +171,16 @@ def predict_values(
     idx = np.arange(len(steps)) if index is None else np.asarray(index)
     prompts = steps.episodes["prompt"].to_numpy()
     progress = torch.from_numpy(episode_progress(steps, vf.reward_config))
+    images = step_images(steps, vf.net.config.images)
     out = np.empty(len(idx), dtype=np.float32)
     for start in range(0, len(idx), batch_size):
         part = idx[start : start + batch_size]
         obs = torch.from_numpy(np.ascontiguousarray(steps.observations[part], dtype=np.float32))
         prompt_list = prompts[steps.episode_index[part]].tolist()
-        out[start : start + len(part)] = vf.net(obs, prompt_list, progress[torch.from_numpy(part)]).numpy()
+        rows = torch.from_numpy(part)
+        out[start : start + len(part)] = vf.net(
+            obs, prompt_list, progress[rows], batch_images(images, rows)
+        ).numpy()
     return out
 
 
@@ -199,7 +211,7 @@ def save_value_function(
 def load_value_function(path: str | Path) -> ValueFunction:
     """Rebuild a value function from its checkpoint directory (weights, normalisers, reward units)."""
     config = read_checkpoint_config(path, kind="value")
-    net = DistributionalValueFunction(ValueNetConfig.from_dict(config["architecture"]))
+    net = DistributionalValueFunction(ValueNetConfig.from_dict(config["architecture"]), load_pretrained=False)
     load_weights(net, path)
     net.eval()
     ref = CheckpointRef(str(Path(path).resolve()), checkpoint_sha256(path))
