@@ -268,7 +268,7 @@ def _task_data(
     iteration: int,
     versions: Mapping[str, int],
     columns: ColumnReader | None,
-    config: OptimisationConfig,
+    config: ValueTrainConfig | PolicyTrainConfig,
     distributed: Distributed,
 ) -> TrainingData:
     """The task's episodes of iterations <= k at ``versions``: what V^k, pi^k and the baselines train on."""
