@@ -87,6 +87,45 @@ def test_metaworld_renders_its_cameras_offscreen():
     assert np.abs(corner.astype(int) - top.astype(int)).mean() > 10, "two cameras, two views"
 
 
+def _greyness(rows: np.ndarray) -> float:
+    """Share of pixels with no colour: the grey wall behind the table, not the wood, robot or floor."""
+    rows = rows.astype(int)
+    return float(((rows.max(-1) - rows.min(-1)) < 12).mean())
+
+
+def test_metaworld_corner_cameras_are_upright():
+    names = ("corner", "corner2", "corner3", "corner4", "topview")
+    env = with_cameras(get_task("reach-v3"), CameraSpec(names, size=64)).make_env()
+    env.reset(1)
+    frames = env.frames()
+    # the default view has the wall at the top and the table below it, as a person would film it
+    corner = frames["corner"]
+    assert _greyness(corner[:16]) > _greyness(corner[-16:]) + 0.1
+    # exactly the corner cameras are flipped; the others come as MuJoCo renders them
+    raw = env.env
+    for name in names:
+        raw.select_camera(name)
+        drawn = np.asarray(raw.env.render())
+        expected = drawn[::-1] if name.startswith("corner") else drawn
+        np.testing.assert_array_equal(frames[name], expected, err_msg=name)
+
+
+def test_proprioceptive_metaworld_hides_the_goal_and_objects():
+    full, proprio = get_task("reach-v3").make_env(), get_task("reach-proprio-v3").make_env()
+    assert proprio.obs_dim == 8
+    for seed in (1, 2):
+        whole, seen = full.reset(seed), proprio.reset(seed)
+        np.testing.assert_array_equal(seen, whole[[0, 1, 2, 3, 18, 19, 20, 21]])
+        action = proprio.expert_action()
+        np.testing.assert_array_equal(action, full.expert_action())  # the operator still sees the goal
+        whole, _ = full.step(action)
+        seen, _ = proprio.step(action)
+        np.testing.assert_array_equal(seen, whole[[0, 1, 2, 3, 18, 19, 20, 21]])
+    # two initial states with different goals look the same to the robot: only a camera tells them apart
+    assert not np.allclose(full.reset(1)[36:39], full.reset(2)[36:39])
+    np.testing.assert_array_equal(proprio.reset(1), proprio.reset(2))
+
+
 def test_bad_cameras_are_refused_by_name():
     with pytest.raises(ValueError, match="image size must be in"):
         LoopSettings(tasks=("push-v3",), cameras=("corner",), image_size=8)

@@ -30,6 +30,7 @@ class GymnasiumEnv:
         self.action_dim = int(np.prod(env.action_space.shape))
         self.obs_dim = int(np.prod(env.observation_space.shape))
         self._raw_obs: np.ndarray | None = None
+        self.camera: str | None = None  # the camera ``render`` draws from (None: the environment's default)
 
     def _reset_raw(self, seed: int) -> np.ndarray:
         obs, _ = self.env.reset(seed=int(seed))
@@ -78,6 +79,7 @@ class GymnasiumEnv:
             renderer.camera_id = names.index(camera)
         else:
             self.env.camera = camera
+        self.camera = camera
 
     def render(self) -> np.ndarray:
         """The current frame, (height, width, 3) uint8; call ``enable_rendering`` first."""

@@ -31,6 +31,10 @@ def _metaworld_expert(policy: Any) -> Any:
     return expert
 
 
+UPSIDE_DOWN_CAMERAS = frozenset({"corner", "corner2", "corner3", "corner4"})
+"""Meta-World cameras whose frames render upside down (the maintainers' advice: flip them vertically)."""
+
+
 class MetaWorldEnv(GymnasiumEnv):
     """One Meta-World v3 task (e.g. ``push-v3``) with the goal in the observation (39-d), 4-d actions."""
 
@@ -45,6 +49,12 @@ class MetaWorldEnv(GymnasiumEnv):
         env.max_path_length = _NO_PATH_LIMIT
         self.env_name = env_name
         super().__init__(env, _metaworld_expert(ENV_POLICY_MAP[env_name]()), control_period=float(env.dt))
+
+    def render(self) -> np.ndarray:
+        """The current frame, upright: Meta-World's four corner cameras are defined upside down (their
+        frames come out with the table at the top), so their rows are flipped; no other camera is."""
+        frame = super().render()
+        return np.ascontiguousarray(frame[::-1]) if self.camera in UPSIDE_DOWN_CAMERAS else frame
 
     def _reset_raw(self, seed: int) -> np.ndarray:
         self.env._freeze_rand_vec = False

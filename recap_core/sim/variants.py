@@ -1,4 +1,4 @@
-"""Strict task variants for the failure-mode-removal study.
+"""Task variants: strict push for the failure-mode-removal study, proprioceptive Meta-World for pixels.
 
 The paper shows RECAP removing one specific failure mode with little data. Here the failure mode is
 imprecision: ``push-strict-v3`` is Meta-World's push with the goal tolerance cut from 5 cm to
@@ -43,6 +43,51 @@ class StrictPushEnv(MetaWorldEnv):
         return obs, self.puck_to_goal() <= self.tolerance
 
 
+PROPRIOCEPTION = np.array([0, 1, 2, 3, 18, 19, 20, 21])
+"""The robot's own state in Meta-World's 39-d observation: hand position and gripper opening, now and at
+the previous step. Left out: the objects' poses (4:18, 22:36) and the goal (36:39), which a real robot
+does not measure and must see in its cameras."""
+
+
+class ProprioceptiveMetaWorldEnv(MetaWorldEnv):
+    """A Meta-World task observed as a real robot would be: proprioception only (8-d); objects and goal
+    only in the camera frames. The scripted operator still reads the full state (a human sees the scene)."""
+
+    def __init__(self, env_name: str) -> None:
+        super().__init__(env_name)
+        self.obs_dim = len(PROPRIOCEPTION)
+
+    def reset(self, seed: int) -> np.ndarray:
+        return super().reset(seed)[PROPRIOCEPTION]
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, bool]:
+        obs, success = super().step(action)
+        return obs[PROPRIOCEPTION], success
+
+
+def proprioceptive_name(task: str) -> str:
+    """``reach-v3`` -> ``reach-proprio-v3``: the same task without privileged state in its observation."""
+    stem, _, version = task.rpartition("-")
+    return f"{stem}-proprio-{version}"
+
+
+PROPRIOCEPTIVE_TASKS = ("reach-v3", "push-v3")
+"""Meta-World tasks registered with a proprioceptive variant (for learning from cameras)."""
+
+
+def _register_proprioceptive(task: str) -> None:
+    base = get_task(task)
+    spec = TaskSpec(
+        name=proprioceptive_name(task),
+        prompt=base.prompt,
+        max_steps=base.max_steps,
+        make_env=partial(ProprioceptiveMetaWorldEnv, task),
+        motion_dims=base.motion_dims,
+        family="metaworld",
+    )
+    register_task(spec, replace=True)
+
+
 def _register() -> None:
     push = get_task("push-v3")
     spec = TaskSpec(
@@ -58,3 +103,5 @@ def _register() -> None:
 
 STRICT_TASKS = ("push-strict-v3",)
 _register()
+for _task in PROPRIOCEPTIVE_TASKS:
+    _register_proprioceptive(_task)
