@@ -274,6 +274,31 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         result = run_lerobot_video_benchmark(frames=frames, size=size)
         typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
+    @bench.command("images")
+    def bench_images(
+        frames: int = 20_000,
+        image_size: Annotated[int, typer.Option(help="Square frame size in pixels.")] = 64,
+        cameras: Annotated[str, typer.Option(help="Comma-separated camera names.")] = "front",
+        batch_size: int = 256,
+        horizon: int = 50,
+        budget_mb: Annotated[int, typer.Option(help="The streaming reader's memory budget (MiB).")] = 64,
+        streaming: Annotated[bool, typer.Option(help="Also time an epoch of the streaming reader.")] = True,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+    ) -> None:
+        """Camera frames: ingest, load + PNG decode, chunked reads (take, StepArrays, numpy), streaming."""
+        from recap_core.store.image_bench import run_image_benchmark
+
+        result = run_image_benchmark(
+            frames=frames,
+            image_size=image_size,
+            cameras=tuple(c for c in cameras.split(",") if c),
+            batch_size=batch_size,
+            horizon=horizon,
+            budget_mb=budget_mb,
+            streaming=streaming,
+        )
+        typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+
     @bench.command("store")
     def bench_store(
         frames: int = 200_000,
