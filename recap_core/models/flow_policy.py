@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -27,7 +27,7 @@ from torch import nn
 from recap_core.models.backbones import build_backbone
 from recap_core.models.normalisation import Normaliser
 from recap_core.models.prompts import HashedPromptEncoder
-from recap_core.models.vision import CameraInputs, VisionConfig, image_tensors
+from recap_core.models.vision import CameraInputs, VisionConfig, architecture_dict, image_tensors
 
 INDICATOR_NEGATIVE = 0
 INDICATOR_POSITIVE = 1
@@ -67,13 +67,7 @@ class FlowPolicyConfig:
         return dataclasses.replace(self, obs_dim=obs_dim, action_dim=action_dim, conditioned=conditioned)
 
     def to_dict(self) -> dict:
-        """A state-only network's dict has no "images" entry, so its config.json is what it was before
-        images existed."""
-        out = asdict(self)
-        out.pop("images")
-        if self.images.enabled:
-            out["images"] = self.images.to_dict()
-        return out
+        return architecture_dict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FlowPolicyConfig:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
@@ -30,7 +30,7 @@ from recap_core.method.rewards import VALUE_SUPPORT
 from recap_core.models.backbones import build_backbone
 from recap_core.models.normalisation import Normaliser
 from recap_core.models.prompts import HashedPromptEncoder
-from recap_core.models.vision import CameraInputs, VisionConfig
+from recap_core.models.vision import CameraInputs, VisionConfig, architecture_dict
 
 
 @dataclass(frozen=True)
@@ -67,13 +67,7 @@ class ValueNetConfig:
         return (self.value_min, self.value_max)
 
     def to_dict(self) -> dict:
-        """A state-only network's dict has no "images" entry, so its config.json is what it was before
-        images existed."""
-        out = asdict(self)
-        out.pop("images")
-        if self.images.enabled:
-            out["images"] = self.images.to_dict()
-        return out
+        return architecture_dict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ValueNetConfig:

@@ -33,6 +33,16 @@ ENCODER_CONFIG_FILE = "config.json"
 ENCODER_WEIGHTS_FILE = "model.safetensors"
 
 
+def architecture_dict(architecture: Any) -> dict:
+    """An architecture config as config.json stores it. A state-only network's dict has no "images"
+    entry, so its config.json is what it was before images existed."""
+    out = asdict(architecture)
+    out.pop("images")
+    if architecture.images.enabled:
+        out["images"] = architecture.images.to_dict()
+    return out
+
+
 @dataclass(frozen=True)
 class VisionConfig:
     """The camera layout a network reads, and how it encodes each frame.

@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 from recap_core.episode import Episode
 from recap_core.sim.cameras import decode_frames, encode_frames
 from recap_core.steps import StepArrays, action_chunks
-from recap_core.store.bench import _rate, synthetic_episodes
+from recap_core.store.bench import _rate, numpy_ceiling, synthetic_episodes
 from recap_core.store.episode_store import STEPS, EpisodeStore
 from schemas.steps import IMAGE_COLUMN_PREFIX
 
@@ -243,7 +243,7 @@ def measure_reads(
         memory_batch(steps, rng.integers(0, n, size=batch_size), cameras, horizon)
     memory_rate = _rate(memory_batches * batch_size, time.perf_counter() - start)
 
-    numpy_rate = _numpy_ceiling(steps, cameras, batch_size, horizon, memory_batches, rng)
+    numpy_rate = numpy_ceiling(steps, cameras, batch_size, horizon, memory_batches, rng)
     return {
         "load_steps_seconds": round(load_seconds, 3),
         "load_steps_frames_per_s": _rate(n * len(cameras), load_seconds),
@@ -253,33 +253,6 @@ def measure_reads(
         "lance_take_vs_ceiling": round(take_rate / numpy_rate, 4),
         "steparrays_vs_ceiling": round(memory_rate / numpy_rate, 3),
     }
-
-
-def _numpy_ceiling(
-    steps: StepArrays,
-    cameras: Sequence[str],
-    batch_size: int,
-    horizon: int,
-    batches: int,
-    rng: np.random.Generator,
-) -> float:
-    """The same gathers on plain numpy arrays this process allocated itself."""
-    observations = np.array(steps.observations, copy=True)
-    actions = np.array(steps.actions, copy=True)
-    ends = np.array(steps.episode_end, copy=True)
-    images = [np.array(steps.images[c], copy=True) for c in cameras]
-    window = np.arange(horizon)[None, :]
-    start = time.perf_counter()
-    for _ in range(batches):
-        index = rng.integers(0, len(actions), size=batch_size)
-        _obs = observations[index]
-        offsets = index[:, None] + window
-        end = ends[index][:, None]
-        _mask = offsets < end
-        np.minimum(offsets, end - 1, out=offsets)
-        _chunks = actions[offsets]
-        _frames = [frames[index] for frames in images]
-    return _rate(batches * batch_size, time.perf_counter() - start)
 
 
 def measure_streaming(
