@@ -1,9 +1,9 @@
 """V^k's diagnostics come from the values the advantages stage computed, not from re-reading its table."""
 
 import numpy as np
+from core_helpers import blank_episode, make_steps
 
 from recap_core.loop.value_diagnostics import VALUE_RISES_MIN_SHARE, value_diagnostics
-from tests.core_helpers import blank_episode, make_steps
 
 
 def _steps_and_values(rising: list[bool], lengths: list[int], success: list[bool]):
