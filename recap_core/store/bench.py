@@ -171,11 +171,11 @@ def run_lerobot_video_benchmark(
     PyAV decoding the same mp4 straight through to pixels."""
     import av
     from av.video.reformatter import VideoReformatter
-    from PIL import Image
 
+    from recap_core.sim.cameras import png_bytes
     from recap_core.store.lerobot import LeRobotOptions, iter_episodes, open_dataset
     from recap_core.store.lerobot_export import export_lerobot
-    from recap_core.store.lerobot_video import png, video_codec
+    from recap_core.store.lerobot_video import video_codec
 
     tmp = Path(tempfile.mkdtemp(prefix="recap-video-bench-"))
     try:
@@ -193,7 +193,7 @@ def run_lerobot_video_benchmark(
                     success=True,
                     observations=np.zeros((length, 4), np.float32),
                     actions=np.zeros((length, 2), np.float32),
-                    images={"front": [png(Image.fromarray(frame)) for frame in pixels]},
+                    images={"front": [png_bytes(frame) for frame in pixels]},
                 )
             )
         store.add_episodes(episodes)

@@ -31,8 +31,9 @@ import pyarrow
 import pyarrow.parquet as pq
 
 from recap_core.episode import EPISODE_KINDS
+from recap_core.sim.cameras import decode_frames
 from recap_core.store.episode_store import STEPS, EpisodeStore
-from recap_core.store.lerobot_video import V3_VIDEO_PATH, Mp4Writer, rgb_frames
+from recap_core.store.lerobot_video import V3_VIDEO_PATH, Mp4Writer
 from schemas.steps import IMAGE_COLUMN_PREFIX
 
 CODEBASE_VERSION = "v3.0"
@@ -319,7 +320,7 @@ def _pixels(encoded: list[bytes], episode_id: str, camera: str) -> np.ndarray:
     """Stored frames as pixels for the video encoder; a step without a frame cannot be a video frame."""
     if not encoded or any(not frame for frame in encoded):
         raise ValueError(f"episode {episode_id}: camera {camera!r} has steps without a frame: export images")
-    return rgb_frames(encoded)
+    return decode_frames(encoded)
 
 
 def _sampled_pixels(encoded: list[bytes], samples: int = 100) -> np.ndarray | None:
@@ -331,7 +332,7 @@ def _sampled_pixels(encoded: list[bytes], samples: int = 100) -> np.ndarray | No
         return None
     picks = np.unique(np.linspace(0, len(encoded) - 1, min(samples, len(encoded))).round().astype(int))
     try:
-        return rgb_frames([encoded[i] for i in picks])
+        return decode_frames([encoded[i] for i in picks])
     except (UnidentifiedImageError, OSError, ValueError):
         return None
 

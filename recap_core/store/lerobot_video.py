@@ -11,13 +11,14 @@ lossless PNG: the pixels stored are exactly the pixels the video decodes to.
 
 from __future__ import annotations
 
-import io
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+
+from recap_core.sim.cameras import png_bytes
 
 V3_VIDEO_PATH = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
 V21_VIDEO_PATH = "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4"
@@ -65,20 +66,6 @@ def v3_location_columns(video_key: str) -> list[str]:
     return [prefix + "chunk_index", prefix + "file_index", prefix + "from_timestamp"]
 
 
-def png(image) -> bytes:
-    """Lossless PNG bytes of a PIL image; compress_level 1: encoding speed over a few percent of size."""
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
-
-
-def rgb_frames(encoded: Sequence[bytes]) -> np.ndarray:
-    """(T, H, W, 3) uint8 pixels of stored frames (PNG or JPEG), for encoding them as video."""
-    from PIL import Image
-
-    return np.stack([np.asarray(Image.open(io.BytesIO(frame)).convert("RGB")) for frame in encoded])
-
-
 def decode_at(segment: VideoSegment, timestamps: np.ndarray, fps: float) -> list[bytes]:
     """PNG frames of ``segment`` shown nearest to ``timestamps`` (seconds from the segment's start).
 
@@ -113,7 +100,7 @@ def decode_at(segment: VideoSegment, timestamps: np.ndarray, fps: float) -> list
             # one converter for the file: a frame's own (to_image) builds a new swscale context per frame,
             # which made the import ~10x slower than decoding
             to_rgb = VideoReformatter()
-            return [png(to_rgb.reformat(frame, format="rgb24").to_image()) for frame in chosen]
+            return [png_bytes(to_rgb.reformat(frame, format="rgb24").to_ndarray()) for frame in chosen]
     except av.FFmpegError as error:
         raise VideoDecodeError(f"{segment.path}: not a readable video ({error})") from None
 

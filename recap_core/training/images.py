@@ -21,7 +21,8 @@ def step_images(steps: StepArrays, vision: VisionConfig) -> dict[str, torch.Tens
     if missing:
         raise ValueError(
             f"the network expects {vision.layout()}, but the steps carry no frames of camera(s) {missing} "
-            f"(loaded: {sorted(steps.images)}): load them with the steps (EpisodeStore.load_step_images)"
+            f"(loaded: {sorted(steps.images)}): load them with the steps "
+            "(EpisodeStore.load_steps(cameras=...))"
         )
     expected = (vision.image_size, vision.image_size, vision.channels)
     for camera in vision.cameras:
