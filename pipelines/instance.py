@@ -27,3 +27,18 @@ def ensure_dagster_home() -> Path:
         shutil.copyfile(PROJECT_DAGSTER_YAML, target)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
+
+
+def initialise_storage(home: Path) -> None:
+    """Create (or migrate) the instance's storage once, in this process, before anything else opens it.
+
+    On a fresh SQLite home the webserver, the daemon and the code server would otherwise each create the
+    run, event-log and schedule databases at the same moment, and two of them stamping the alembic
+    version table leave it with two heads ("alembic_version has more than one head present"): the code
+    location then fails to load. Opening the instance here creates all three databases (Postgres
+    storage is created the same way), so the processes started next find them ready.
+    """
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        instance.get_runs(limit=1)  # touches the run storage; the constructor created the other two

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from pipelines.instance import initialise_storage
 from recap_core.locations import data_root
 
 WORKSPACE = Path(__file__).resolve().parent.parent / "workspace.yaml"
@@ -31,6 +32,7 @@ def ui_commands(port: int, host: str = "127.0.0.1") -> list[list[str]]:
 
 def serve_ui(dagster_home: Path, port: int) -> int:
     """Run both until either exits or the user interrupts; stop the other; return the first exit code."""
+    initialise_storage(dagster_home)  # before the processes that would otherwise race to create it
     env = {**os.environ, "DAGSTER_HOME": str(dagster_home), "RECAP_HOME": str(data_root())}
     # The children run in their own sessions (so a Ctrl-C reaches them once, through us): a SIGTERM or
     # SIGHUP to this process must stop them too, not leave them running without a parent.

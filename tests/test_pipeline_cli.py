@@ -3,10 +3,13 @@ dagster.yaml, and `recap ui` serving the asset graph and the main pages over HTT
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -17,6 +20,8 @@ import dagster as dg
 import psutil
 import pytest
 from pipeline_helpers import project_env
+
+from pipelines.instance import PROJECT_DAGSTER_YAML, initialise_storage
 
 TASK = "reach-v3"
 
@@ -89,11 +94,13 @@ def test_recap_ui_serves_the_asset_graph_and_main_pages(env, tmp_path):
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    started: set[psutil.Process] = set()  # every process recap ui started, to stop even if we fail
     try:
         # generous: on a busy 2-core machine the webserver and its code server start slowly
         deadline = time.monotonic() + 420
         nodes = None
         while time.monotonic() < deadline:
+            started.update(_descendants(process.pid))
             try:
                 _fail_on_a_location_error(port, log)
                 data = _graphql(port, "{ assetNodes { assetKey { path } groupName } }")
@@ -120,7 +127,44 @@ def test_recap_ui_serves_the_asset_graph_and_main_pages(env, tmp_path):
         assert not alive, f"left running after recap ui stopped: {[p.cmdline()[:4] for p in alive]}"
     finally:
         if process.poll() is None:
+            started.update(_descendants(process.pid))
             os.killpg(process.pid, signal.SIGKILL)
+        # the webserver and the daemon run in sessions of their own: the group kill does not reach them
+        for child in started:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+OPEN_INSTANCE = "import dagster as dg, sys; dg.DagsterInstance.from_config(sys.argv[1])"
+
+
+def test_a_fresh_instance_is_created_once_before_the_ui_processes_open_it(tmp_path):
+    """The webserver, the daemon and the code server open a fresh SQLite instance at the same moment;
+    left to themselves, two of them stamp alembic's version table twice and the code location fails to
+    load ("alembic_version has more than one head present"). `recap ui` creates the storage first
+    (initialise_storage), so the three processes then open it concurrently without creating anything."""
+    for attempt in range(4):
+        home = tmp_path / f"home-{attempt}"
+        home.mkdir()
+        shutil.copyfile(PROJECT_DAGSTER_YAML, home / "dagster.yaml")
+        initialise_storage(home)
+        command = [sys.executable, "-c", OPEN_INSTANCE, str(home)]
+        opening = [subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+        errors = [p.communicate(timeout=120)[1] for p in opening]
+        assert all(p.returncode == 0 for p in opening), errors
+        databases = sorted(home.rglob("*.db"))
+        assert {db.name for db in databases} >= {"runs.db", "index.db", "schedules.db"}
+        for db in databases:
+            with contextlib.closing(sqlite3.connect(db)) as connection:
+                heads = connection.execute("select count(*) from alembic_version").fetchone()[0]
+            assert heads == 1, f"{db.name} has {heads} alembic heads"
 
 
 LOCATION = """{ workspaceOrError { ... on Workspace { locationEntries { name
