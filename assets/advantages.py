@@ -5,11 +5,11 @@ import dagster as dg
 from assets import descriptions
 from assets.checks import value_rises_check
 from assets.iteration import ITERATION_GROUP, PARTITIONS
-from assets.metadata import image, optional_float
+from assets.k8s import table_tags
+from assets.metadata import image, materialized, optional_float, step_context
+from assets.partitions import task_and_iteration
+from assets.resources import RecapResource
 from assets.value_function import value_function
-from pipelines.k8s import table_tags
-from pipelines.partitions import task_and_iteration
-from pipelines.resources import RecapResource
 from recap_core.loop.labelling_stages import iteration_advantages
 from recap_core.loop.plots import values_along_episodes
 
@@ -29,10 +29,13 @@ from recap_core.loop.plots import values_along_episodes
 )
 def advantages(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.MaterializeResult:
     task, iteration = task_and_iteration(context)
-    result = iteration_advantages(recap.store(), recap.settings(), recap.checkpoints(), task, iteration)
+    ctx = step_context(context, recap)
+    result = iteration_advantages(ctx, task, iteration)
     picture = values_along_episodes(result.diagnostics.curves, f"V^{iteration} along episodes of {task}")
-    return dg.MaterializeResult(
-        metadata={
+    return materialized(
+        ctx,
+        {
+            "lookahead": result.lookahead,
             "rows": result.steps,
             "advantages_table_version": result.table_version,
             "value_checkpoint_sha256": result.value_checkpoint.sha256,
@@ -43,5 +46,5 @@ def advantages(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.Ma
             "value_return_mae": result.value_return_mae,
             "values_along_episodes": image(picture, "values along episodes"),
         },
-        check_results=[value_rises_check(result.diagnostics, "value_rises_in_successes")],
+        [value_rises_check(result.diagnostics, "value_rises_in_successes")],
     )

@@ -6,14 +6,20 @@ import dagster as dg
 from assets import descriptions
 from assets.advantages import advantages
 from assets.iteration import PARTITIONS
+from assets.k8s import training_tags
+from assets.metadata import materialized, step_context
+from assets.partitions import task_and_iteration
 from assets.policy import policy
 from assets.pretraining import policy_pretrained
-from pipelines.distributed_training import train_stage
-from pipelines.k8s import training_tags
-from pipelines.partitions import task_and_iteration
-from pipelines.resources import RecapResource
-from recap_core.loop.baselines import BaselineOutcome, audit_baselines, evaluate_recap_unguided, run_baselines
-from recap_core.methods import BASELINES, RECAP_UNGUIDED
+from assets.resources import RecapResource
+from assets.training_launcher import train_stage
+from recap_core.extraction import BASELINES, RECAP_UNGUIDED
+from recap_core.study.baselines import (
+    BaselineOutcome,
+    audit_baselines,
+    evaluate_recap_unguided,
+    run_baselines,
+)
 
 LEDGER_SUMMARY = ("success_rate", "success_rate_se", "throughput_per_hour", "throughput_per_hour_se")
 
@@ -40,15 +46,15 @@ BASELINE_GROUP = "recap_baselines"
 )
 def baselines(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.MaterializeResult:
     task, iteration = task_and_iteration(context)
-    root = recap.checkpoints()
+    ctx = step_context(context, recap)
     outcomes = run_baselines(
-        recap.store(), recap.settings(), root, recap.ledger(), task, iteration, context.run_id,
-        train=lambda method: train_stage(context, recap, "policy", task, iteration, method),
-    )  # fmt: skip
-    audit = audit_baselines(root, task, iteration, outcomes)
-    unguided = evaluate_recap_unguided(
-        recap.settings(), root, recap.ledger(), task, iteration, context.run_id
-    ).row
+        ctx,
+        task,
+        iteration,
+        train=lambda method: train_stage(context, ctx, "policy", task, iteration, method),
+    )
+    audit = audit_baselines(ctx.checkpoints, task, iteration, outcomes)
+    unguided = evaluate_recap_unguided(ctx, task, iteration).row
     metadata: dict = {
         "methods": ", ".join(BASELINES),
         "table_versions": dg.MetadataValue.json(audit.value_versions),
@@ -58,9 +64,10 @@ def baselines(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.Mat
         f"{RECAP_UNGUIDED}_success_rate": unguided["success_rate"],
         f"{RECAP_UNGUIDED}_throughput_per_hour": unguided["throughput_per_hour"],
     }
-    return dg.MaterializeResult(
-        metadata=metadata,
-        check_results=[
+    return materialized(
+        ctx,
+        metadata,
+        [
             dg.AssetCheckResult(
                 check_name="baselines_share_pi_k_data",
                 passed=audit.same_data,

@@ -2,9 +2,9 @@
 
 import dagster as dg
 
+from recap_core.extraction import Method
 from recap_core.loop.results import LabelResult
 from recap_core.loop.value_diagnostics import ValueDiagnostics
-from recap_core.methods import Method
 from recap_core.store import EpisodeStore
 from schemas.episodes import episodes_validation_schema
 

@@ -4,10 +4,10 @@ import dagster as dg
 
 from assets.checks import table_check
 from assets.iteration import PRETRAINING_GROUP
-from assets.metadata import collection_metadata
-from pipelines.k8s import collector_tags
-from pipelines.partitions import register_partitions
-from pipelines.resources import RecapResource
+from assets.k8s import collector_tags
+from assets.metadata import collection_metadata, materialized, step_context
+from assets.partitions import register_partitions
+from assets.resources import RecapResource
 from recap_core.loop.collection import collect_demonstrations
 
 
@@ -27,11 +27,9 @@ from recap_core.loop.collection import collect_demonstrations
     description="Teleoperation-like demonstrations of every configured task, in the episodes/steps tables.",
 )
 def demonstrations(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.MaterializeResult:
-    settings = recap.settings()
-    store = recap.store()
-    result = collect_demonstrations(store, settings)
-    register_partitions(context.instance, list(settings.tasks), [])
-    return dg.MaterializeResult(
-        metadata=collection_metadata(result, "per_task"),
-        check_results=[table_check(store, "episodes_schema_valid")],
+    ctx = step_context(context, recap)
+    result = collect_demonstrations(ctx)
+    register_partitions(context.instance, list(ctx.settings.tasks), [])
+    return materialized(
+        ctx, collection_metadata(result, "per_task"), [table_check(ctx.store, "episodes_schema_valid")]
     )

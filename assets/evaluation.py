@@ -3,13 +3,13 @@
 import dagster as dg
 
 from assets.iteration import ITERATION_GROUP, PARTITIONS
-from assets.metadata import image, optional_float
+from assets.k8s import collector_tags
+from assets.metadata import image, materialized, optional_float, step_context
+from assets.partitions import task_and_iteration
 from assets.policy import policy
-from pipelines.k8s import collector_tags
-from pipelines.partitions import task_and_iteration
-from pipelines.resources import RecapResource
+from assets.resources import RecapResource
 from recap_core.loop.evaluation import evaluate_iteration
-from recap_core.loop.report import task_progress_images
+from recap_core.study.report import task_progress_images
 
 PROGRESS_METADATA = {
     "success_rate": "success_per_iteration",
@@ -34,13 +34,13 @@ PROGRESS_METADATA = {
 )
 def evaluation(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.MaterializeResult:
     task, iteration = task_and_iteration(context)
-    result = evaluate_iteration(
-        recap.store(), recap.settings(), recap.checkpoints(), recap.ledger(), task, iteration, context.run_id
-    )
+    ctx = step_context(context, recap)
+    result = evaluate_iteration(ctx, task, iteration)
     if result is None:
-        return dg.MaterializeResult(
-            metadata={"evaluated": False, "reason": f"no simulator for task {task}: evaluate on the robot"},
-            check_results=[
+        return materialized(
+            ctx,
+            {"evaluated": False, "reason": f"no simulator for task {task}: evaluate on the robot"},
+            [
                 dg.AssetCheckResult(
                     check_name="evaluated_on_held_out_seeds",
                     passed=False,
@@ -50,8 +50,9 @@ def evaluation(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.Ma
             ],
         )
     row = result.row
-    return dg.MaterializeResult(
-        metadata={
+    return materialized(
+        ctx,
+        {
             "success_rate": row["success_rate"],
             "success_rate_se": row["success_rate_se"],
             "mean_duration_s": optional_float(row["mean_duration_s"]),
@@ -61,15 +62,14 @@ def evaluation(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.Ma
             "eval_seeds": row["eval_seeds"],
             "split": row["split"],
             "policy_sha256": row["policy_sha256"],
+            "beta": row["beta"],
             "ledger_version": result.ledger_version,
             **{
                 PROGRESS_METADATA[column]: image(png, PROGRESS_METADATA[column])
-                for column, png in task_progress_images(
-                    recap.ledger(), task, row["split"], recap.study
-                ).items()
+                for column, png in task_progress_images(ctx.ledger_uri, task, row["split"], ctx.study).items()
             },
         },
-        check_results=[
+        [
             dg.AssetCheckResult(
                 check_name="evaluated_on_held_out_seeds",
                 passed=result.held_out,

@@ -6,10 +6,10 @@ import dagster as dg
 from assets.checks import table_check
 from assets.demonstrations import demonstrations
 from assets.iteration import ITERATION_GROUP, PARTITIONS
-from assets.metadata import collection_metadata
-from pipelines.k8s import collector_tags
-from pipelines.partitions import ITERATIONS, task_and_iteration
-from pipelines.resources import RecapResource
+from assets.k8s import collector_tags
+from assets.metadata import collection_metadata, materialized, step_context
+from assets.partitions import ITERATIONS, task_and_iteration
+from assets.resources import RecapResource
 from recap_core.loop.collection import collect_iteration_experience
 
 
@@ -32,14 +32,11 @@ from recap_core.loop.collection import collect_iteration_experience
 )
 def experience(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.MaterializeResult:
     task, iteration = task_and_iteration(context)
-    store = recap.store()
+    ctx = step_context(context, recap)
     # Newly dropped fleet data belongs to the newest iteration; re-running an old one must not absorb it.
     newest = max(int(k) for k in context.instance.get_dynamic_partitions(ITERATIONS.name))
     drop_folder = recap.lerobot_drop_folder if iteration == newest else ""
-    result = collect_iteration_experience(
-        store, recap.settings(), recap.checkpoints(), task, iteration, drop_folder or None
-    )
-    return dg.MaterializeResult(
-        metadata=collection_metadata(result, "per_kind"),
-        check_results=[table_check(store, "episodes_schema_valid")],
+    result = collect_iteration_experience(ctx, task, iteration, drop_folder or None)
+    return materialized(
+        ctx, collection_metadata(result, "per_kind"), [table_check(ctx.store, "episodes_schema_valid")]
     )

@@ -6,10 +6,10 @@ from assets import descriptions
 from assets.advantages import advantages
 from assets.checks import corrections_check, fraction_check
 from assets.iteration import ITERATION_GROUP, PARTITIONS
-from assets.metadata import label_metadata
-from pipelines.k8s import table_tags
-from pipelines.partitions import task_and_iteration
-from pipelines.resources import RecapResource
+from assets.k8s import table_tags
+from assets.metadata import label_metadata, materialized, step_context
+from assets.partitions import task_and_iteration
+from assets.resources import RecapResource
 from recap_core.loop.labelling_stages import iteration_labels
 
 
@@ -36,10 +36,12 @@ from recap_core.loop.labelling_stages import iteration_labels
 )
 def indicators(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.MaterializeResult:
     task, iteration = task_and_iteration(context)
-    result = iteration_labels(recap.store(), recap.settings(), recap.checkpoints(), task, iteration)
-    return dg.MaterializeResult(
-        metadata=label_metadata(result),
-        check_results=[
+    ctx = step_context(context, recap)
+    result = iteration_labels(ctx, task, iteration)
+    return materialized(
+        ctx,
+        label_metadata(result),
+        [
             fraction_check(result, "positive_fraction_on_target"),
             corrections_check(result, "corrections_labelled_positive"),
         ],

@@ -1,6 +1,6 @@
 """Shared pieces of the per-(task, iteration) assets."""
 
-from pipelines.partitions import TASK_ITERATION
+from assets.partitions import TASK_ITERATION
 
 PRETRAINING_GROUP = "pretraining"
 ITERATION_GROUP = "recap_iteration"

@@ -5,7 +5,9 @@ from typing import Any
 
 import dagster as dg
 
+from assets.resources import RecapResource
 from recap_core.loop.collection import CollectionResult
+from recap_core.loop.context import RunContext
 from recap_core.loop.plots import training_curve
 from recap_core.loop.results import LabelResult, TrainingResult
 
@@ -73,3 +75,25 @@ def collection_metadata(result: CollectionResult, breakdown: str) -> dict[str, A
         breakdown: dg.MetadataValue.json(result.per_task),
         **{k: v for k, v in result.extra.items() if isinstance(v, int | float | str)},
     }
+
+
+SETTINGS_TAG = "recap/settings_sha256"
+
+
+def step_context(context: dg.AssetExecutionContext, recap: RecapResource) -> RunContext:
+    """This step's run context, built once from the resource; the run is tagged with the sha256 of the
+    resolved settings, so runs with the same settings can be found in the UI's run list."""
+    ctx = recap.run_context(context.run_id)
+    context.instance.add_run_tags(context.run_id, {SETTINGS_TAG: ctx.settings_sha256()})
+    return ctx
+
+
+def materialized(
+    ctx: RunContext, metadata: dict[str, Any], check_results: list[dg.AssetCheckResult] | None = None
+) -> dg.MaterializeResult:
+    """The step's result, with the resolved settings it ran (the run's record of what it did)."""
+    record = {
+        "settings": dg.MetadataValue.json(ctx.settings_record()),
+        "settings_sha256": ctx.settings_sha256(),
+    }
+    return dg.MaterializeResult(metadata={**metadata, **record}, check_results=check_results or [])

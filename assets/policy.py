@@ -5,12 +5,12 @@ import dagster as dg
 from assets import descriptions
 from assets.indicators import indicators
 from assets.iteration import ITERATION_GROUP, PARTITIONS
-from assets.metadata import training_metadata
+from assets.k8s import training_tags
+from assets.metadata import materialized, step_context, training_metadata
+from assets.partitions import task_and_iteration
 from assets.pretraining import policy_pretrained
-from pipelines.distributed_training import train_stage
-from pipelines.k8s import training_tags
-from pipelines.partitions import task_and_iteration
-from pipelines.resources import RecapResource
+from assets.resources import RecapResource
+from assets.training_launcher import train_stage
 
 
 @dg.asset(
@@ -24,5 +24,6 @@ from pipelines.resources import RecapResource
 )
 def policy(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.MaterializeResult:
     task, iteration = task_and_iteration(context)
-    result = train_stage(context, recap, "policy", task, iteration)
-    return dg.MaterializeResult(metadata=training_metadata(result, f"pi^{iteration} {task}"))
+    ctx = step_context(context, recap)
+    result = train_stage(context, ctx, "policy", task, iteration)
+    return materialized(ctx, training_metadata(result, f"pi^{iteration} {task}"))

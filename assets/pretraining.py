@@ -6,10 +6,10 @@ from assets import descriptions
 from assets.checks import fraction_check
 from assets.demonstrations import demonstrations
 from assets.iteration import PRETRAINING_GROUP
-from assets.metadata import label_metadata, training_metadata
-from pipelines.distributed_training import train_stage
-from pipelines.k8s import table_tags, training_tags
-from pipelines.resources import RecapResource
+from assets.k8s import table_tags, training_tags
+from assets.metadata import label_metadata, materialized, step_context, training_metadata
+from assets.resources import RecapResource
+from assets.training_launcher import train_stage
 from recap_core.loop.labelling_stages import pretraining_labels
 
 
@@ -24,8 +24,9 @@ from recap_core.loop.labelling_stages import pretraining_labels
 def value_function_pretrained(
     context: dg.AssetExecutionContext, recap: RecapResource
 ) -> dg.MaterializeResult:
-    result = train_stage(context, recap, "value_pretrained")
-    return dg.MaterializeResult(metadata=training_metadata(result, "V_pre"))
+    ctx = step_context(context, recap)
+    result = train_stage(context, ctx, "value_pretrained")
+    return materialized(ctx, training_metadata(result, "V_pre"))
 
 
 @dg.asset(
@@ -42,12 +43,10 @@ def value_function_pretrained(
     ],
     description=descriptions.PRETRAINING_INDICATORS,
 )
-def pretraining_indicators(recap: RecapResource) -> dg.MaterializeResult:
-    result = pretraining_labels(recap.store(), recap.settings(), recap.checkpoints())
-    return dg.MaterializeResult(
-        metadata=label_metadata(result),
-        check_results=[fraction_check(result, "positive_fraction_on_target")],
-    )
+def pretraining_indicators(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.MaterializeResult:
+    ctx = step_context(context, recap)
+    result = pretraining_labels(ctx)
+    return materialized(ctx, label_metadata(result), [fraction_check(result, "positive_fraction_on_target")])
 
 
 @dg.asset(
@@ -59,5 +58,6 @@ def pretraining_indicators(recap: RecapResource) -> dg.MaterializeResult:
     description="pi_pre: the advantage-conditioned flow-matching action-chunk policy on all demos.",
 )
 def policy_pretrained(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.MaterializeResult:
-    result = train_stage(context, recap, "policy_pretrained")
-    return dg.MaterializeResult(metadata=training_metadata(result, "pi_pre"))
+    ctx = step_context(context, recap)
+    result = train_stage(context, ctx, "policy_pretrained")
+    return materialized(ctx, training_metadata(result, "pi_pre"))

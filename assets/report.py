@@ -4,11 +4,11 @@ import dagster as dg
 
 from assets.baselines import baselines
 from assets.evaluation import evaluation
-from assets.metadata import image
-from pipelines.k8s import table_tags
-from pipelines.resources import RecapResource
-from recap_core.loop.experiment import DEFAULT_ITERATIONS, ExperimentPlan
-from recap_core.loop.report import write_report
+from assets.k8s import table_tags
+from assets.metadata import image, materialized, step_context
+from assets.resources import RecapResource
+from recap_core.study.experiment import DEFAULT_ITERATIONS, ExperimentPlan
+from recap_core.study.report import write_report
 
 REPORT_GROUP = "experiment_report"
 
@@ -28,21 +28,24 @@ class ReportConfig(dg.Config):
     kinds={"markdown"},
     description="RECAP^K against SFT, AWR and PPO per task, every number read back from the Delta ledger.",
 )
-def experiment_report(config: ReportConfig, recap: RecapResource) -> dg.MaterializeResult:
+def experiment_report(
+    context: dg.AssetExecutionContext, config: ReportConfig, recap: RecapResource
+) -> dg.MaterializeResult:
     from pathlib import Path
 
-    settings = recap.settings()
-    plan = ExperimentPlan.from_settings(recap.preset, settings, config.iterations, config.replicates)
+    ctx = step_context(context, recap)
+    plan = ExperimentPlan.from_settings(recap.preset, ctx.settings, config.iterations, config.replicates)
     directory = plan.report_dir(Path(config.reports_root) if config.reports_root else None)
     report = write_report(
-        recap.ledger(), plan.tasks, plan.iterations, directory, plan.title, studies=plan.studies
+        ctx.ledger_uri, plan.tasks, plan.iterations, directory, plan.title, studies=plan.studies
     )
 
     def claims(outcome: str) -> list[str]:
         return [f"{t['task']}: {t['claim']}" for t in report.targets if t["verdict"] == outcome]
 
-    return dg.MaterializeResult(
-        metadata={
+    return materialized(
+        ctx,
+        {
             "report": dg.MetadataValue.md(report.markdown),
             "report_path": dg.MetadataValue.path(str(directory / "report.md")),
             "ledger_version": report.ledger_version,
@@ -52,5 +55,5 @@ def experiment_report(config: ReportConfig, recap: RecapResource) -> dg.Material
             "targets_inconclusive": dg.MetadataValue.json(claims("inconclusive")),
             "targets_undefined": dg.MetadataValue.json(claims("undefined")),
             **{name.removesuffix(".png"): image(png, name) for name, png in report.images.items()},
-        }
+        },
     )

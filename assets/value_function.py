@@ -4,12 +4,12 @@ import dagster as dg
 
 from assets.experience import experience
 from assets.iteration import ITERATION_GROUP, PARTITIONS
-from assets.metadata import training_metadata
+from assets.k8s import training_tags
+from assets.metadata import materialized, step_context, training_metadata
+from assets.partitions import task_and_iteration
 from assets.pretraining import value_function_pretrained
-from pipelines.distributed_training import train_stage
-from pipelines.k8s import training_tags
-from pipelines.partitions import task_and_iteration
-from pipelines.resources import RecapResource
+from assets.resources import RecapResource
+from assets.training_launcher import train_stage
 
 
 @dg.asset(
@@ -23,7 +23,8 @@ from pipelines.resources import RecapResource
 )
 def value_function(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.MaterializeResult:
     task, iteration = task_and_iteration(context)
-    result = train_stage(context, recap, "value", task, iteration)
+    ctx = step_context(context, recap)
+    result = train_stage(context, ctx, "value", task, iteration)
     meta = training_metadata(result, f"V^{iteration} {task}")
     meta["max_iteration_read"] = max(result.episodes_per_iteration)
-    return dg.MaterializeResult(metadata=meta)
+    return materialized(ctx, meta)

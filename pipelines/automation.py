@@ -11,9 +11,9 @@ from collections.abc import Iterable
 
 import dagster as dg
 
+from assets.partitions import ITERATIONS, TASKS, partition_key, register_partitions
+from assets.resources import RecapResource
 from pipelines.jobs import iteration_job
-from pipelines.partitions import ITERATIONS, TASKS, partition_key, register_partitions
-from pipelines.resources import RecapResource
 from recap_core.loop.fleet import pending_datasets
 
 EVALUATION_KEY = dg.AssetKey("evaluation")

@@ -12,14 +12,14 @@ from assets.demonstrations import demonstrations
 from assets.evaluation import evaluation
 from assets.experience import experience
 from assets.indicators import indicators
+from assets.k8s import executor_from_env
 from assets.policy import policy
 from assets.pretraining import policy_pretrained, pretraining_indicators, value_function_pretrained
 from assets.report import experiment_report
+from assets.resources import RecapResource
 from assets.value_function import value_function
 from pipelines.automation import new_fleet_data, nightly_recap
 from pipelines.jobs import JOBS
-from pipelines.k8s import executor_from_env
-from pipelines.resources import RecapResource
 
 ALL_ASSETS = [
     demonstrations,

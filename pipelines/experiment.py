@@ -12,12 +12,12 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.partitions import register_partitions
+from assets.resources import RecapResource
 from pipelines.jobs import ITERATION_WITH_BASELINES_JOB, REPORT_JOB
-from pipelines.partitions import register_partitions
-from pipelines.resources import RecapResource
 from pipelines.run import execute_job, materialize_iteration, materialize_pretraining, require_known_tasks
-from recap_core.loop.experiment import ExperimentPlan
-from recap_core.loop.report import Report, write_report
+from recap_core.study.experiment import ExperimentPlan
+from recap_core.study.report import Report, write_report
 
 
 def materialize_report(

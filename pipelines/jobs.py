@@ -7,8 +7,8 @@ import dagster as dg
 
 from assets.baselines import BASELINE_GROUP
 from assets.iteration import ITERATION_GROUP, PRETRAINING_GROUP
+from assets.partitions import TASK_ITERATION
 from assets.report import REPORT_GROUP
-from pipelines.partitions import TASK_ITERATION
 
 PRETRAINING_JOB = "pretraining"
 ITERATION_JOB = "recap_iteration"

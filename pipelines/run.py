@@ -13,15 +13,14 @@ from collections.abc import Callable, Sequence
 import dagster as dg
 import polars as pl
 
+from assets.partitions import partition_key, register_partitions
+from assets.resources import RecapResource
 from pipelines.definitions import ALL_ASSETS
 from pipelines.jobs import ITERATION_JOB, JOBS, PRETRAINING_JOB
-from pipelines.partitions import partition_key, register_partitions
 from pipelines.progress import close_progress, stage_progress
 from pipelines.recovery import owner_tags
-from pipelines.resources import RecapResource
 from recap_core.ledger import newest_evaluations, read_ledger
 from recap_core.locations import DEFAULT_STUDY
-from recap_core.loop.artifacts import require_iteration_in_order
 
 # Progress bars are ours; Dagster's per-event log stays in the instance (and the UI), not the terminal.
 CONSOLE_WARNINGS_ONLY = {"console": {"config": {"log_level": "WARNING"}}}
@@ -55,7 +54,7 @@ def add_iteration_partition(
 ) -> dg.MultiPartitionKey:
     """Check the task name and the iteration's order, then add the "iteration|task" partition if new."""
     require_known_tasks(recap, [task])
-    require_iteration_in_order(recap.checkpoints(), task, iteration)
+    recap.checkpoint_layout().require_iteration_in_order(task, iteration)
     register_partitions(instance, [task], [iteration])
     return partition_key(task, iteration)
 

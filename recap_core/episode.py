@@ -13,8 +13,7 @@ from typing import Literal
 
 import numpy as np
 
-EpisodeKind = Literal["demo", "autonomous", "intervention"]
-EPISODE_KINDS: tuple[str, ...] = ("demo", "autonomous", "intervention")
+EpisodeKind = Literal["demo", "autonomous", "intervention"]  # schemas.episodes.EPISODE_KINDS
 
 
 @dataclass

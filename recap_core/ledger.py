@@ -1,4 +1,4 @@
-"""The metrics ledger in Delta Lake: one row per (task, iteration, method, policy checkpoint).
+"""The metrics ledger in Delta Lake: one row per (task, iteration, method, policy weights, beta, split).
 
 Delta gives the ledger what a results spreadsheet lacks: atomic appends from concurrent runs, time travel
 to any earlier state, and SQL access. Rows are upserted on their natural key, so re-materialising an
@@ -18,20 +18,25 @@ import pyarrow as pa
 from deltalake import DeltaTable, Field, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
+from recap_core.extraction import LEDGER_METHODS
 from recap_core.locations import DEFAULT_STUDY
 from recap_core.object_storage import delta_storage_options, is_object_store
-from schemas.metrics import METRICS_ARROW_SCHEMA, MetricsRow
+from recap_core.seeds import EVAL_SPLITS
+from schemas.metrics import METRICS_ARROW_SCHEMA, metrics_validation_schema
 
 # A policy is identified by its weights, not by its checkpoint's sha256, which also covers config.json's
 # created_at and wall-clock training times: retraining the same weights from the same data re-keys
-# nothing, and re-evaluating a policy replaces its row.
-LEDGER_KEY = ("study", "task", "iteration", "method", "policy_weights_sha256", "split")
+# nothing, and re-evaluating a policy replaces its row. The same weights sampled with another guidance
+# weight beta are another policy, with a row of its own.
+LEDGER_KEY = ("study", "task", "iteration", "method", "policy_weights_sha256", "split", "beta")
 _COMMIT_ATTEMPTS = 20
+LEDGER_SCHEMA = metrics_validation_schema(LEDGER_METHODS, EVAL_SPLITS)
 
 
 def _validated_table(rows: Iterable[Mapping[str, Any]]) -> pa.Table:
-    frame = pl.DataFrame(list(rows), schema_overrides={"iteration": pl.Int32, "episodes": pl.Int32})
-    frame = MetricsRow.validate(frame.select([f.name for f in METRICS_ARROW_SCHEMA]))
+    overrides = {"iteration": pl.Int32, "episodes": pl.Int32, "lookahead": pl.Int32, "beta": pl.Float64}
+    frame = pl.DataFrame(list(rows), schema_overrides=overrides)
+    frame = LEDGER_SCHEMA.validate(frame.select([f.name for f in METRICS_ARROW_SCHEMA]))
     return frame.to_arrow().cast(METRICS_ARROW_SCHEMA)
 
 
@@ -77,14 +82,20 @@ def _upsert(uri: str, table: pa.Table) -> int:
 
 
 def _add_missing_columns(ledger: DeltaTable, schema: pa.Schema) -> None:
-    """A ledger written before a column existed (split) gains it, null in its old rows."""
+    """A ledger written before a column existed (split, beta, lookahead) gains it, null in its old rows."""
     present = set(ledger.schema().to_arrow().names)
     missing = [f for f in schema if f.name not in present]
-    other = [f.name for f in missing if not pa.types.is_string(f.type)]
-    if other:
-        raise ValueError(f"ledger {ledger.table_uri} lacks non-string column(s) {other}: migrate it first")
     if missing:
-        ledger.alter.add_columns([Field(f.name, "string", nullable=True) for f in missing])
+        ledger.alter.add_columns([_delta_field(f) for f in missing])
+
+
+_DELTA_TYPES = {pa.string(): "string", pa.float64(): "double", pa.int32(): "integer", pa.int64(): "long"}
+
+
+def _delta_field(field: pa.Field) -> Field:
+    if field.type not in _DELTA_TYPES:
+        raise ValueError(f"ledger column {field.name!r} ({field.type}) cannot be added to an older ledger")
+    return Field(field.name, _DELTA_TYPES[field.type], nullable=True)
 
 
 def ledger_version(uri: str | Path) -> int:
@@ -115,6 +126,9 @@ def with_split(rows: pl.DataFrame) -> pl.DataFrame:
     if "policy_weights_sha256" not in rows.columns:  # older rows: their checkpoint's sha is their identity
         rows = rows.with_columns(pl.lit(None, dtype=pl.String).alias("policy_weights_sha256"))
     rows = rows.with_columns(pl.col("policy_weights_sha256").fill_null(pl.col("policy_sha256")))
+    for column, dtype in (("beta", pl.Float64), ("lookahead", pl.Int32)):  # not recorded before: null
+        if column not in rows.columns:
+            rows = rows.with_columns(pl.lit(None, dtype=dtype).alias(column))
     return rows.select([field.name for field in METRICS_ARROW_SCHEMA])
 
 

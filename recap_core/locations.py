@@ -38,15 +38,23 @@ def in_study(root: str, study: str) -> str:
     return f"{root.rstrip('/')}/studies/{study}"
 
 
-def store_uri(study: str = DEFAULT_STUDY) -> str:
-    """Folder (or object-store URI) holding the study's Lance episode tables."""
-    return in_study(os.environ.get("RECAP_STORE_URI", str(data_root() / "lance")), study)
+def store_uri(study: str = DEFAULT_STUDY, root: str | None = None) -> str:
+    """Folder (or object-store URI) holding the study's Lance episode tables: ``root`` (a ``--store``
+    option, a resource's store_uri) or else $RECAP_STORE_URI or $RECAP_HOME/lance, in the study's
+    namespace. The one way every command and the pipeline resolve a store and a study together."""
+    return in_study(root or os.environ.get("RECAP_STORE_URI") or str(data_root() / "lance"), study)
 
 
-def checkpoint_dir(study: str = DEFAULT_STUDY) -> Path:
-    return Path(in_study(str(data_root() / "checkpoints"), study))
+def checkpoint_root(root: str | None = None) -> str:
+    """The checkpoints' root folder before any study: ``root`` or $RECAP_HOME/checkpoints."""
+    return root or str(data_root() / "checkpoints")
+
+
+def checkpoint_dir(study: str = DEFAULT_STUDY, root: str | None = None) -> Path:
+    """The study's checkpoint folder (see ``store_uri`` for how a root and a study combine)."""
+    return Path(in_study(checkpoint_root(root), study))
 
 
 def ledger_uri() -> str:
-    """Delta table of evaluation metrics."""
+    """Delta table of evaluation metrics (one for every study; rows carry the study's name)."""
     return os.environ.get("RECAP_LEDGER_URI", str(data_root() / "ledger" / "metrics"))

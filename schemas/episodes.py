@@ -9,7 +9,9 @@ import pandera.polars as pa
 import polars as pl
 import pyarrow
 
-from recap_core.episode import EPISODE_KINDS
+EPISODE_KINDS: tuple[str, ...] = ("demo", "autonomous", "intervention")
+"""Who produced an episode: an operator's demonstration, the policy alone, or the policy with a human
+who took over (its takeover steps are corrections)."""
 
 EPISODES_ARROW_SCHEMA = pyarrow.schema(
     [

@@ -6,12 +6,11 @@ stores, so readers (``recap query``, notebooks, the report) see stable types.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandera.polars as pa
 import polars as pl
 import pyarrow as pa_arrow
-
-from recap_core.methods import LEDGER_METHODS
-from recap_core.seeds import EVAL_SPLITS
 
 METRICS_ARROW_SCHEMA = pa_arrow.schema(
     [
@@ -21,6 +20,8 @@ METRICS_ARROW_SCHEMA = pa_arrow.schema(
         ("policy_checkpoint", pa_arrow.string()),
         ("policy_sha256", pa_arrow.string()),
         ("policy_weights_sha256", pa_arrow.string()),
+        ("beta", pa_arrow.float64()),  # the guidance weight the policy was sampled with (1: none)
+        ("lookahead", pa_arrow.int32()),  # N of the advantages its labels came from
         ("episodes", pa_arrow.int32()),
         ("success_rate", pa_arrow.float64()),
         ("success_rate_se", pa_arrow.float64()),
@@ -37,28 +38,34 @@ METRICS_ARROW_SCHEMA = pa_arrow.schema(
 )
 
 
-class MetricsRow(pa.DataFrameModel):
-    """Rules a ledger row must satisfy: rates are rates, counts are positive, the method is known."""
-
-    task: str = pa.Field(str_length={"min_value": 1})
-    iteration: pl.Int32 = pa.Field(ge=0)
-    method: str = pa.Field(isin=list(LEDGER_METHODS))
-    policy_checkpoint: str
-    policy_sha256: str = pa.Field(str_length={"min_value": 1})
-    policy_weights_sha256: str = pa.Field(str_length={"min_value": 1})
-    episodes: pl.Int32 = pa.Field(gt=0)
-    success_rate: float = pa.Field(ge=0.0, le=1.0)
-    success_rate_se: float = pa.Field(ge=0.0)
-    mean_duration_s: float = pa.Field(nullable=True, ge=0.0)
-    mean_duration_s_se: float = pa.Field(nullable=True, ge=0.0)
-    throughput_per_hour: float = pa.Field(ge=0.0)
-    throughput_per_hour_se: float = pa.Field(ge=0.0)
-    eval_seeds: str
-    split: str = pa.Field(isin=list(EVAL_SPLITS))
-    study: str = pa.Field(str_length={"min_value": 1})
-    run_id: str
-    evaluated_at: pl.Datetime(time_unit="us", time_zone="UTC")
-
-    class Config:
-        strict = True
-        coerce = True
+def metrics_validation_schema(methods: Sequence[str], splits: Sequence[str]) -> pa.DataFrameSchema:
+    """Rules a ledger row must satisfy: rates are rates, counts are positive, the method and the seed
+    split are ones the ledger knows (``methods`` and ``splits``: the method registry's and the seed
+    splits' names, passed in so the data model depends on nothing above it)."""
+    text = pa.Column(pl.String, pa.Check.str_length(min_value=1))
+    return pa.DataFrameSchema(
+        {
+            "task": text,
+            "iteration": pa.Column(pl.Int32, pa.Check.ge(0)),
+            "method": pa.Column(pl.String, pa.Check.isin(list(methods))),
+            "policy_checkpoint": pa.Column(pl.String),
+            "policy_sha256": text,
+            "policy_weights_sha256": text,
+            "beta": pa.Column(pl.Float64, pa.Check.ge(0.0)),
+            "lookahead": pa.Column(pl.Int32, pa.Check.ge(1)),
+            "episodes": pa.Column(pl.Int32, pa.Check.gt(0)),
+            "success_rate": pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0)),
+            "success_rate_se": pa.Column(pl.Float64, pa.Check.ge(0.0)),
+            "mean_duration_s": pa.Column(pl.Float64, pa.Check.ge(0.0), nullable=True),
+            "mean_duration_s_se": pa.Column(pl.Float64, pa.Check.ge(0.0), nullable=True),
+            "throughput_per_hour": pa.Column(pl.Float64, pa.Check.ge(0.0)),
+            "throughput_per_hour_se": pa.Column(pl.Float64, pa.Check.ge(0.0)),
+            "eval_seeds": pa.Column(pl.String),
+            "split": pa.Column(pl.String, pa.Check.isin(list(splits))),
+            "study": text,
+            "run_id": pa.Column(pl.String),
+            "evaluated_at": pa.Column(pl.Datetime("us", "UTC")),
+        },
+        strict=True,
+        coerce=True,
+    )

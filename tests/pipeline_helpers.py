@@ -8,8 +8,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.resources import RecapResource
 from pipelines.instance import PROJECT_DAGSTER_YAML
-from pipelines.resources import RecapResource
 
 
 def latest_metadata(instance: dg.DagsterInstance, key: str, partition: str | None = None) -> dict:

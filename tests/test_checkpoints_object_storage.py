@@ -8,16 +8,10 @@ import pytest
 import torch
 from services import s3_server
 
-from recap_core.locations import checkpoint_dir
-from recap_core.loop.artifacts import (
-    atomic_directory,
-    iteration_path,
-    next_iteration_to_train,
-    read_lineage,
-    require_checkpoint,
-    write_lineage,
-)
-from recap_core.training.checkpoints import checkpoint_sha256, save_checkpoint
+from recap_core.checkpoints.format import checkpoint_sha256
+from recap_core.checkpoints.layout import CheckpointLayout, write_lineage
+from recap_core.checkpoints.serialise import save_checkpoint
+from recap_core.locations import DEFAULT_STUDY, checkpoint_root
 
 TASK = "reach-v3"
 
@@ -34,12 +28,12 @@ def s3():
 def _machine(monkeypatch, tmp_path, name: str):
     """Switch to another machine: its own RECAP_HOME, so its own (empty) local checkpoint root."""
     monkeypatch.setenv("RECAP_HOME", str(tmp_path / name))
-    return checkpoint_dir()
+    return CheckpointLayout.at(checkpoint_root(), DEFAULT_STUDY)
 
 
-def _publish(root, seed: int) -> str:
-    target = iteration_path(root, "policy", TASK, 0)
-    with atomic_directory(target) as version:
+def _publish(layout: CheckpointLayout, seed: int) -> str:
+    target = layout.iteration("policy", TASK, 0)
+    with layout.publishing(target) as version:
         torch.manual_seed(seed)
         save_checkpoint(
             torch.nn.Linear(4, 2), version, kind="policy", architecture={"hidden": 4}, normalisation={},
@@ -53,19 +47,19 @@ def test_a_checkpoint_published_on_one_machine_is_fetched_by_another(s3, tmp_pat
     first = _publish(_machine(monkeypatch, tmp_path, "trainer"), seed=1)
 
     other = _machine(monkeypatch, tmp_path, "collector")
-    target = iteration_path(other, "policy", TASK, 0)
+    target = other.iteration("policy", TASK, 0)
     assert not target.exists()
-    assert next_iteration_to_train(other, TASK) == 1, "pi^0 exists, on object storage"
-    require_checkpoint(target, "pi^0", "policy")
+    assert other.next_iteration_to_train(TASK) == 1, "pi^0 exists, on object storage"
+    other.require(target, "pi^0", "policy")
     assert checkpoint_sha256(target) == first
-    assert read_lineage(target) == {"versions": {"episodes": 1}}
+    assert other.read_lineage(target) == {"versions": {"episodes": 1}}
 
     # a newer version published by the trainer replaces the collector's copy on its next read
     second = _publish(_machine(monkeypatch, tmp_path, "trainer"), seed=2)
     assert second != first
     _machine(monkeypatch, tmp_path, "collector")
     old_version = target.resolve()
-    require_checkpoint(target, "pi^0", "policy")
+    other.require(target, "pi^0", "policy")
     assert checkpoint_sha256(target) == second
     assert not old_version.exists(), "the replaced version is removed locally"
 
@@ -73,24 +67,37 @@ def test_a_checkpoint_published_on_one_machine_is_fetched_by_another(s3, tmp_pat
     trainer = _machine(monkeypatch, tmp_path, "trainer")
     with (
         pytest.raises(RuntimeError, match="diverged"),
-        atomic_directory(iteration_path(trainer, "policy", TASK, 0)),
+        trainer.publishing(trainer.iteration("policy", TASK, 0)),
     ):
         raise RuntimeError("training diverged")
     fresh = _machine(monkeypatch, tmp_path, "fresh")
-    assert (
-        checkpoint_sha256(require_checkpoint(iteration_path(fresh, "policy", TASK, 0), "pi^0", "policy"))
-        == second
-    )
+    assert checkpoint_sha256(fresh.policy_of(TASK, 0)) == second
+
+
+def test_the_mirror_follows_a_checkpoint_root_outside_the_data_root(s3, tmp_path, monkeypatch):
+    """A resource whose checkpoint_root points elsewhere than $RECAP_HOME/checkpoints used to be neither
+    uploaded nor fetched, silently: the mirror took its paths relative to the default data root. It now
+    mirrors the layout's own root, and a named study under its own prefix."""
+    monkeypatch.setenv("RECAP_HOME", str(tmp_path / "home"))
+    trainer = CheckpointLayout.at(tmp_path / "scratch-disk" / "ckpt", "study-a", "s3://recap/elsewhere")
+    published = _publish(trainer, seed=5)
+    collector = CheckpointLayout.at(tmp_path / "other-disk", "study-a", "s3://recap/elsewhere")
+    assert checkpoint_sha256(collector.policy_of(TASK, 0)) == published
+    assert collector.root == tmp_path / "other-disk" / "studies" / "study-a"
+    another_study = CheckpointLayout.at(tmp_path / "third-disk", "study-b", "s3://recap/elsewhere")
+    assert not another_study.exists(another_study.iteration("policy", TASK, 0))
+    with pytest.raises(ValueError, match="outside the mirrored checkpoint root"):
+        trainer.fetch(tmp_path / "somewhere" / "else")
 
 
 def test_a_failed_upload_leaves_the_local_checkpoint_as_it_was(s3, tmp_path, monkeypatch):
-    root = _machine(monkeypatch, tmp_path, "trainer")
-    monkeypatch.setenv("RECAP_CHECKPOINT_URI", "s3://recap/uploads")
-    published = _publish(root, seed=3)
-    monkeypatch.setenv("RECAP_CHECKPOINT_URI", "s3://no-such-bucket/checkpoints")
+    monkeypatch.setenv("RECAP_HOME", str(tmp_path / "trainer"))
+    root = checkpoint_root()
+    published = _publish(CheckpointLayout.at(root, DEFAULT_STUDY, "s3://recap/uploads"), seed=3)
+    layout = CheckpointLayout.at(root, DEFAULT_STUDY, "s3://no-such-bucket/checkpoints")
     with pytest.raises(OSError):
-        _publish(root, seed=4)
-    target = iteration_path(root, "policy", TASK, 0)
+        _publish(layout, seed=4)
+    target = layout.iteration("policy", TASK, 0)
     assert checkpoint_sha256(target) == published
     assert sorted(p.name for p in target.parent.iterdir() if p.name.startswith(".iteration-000.")) == [
         target.resolve().name

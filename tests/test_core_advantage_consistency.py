@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from core_helpers import blank_episode, make_steps
 
-from recap_core.method import (
+from recap_core.rules import (
     RewardConfig,
     episode_advantages,
     normalised_returns,

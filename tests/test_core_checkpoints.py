@@ -10,19 +10,16 @@ import numpy as np
 import pytest
 from core_helpers import ToyEpisode, make_steps, torch_threads
 
-from recap_core.models import DistributionalValueFunction, FlowPolicyConfig, ValueNetConfig
-from recap_core.policy_api import ChunkPolicy
-from recap_core.training import (
-    PolicyTrainConfig,
-    ValueTrainConfig,
+from recap_core.checkpoints import (
     checkpoint_sha256,
     load_policy,
     load_value_function,
     predict_values,
     pull_checkpoint,
-    train_policy,
-    train_value_function,
 )
+from recap_core.models import DistributionalValueFunction, FlowPolicyConfig, ValueNetConfig
+from recap_core.policy_api import ChunkPolicy
+from recap_core.training import PolicyTrainConfig, ValueTrainConfig, train_policy, train_value_function
 
 QUICK = {"epochs": 2, "batch_size": 64}
 NET = {"hidden": 32, "depth": 2}
@@ -189,7 +186,7 @@ def test_transformer_backbone_trains_and_round_trips(tmp_path: Path) -> None:
 def test_cli_bench_and_inspect_print_json(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from pipelines.cli import app
+    from pipelines.cli.main import app
 
     runner = CliRunner()
     result = runner.invoke(app, ["bench", "core", "--json", "--frames", "2000", "--train-batches", "2"])
@@ -203,7 +200,7 @@ def test_cli_bench_and_inspect_print_json(tmp_path: Path) -> None:
         assert numbers[key] > 0
     assert numbers["images"]["image_size"] == 64 and numbers["images"]["policy_training_samples_per_s"] > 0
     train_value_function(_steps(), value_config(), out_dir=tmp_path / "v")
-    result = runner.invoke(app, ["core", "inspect", str(tmp_path / "v")])
+    result = runner.invoke(app, ["checkpoints", "inspect", str(tmp_path / "v")])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert summary["kind"] == "value" and summary["sha256"] == checkpoint_sha256(tmp_path / "v")
@@ -226,7 +223,7 @@ def _resave(directory: Path, mutate) -> None:
     """Write weights that are well-formed and carry a matching sha, but hold bad values."""
     from safetensors.torch import load_file, save_file
 
-    from recap_core.training.checkpoints import file_sha256
+    from recap_core.checkpoints.format import file_sha256
 
     tensors = load_file(str(directory / "model.safetensors"))
     mutate(tensors)
@@ -276,7 +273,7 @@ def test_corrupted_checkpoints_are_refused_on_load_and_inspect(
 ):
     from typer.testing import CliRunner
 
-    from pipelines.cli import app
+    from pipelines.cli.main import app
 
     directory = tmp_path / kind
     shutil.copytree(trained_checkpoints[kind], directory)
@@ -285,16 +282,16 @@ def test_corrupted_checkpoints_are_refused_on_load_and_inspect(
     loader = load_value_function if kind == "value" else load_policy
     with pytest.raises((ValueError, FileNotFoundError), match=message):
         loader(directory)
-    result = CliRunner().invoke(app, ["core", "inspect", str(directory)])
+    result = CliRunner().invoke(app, ["checkpoints", "inspect", str(directory)])
     assert result.exit_code != 0 and '"sha256"' not in result.output
 
 
 def test_an_intact_checkpoint_is_verified_by_inspect(trained_checkpoints):
     from typer.testing import CliRunner
 
-    from pipelines.cli import app
+    from pipelines.cli.main import app
 
-    result = CliRunner().invoke(app, ["core", "inspect", str(trained_checkpoints["policy"])])
+    result = CliRunner().invoke(app, ["checkpoints", "inspect", str(trained_checkpoints["policy"])])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["verified"] is True
 

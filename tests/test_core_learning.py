@@ -16,17 +16,11 @@ import pytest
 import torch
 from core_helpers import ToyEpisode, make_steps, torch_threads
 
-from recap_core.method import indicators, nstep_advantages, positive_fraction_per_task, task_thresholds
+from recap_core.checkpoints import load_policy, predict_values
 from recap_core.models import FlowMatchingPolicy, FlowPolicyConfig, ValueNetConfig
+from recap_core.rules import indicators, nstep_advantages, positive_fraction_per_task, task_thresholds
 from recap_core.steps import StepArrays
-from recap_core.training import (
-    PolicyTrainConfig,
-    ValueTrainConfig,
-    load_policy,
-    predict_values,
-    train_policy,
-    train_value_function,
-)
+from recap_core.training import PolicyTrainConfig, ValueTrainConfig, train_policy, train_value_function
 
 warnings.filterwarnings("ignore", message=r"Constant\(s\) may be too high")
 REACH_PROMPT = "reach the goal position with the gripper"

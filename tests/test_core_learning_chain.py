@@ -16,15 +16,10 @@ import polars as pl
 import pytest
 from core_helpers import ToyEpisode, make_steps, torch_threads
 
-from recap_core.method import (
-    RewardConfig,
-    indicators,
-    nstep_advantages,
-    task_thresholds,
-    threshold_population,
-)
+from recap_core.checkpoints import predict_values
 from recap_core.models import INDICATOR_NEGATIVE, INDICATOR_POSITIVE, FlowPolicyConfig, ValueNetConfig
 from recap_core.models.flow_policy import FlowChunkPolicy
+from recap_core.rules import RewardConfig, indicators, nstep_advantages, task_thresholds, threshold_population
 from recap_core.sim import (
     DemoConfig,
     RolloutConfig,
@@ -34,13 +29,7 @@ from recap_core.sim import (
     get_task,
     with_max_steps,
 )
-from recap_core.training import (
-    PolicyTrainConfig,
-    ValueTrainConfig,
-    predict_values,
-    train_policy,
-    train_value_function,
-)
+from recap_core.training import PolicyTrainConfig, ValueTrainConfig, train_policy, train_value_function
 
 warnings.filterwarnings("ignore", message=r"Constant\(s\) may be too high")
 TASK = "drawer-open-v3"

@@ -13,10 +13,11 @@ from core_helpers import torch_threads
 from huggingface_hub import ModelCard
 from test_core_checkpoints import _steps, policy_config, value_config
 
-from recap_core.training import checkpoint_sha256, predict_values, train_policy
+from recap_core.checkpoints import checkpoint_sha256, predict_values
+from recap_core.checkpoints.policy import TrainedPolicy
+from recap_core.checkpoints.value import ValueFunction
+from recap_core.training import train_policy
 from recap_core.training import train_value_function as train_value
-from recap_core.training.policy_training import TrainedPolicy
-from recap_core.training.value_training import ValueFunction
 
 
 @pytest.fixture(scope="module")

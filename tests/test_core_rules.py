@@ -10,7 +10,19 @@ import pytest
 import torch
 from core_helpers import blank_episode, make_steps, torch_threads
 
-from recap_core.method import (
+from recap_core.models import (
+    INDICATOR_DROPPED,
+    INDICATOR_NEGATIVE,
+    INDICATOR_POSITIVE,
+    FlowMatchingPolicy,
+    FlowPolicyConfig,
+    HashedPromptEncoder,
+    expected_value,
+    two_hot,
+)
+from recap_core.models.flow_policy import drop_indicators
+from recap_core.models.value import bin_support
+from recap_core.rules import (
     RewardConfig,
     episode_advantages,
     indicators,
@@ -25,18 +37,6 @@ from recap_core.method import (
     threshold_for_fraction,
     threshold_population,
 )
-from recap_core.models import (
-    INDICATOR_DROPPED,
-    INDICATOR_NEGATIVE,
-    INDICATOR_POSITIVE,
-    FlowMatchingPolicy,
-    FlowPolicyConfig,
-    HashedPromptEncoder,
-    expected_value,
-    two_hot,
-)
-from recap_core.models.flow_policy import drop_indicators
-from recap_core.models.value import bin_support
 from recap_core.training import awr_weights, spo_flow_objective
 
 
@@ -327,15 +327,15 @@ def test_threshold_population_falls_back_and_says_so() -> None:
 
 def test_method_registry_keeps_the_stored_names_and_every_reader_agrees() -> None:
     """Checkpoints, derived tables and the ledger store these names: they must never change."""
-    from recap_core.methods import BASELINES, INDICATOR_MODES, LEDGER_METHODS, REPORT_ORDER, Method
+    from recap_core.extraction import BASELINES, INDICATOR_MODES, LEDGER_METHODS, REPORT_ORDER, Method
+    from recap_core.ledger import LEDGER_SCHEMA
     from recap_core.training.policy_training import _OBJECTIVES
-    from schemas.metrics import MetricsRow
 
     assert [m.value for m in Method] == ["recap", "sft", "awr", "ppo"]
     assert BASELINES == ("sft", "awr", "ppo") and INDICATOR_MODES == ("recap", "sft")
     assert REPORT_ORDER == ("recap", "recap_beta1", "sft", "awr", "ppo")
     assert set(_OBJECTIVES) == set(Method)
-    allowed = MetricsRow.to_schema().columns["method"].checks[0].statistics["allowed_values"]
+    allowed = LEDGER_SCHEMA.columns["method"].checks[0].statistics["allowed_values"]
     assert list(allowed) == list(LEDGER_METHODS) == [*REPORT_ORDER, "expert"]
     with pytest.raises(ValueError, match="indicator mode must be one of \\('recap', 'sft'\\), got 'awr'"):
         indicators(None, np.array(["a"]), None, np.array([False]), mode="awr")

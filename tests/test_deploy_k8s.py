@@ -15,8 +15,8 @@ from dagster._core.instance.config import dagster_instance_config
 from dagster_k8s import K8sRunLauncher
 from dagster_k8s.job import DagsterK8sJobConfig, construct_dagster_k8s_job, get_user_defined_k8s_config
 
+from assets.k8s import executor_from_env
 from pipelines.definitions import defs
-from pipelines.k8s import executor_from_env
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 K8S = PROJECT_ROOT / "deploy" / "k8s"

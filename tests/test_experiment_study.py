@@ -18,16 +18,17 @@ from deltalake import DeltaTable
 from pipeline_helpers import latest_metadata, tiny_recap
 from typer.testing import CliRunner
 
-from pipelines.cli import app
+from pipelines.cli.main import app
 from pipelines.experiment import run_experiment
+from recap_core.checkpoints import CheckpointRef, checkpoint_sha256, read_checkpoint_config
+from recap_core.checkpoints.layout import CheckpointLayout
+from recap_core.extraction import BASELINES
 from recap_core.ledger import read_ledger, record_evaluations
-from recap_core.loop.artifacts import iteration_path, pretrained_path, read_lineage
-from recap_core.loop.baselines import BaselineOutcome, audit_baselines, baseline_lineage, train_baseline
-from recap_core.loop.report import write_report
 from recap_core.loop.results import TrainingResult
 from recap_core.loop.training_stages import iteration_value_versions
-from recap_core.methods import BASELINES
-from recap_core.training import CheckpointRef, TrainingHistory, checkpoint_sha256, read_checkpoint_config
+from recap_core.study.baselines import BaselineOutcome, audit_baselines, baseline_lineage, train_baseline
+from recap_core.study.report import write_report
+from recap_core.training import TrainingHistory
 
 TASK = "reach-v3"
 ITERATIONS = 1
@@ -57,11 +58,11 @@ def test_every_method_and_iteration_is_in_the_ledger(study):
 
 def test_baselines_start_from_pi_pre_on_the_value_functions_table_versions(study):
     recap, instance, _, _ = study
-    root = recap.checkpoints()
-    pi_pre = pretrained_path(root, "policy")
+    root = recap.checkpoint_layout()
+    pi_pre = root.pretrained("policy")
     for iteration in range(ITERATIONS + 1):
         versions = iteration_value_versions(root, TASK, iteration)
-        recap_lineage = read_lineage(iteration_path(root, "policy", TASK, iteration))
+        recap_lineage = root.read_lineage(root.iteration("policy", TASK, iteration))
         for method in BASELINES:
             lineage = baseline_lineage(root, TASK, iteration, method)
             read_versions = lineage["versions"]
@@ -72,7 +73,7 @@ def test_baselines_start_from_pi_pre_on_the_value_functions_table_versions(study
             assert lineage["method"] == method
             assert lineage["episodes_per_iteration"] == recap_lineage["episodes_per_iteration"]
             assert lineage["steps"] == recap_lineage["steps"]
-            parent = read_checkpoint_config(iteration_path(root, "policy", TASK, iteration, method))["parent"]
+            parent = read_checkpoint_config(root.iteration("policy", TASK, iteration, method))["parent"]
             assert Path(parent["path"]) == pi_pre.resolve()
             assert parent["sha256"] == checkpoint_sha256(pi_pre)
         meta = latest_metadata(instance, "baselines", f"{iteration}|{TASK}")
@@ -87,7 +88,7 @@ def test_baselines_start_from_pi_pre_on_the_value_functions_table_versions(study
             assert lineage["gradient_steps"] == recap_lineage["gradient_steps"], method
             assert lineage["weights_rule"] == "last"
         # PPO's trust region is against the policy that collected the iteration's data.
-        collector = pi_pre if iteration == 0 else iteration_path(root, "policy", TASK, iteration - 1)
+        collector = pi_pre if iteration == 0 else root.iteration("policy", TASK, iteration - 1)
         ppo = baseline_lineage(root, TASK, iteration, "ppo")
         assert ppo["ppo_reference"] == str(collector.resolve())
         assert meta["ppo_reference_sha256"] == checkpoint_sha256(collector)
@@ -98,11 +99,11 @@ def test_baselines_start_from_pi_pre_on_the_value_functions_table_versions(study
     assert record.event.dagster_event.event_specific_data.passed
 
 
-def _outcome_as_stored(root: Path, iteration: int, method: str, **changes) -> BaselineOutcome:
+def _outcome_as_stored(root: CheckpointLayout, iteration: int, method: str, **changes) -> BaselineOutcome:
     """A baseline's outcome rebuilt from its stored lineage, with ``changes`` to its training facts."""
     lineage = baseline_lineage(root, TASK, iteration, method)
-    pi_pre = pretrained_path(root, "policy")
-    path = iteration_path(root, "policy", TASK, iteration, method)
+    pi_pre = root.pretrained("policy")
+    path = root.iteration("policy", TASK, iteration, method)
     facts = {
         "checkpoint": CheckpointRef(str(path), checkpoint_sha256(path)),
         "parent": CheckpointRef(str(pi_pre), checkpoint_sha256(pi_pre)),
@@ -119,11 +120,11 @@ def _outcome_as_stored(root: Path, iteration: int, method: str, **changes) -> Ba
 
 def test_the_audit_names_a_baseline_trained_on_other_data_budget_or_parent(study):
     recap, _, _, _ = study
-    root = recap.checkpoints()
+    root = recap.checkpoint_layout()
     faithful = [_outcome_as_stored(root, 1, method) for method in BASELINES]
     assert audit_baselines(root, TASK, 1, faithful).same_data
     stored = baseline_lineage(root, TASK, 1, "awr")
-    other_pi_k = iteration_path(root, "policy", TASK, 0)
+    other_pi_k = root.iteration("policy", TASK, 0)
     unfaithful = [
         _outcome_as_stored(root, 1, "sft", steps=stored["steps"] + 1),
         _outcome_as_stored(root, 1, "awr", versions={**stored["versions"], "steps": 0}),
@@ -139,9 +140,9 @@ def test_the_audit_names_a_baseline_trained_on_other_data_budget_or_parent(study
 def test_a_baseline_refuses_an_iteration_without_a_value_function(study):
     recap, _, _, _ = study
     with pytest.raises(FileNotFoundError, match="V\\^k checkpoint missing"):
-        train_baseline(recap.store(), recap.settings(), recap.checkpoints(), TASK, ITERATIONS + 1, "awr")
+        train_baseline(recap.run_context(), TASK, ITERATIONS + 1, "awr")
     with pytest.raises(ValueError, match="unknown baseline 'dagger'"):
-        train_baseline(recap.store(), recap.settings(), recap.checkpoints(), TASK, 0, "dagger")
+        train_baseline(recap.run_context(), TASK, 0, "dagger")
 
 
 def _table_rows(markdown: str, section: str) -> list[list[str]]:

@@ -7,8 +7,8 @@ import math
 import polars as pl
 import pytest
 
-from recap_core.loop.report import _targets
-from recap_core.loop.verdicts import Interval, ratios, t_interval, verdict
+from recap_core.study.report import _targets
+from recap_core.study.verdicts import Interval, ratios, t_interval, verdict
 
 T_975_2 = 4.302652729911275  # Student t quantile, 2 degrees of freedom (3 replicates)
 

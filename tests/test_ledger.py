@@ -18,6 +18,8 @@ def _row(**overrides):
         "policy_checkpoint": "/ckpt/policy/push-v3/1",
         "policy_sha256": "abc123",
         "policy_weights_sha256": "w-abc123",
+        "beta": 2.0,
+        "lookahead": 50,
         "episodes": 20,
         "success_rate": 0.55,
         "success_rate_se": 0.11,
@@ -49,6 +51,17 @@ def test_reevaluating_the_same_policy_replaces_its_row(tmp_path):
     assert recap["success_rate"].to_list() == [0.6]
     assert recap["run_id"].to_list() == ["run-b"]
     assert read_ledger(uri, version=v0).filter(method="recap")["success_rate"].to_list() == [0.55]
+
+
+def test_the_same_weights_at_two_betas_are_two_rows(tmp_path):
+    """beta is part of what a policy is: re-evaluating at another guidance weight used to overwrite the
+    row of the first, so the ledger could not hold pi^k at beta = 1 beside pi^k at beta = 2."""
+    uri = tmp_path / "metrics"
+    record_evaluations(uri, [_row(beta=2.0, success_rate=0.5)])
+    record_evaluations(uri, [_row(beta=1.0, success_rate=0.3)])
+    record_evaluations(uri, [_row(beta=2.0, success_rate=0.6)])  # the same weights and beta: replaced
+    ledger = read_ledger(uri).sort("beta")
+    assert ledger.select("beta", "success_rate", "lookahead").rows() == [(1.0, 0.3, 50), (2.0, 0.6, 50)]
 
 
 def test_a_bad_row_writes_nothing(tmp_path):
@@ -98,7 +111,9 @@ def test_splits_are_separate_rows_and_old_rows_read_as_validation(tmp_path):
     from recap_core.ledger import newest_evaluations
 
     uri = tmp_path / "metrics"
-    old = pl.DataFrame([_row(eval_seeds="1000000-1000019")]).drop("split", "study", "policy_weights_sha256")
+    old = pl.DataFrame([_row(eval_seeds="1000000-1000019")]).drop(
+        "split", "study", "policy_weights_sha256", "beta", "lookahead"
+    )
     write_deltalake(str(uri), old.to_arrow())
     assert read_ledger(uri)["split"].to_list() == ["validation"]
     record_evaluations(uri, [_row(success_rate=0.7)])  # the same policy on test seeds: its own row
@@ -109,5 +124,7 @@ def test_splits_are_separate_rows_and_old_rows_read_as_validation(tmp_path):
         ("validation", 0.55),
     ]
     assert newest_evaluations(ledger, "test")["success_rate"].to_list() == [0.8]
+    # the old row gained the columns it lacked, unrecorded (null), and keeps its own key
+    assert ledger.sort("split")["beta"].to_list() == [2.0, None]
     with pytest.raises(pandera.errors.SchemaError, match="split"):
         record_evaluations(uri, [_row(split="train")])

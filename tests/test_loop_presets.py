@@ -58,7 +58,8 @@ def _nested_policy(old: dict) -> dict:
 
 def _expected(name: str) -> dict:
     old = json.loads(SNAPSHOT.read_text())[name]
-    old = {**old, "cameras": [], "image_size": 64}  # settings added after the snapshot, at their defaults
+    # settings added after the snapshot, at their defaults
+    old = {**old, "cameras": [], "image_size": 64, "c_fail": None}
     for key in ("value_pretrain", "value_finetune"):
         old[key] = _nested_value(old[key])
     for key in ("policy_pretrain", "policy_finetune"):
@@ -93,7 +94,8 @@ def test_a_preset_file_by_path_changes_only_what_it_names(tmp_path: Path) -> Non
     file = tmp_path / "my-study.yaml"
     file.write_text(
         "tasks: [push-v3]\nbeta: 2\nfinetune_positive_fraction_overrides: {push-v3: 0.1}\n"
-        "policy_finetune:\n  epochs: 3\n  architecture: {horizon: 5}\ndemo: {speed_range: [0.7, 0.9]}\n"
+        "policy_finetune:\n  epochs: 3\npolicy_pretrain:\n  architecture: {horizon: 5}\n"
+        "demo: {speed_range: [0.7, 0.9]}\n"
     )
     settings = preset(str(file))
     default = preset("full")
@@ -135,6 +137,51 @@ def test_a_bad_preset_file_is_refused_naming_the_setting(tmp_path: Path, text: s
         preset(str(file))
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # each used to pass validation and then be ignored (replaced by the stage or by another setting)
+        ("value_pretrain: {reward: {c_fail: 10}}", r"'value_pretrain.reward' .*derived from 'c_fail'"),
+        ("policy_finetune: {seed: 3}", r"'policy_finetune.seed' .*derived from 'seed'"),
+        (
+            "value_finetune: {architecture: {hidden: 64}}",
+            r"'value_finetune.architecture' .*declare it once, in value_pretrain.architecture",
+        ),
+        (
+            "policy_pretrain: {architecture: {images: {cameras: [topview]}}}",
+            r"'policy_pretrain.architecture.images.cameras' .*reads the recorded cameras: set 'cameras'",
+        ),
+    ],
+)
+def test_a_setting_the_code_would_not_honour_is_refused(tmp_path: Path, text: str, message: str) -> None:
+    file = tmp_path / "ignored.yaml"
+    file.write_text(text + "\n")
+    with pytest.raises(SettingsError, match=message):
+        preset(str(file))
+
+
+def test_each_fact_is_declared_once_and_the_rest_follows_from_it(tmp_path: Path) -> None:
+    """c_fail reaches every value function; the finetunes keep the pre-trained architecture; every
+    network reads the recorded cameras; a recorded run's settings rebuild exactly."""
+    from recap_core.loop.settings import settings_from_record
+
+    file = tmp_path / "once.yaml"
+    file.write_text(
+        "c_fail: 20\ncameras: [topview]\nimage_size: 32\n"
+        "value_pretrain: {architecture: {hidden: 32}}\npolicy_pretrain: {architecture: {horizon: 4}}\n"
+    )
+    settings = preset(str(file))
+    assert settings.c_fail == 20.0
+    assert settings.value_finetune.architecture == settings.value_pretrain.architecture
+    assert settings.value_finetune.architecture.hidden == 32
+    assert settings.policy_finetune.architecture.horizon == 4
+    for section in ("value_pretrain", "value_finetune", "policy_pretrain", "policy_finetune"):
+        images = getattr(settings, section).architecture.images
+        assert (images.cameras, images.image_size) == (("topview",), 32), section
+    assert settings_from_record(settings.to_dict()) == settings
+    assert settings_from_record(preset("tiny").to_dict()) == preset("tiny")
+
+
 def test_an_unknown_preset_names_the_presets() -> None:
     with pytest.raises(
         KeyError, match="unknown preset 'tiyn'; presets: tiny, fast, full, study-fast, study-full"
@@ -145,9 +192,9 @@ def test_an_unknown_preset_names_the_presets() -> None:
 def test_the_resource_and_the_cli_read_a_preset_file_and_their_fields_by_the_same_rules(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pipelines.cli import _resource
-    from pipelines.resources import RecapResource
-    from recap_core.loop.experiment import ExperimentPlan
+    from assets.resources import RecapResource
+    from pipelines.cli.pipeline import _resource
+    from recap_core.study.experiment import ExperimentPlan
 
     (tmp_path / "mine.yaml").write_text("eval_episodes: 7\n")
     monkeypatch.chdir(tmp_path)

@@ -9,9 +9,9 @@ import dagster as dg
 import pytest
 from store_helpers import write_lerobot_dataset
 
+from assets.partitions import ITERATIONS, TASKS
+from assets.resources import RecapResource
 from pipelines.automation import new_fleet_data, next_iteration, nightly_recap
-from pipelines.partitions import ITERATIONS, TASKS
-from pipelines.resources import RecapResource
 
 
 @pytest.fixture

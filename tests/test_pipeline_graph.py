@@ -16,9 +16,9 @@ import pytest
 from pipeline_helpers import latest_metadata, tiny_recap
 
 from pipelines.run import materialize_iteration, run_loop
+from recap_core.checkpoints import read_checkpoint_config
+from recap_core.checkpoints.layout import read_lineage
 from recap_core.ledger import read_ledger
-from recap_core.loop.artifacts import iteration_path, pretrained_path, read_lineage
-from recap_core.training import read_checkpoint_config
 
 TASK = "reach-v3"
 
@@ -60,22 +60,50 @@ def test_cli_runs_carry_the_named_jobs_and_their_partitions(loop):
     assert all(run.tags.get("recap/trigger") for run in runs)
 
 
+def test_every_step_records_the_settings_it_ran_and_the_ledger_its_beta_and_lookahead(loop):
+    """The settings a run used were recorded nowhere; N and beta neither. Every materialisation now
+    carries the resolved settings (enough to rebuild them exactly), every run the sha256 of them, and the
+    ledger row the beta and the lookahead N of the evaluated policy."""
+    from assets.metadata import SETTINGS_TAG
+    from recap_core.loop.settings import settings_from_record
+
+    recap, instance, _, _ = loop
+    settings = recap.settings()
+    for key, partition in (
+        ("demonstrations", None),
+        ("value_function_pretrained", None),
+        ("advantages", f"1|{TASK}"),
+        ("policy", f"1|{TASK}"),
+        ("evaluation", f"1|{TASK}"),
+    ):
+        meta = latest_metadata(instance, key, partition)
+        assert meta["settings"] == settings.to_dict(), key
+        assert settings_from_record(meta["settings"]) == settings
+    expected_sha = recap.run_context().settings_sha256()
+    assert {run.tags.get(SETTINGS_TAG) for run in instance.get_runs()} == {expected_sha}
+    assert latest_metadata(instance, "advantages", f"1|{TASK}")["lookahead"] == settings.lookahead
+    assert latest_metadata(instance, "evaluation", f"1|{TASK}")["beta"] == settings.beta
+    rows = read_ledger(recap.ledger()).filter(task=TASK, method="recap")
+    assert set(rows["beta"].to_list()) == {settings.beta}
+    assert set(rows["lookahead"].to_list()) == {settings.lookahead}
+
+
 def test_finetunes_start_from_the_pretrained_checkpoints(loop):
     recap, _, _, _ = loop
-    root = recap.checkpoints()
+    root = recap.checkpoint_layout()
     for kind in ("value", "policy"):
-        pretrained_sha = read_checkpoint_config(pretrained_path(root, kind))
+        pretrained_sha = read_checkpoint_config(root.pretrained(kind))
         for iteration in (0, 1):
-            parent = read_checkpoint_config(iteration_path(root, kind, TASK, iteration))["parent"]
-            assert Path(parent["path"]) == pretrained_path(root, kind).resolve()
-            assert parent["path"] != str(iteration_path(root, kind, TASK, iteration - 1).resolve())
+            parent = read_checkpoint_config(root.iteration(kind, TASK, iteration))["parent"]
+            assert Path(parent["path"]) == root.pretrained(kind).resolve()
+            assert parent["path"] != str(root.iteration(kind, TASK, iteration - 1).resolve())
         assert pretrained_sha["parent"] is None
 
 
 def test_iteration_k_reads_data_of_iterations_up_to_k_only(loop):
     recap, instance, _, _ = loop
-    zero = read_lineage(iteration_path(recap.checkpoints(), "value", TASK, 0))
-    one = read_lineage(iteration_path(recap.checkpoints(), "value", TASK, 1))
+    zero = read_lineage(recap.checkpoint_layout().iteration("value", TASK, 0))
+    one = read_lineage(recap.checkpoint_layout().iteration("value", TASK, 1))
     assert set(zero["episodes_per_iteration"]) == {"0"}
     assert set(one["episodes_per_iteration"]) == {"0", "1"}
     meta = latest_metadata(instance, "value_function", f"1|{TASK}")
@@ -148,7 +176,7 @@ def test_lineage_metadata_records_versions_and_pictures(loop):
 
 def test_policy_lineage_names_the_indicator_version_it_trained_on(loop):
     recap, _, _, _ = loop
-    lineage = read_lineage(iteration_path(recap.checkpoints(), "policy", TASK, 1))
+    lineage = read_lineage(recap.checkpoint_layout().iteration("policy", TASK, 1))
     labels = recap.store().read_derived(
         "indicators", filter=f"task = '{TASK}' AND iteration = 1", version=lineage["versions"]["indicators"]
     )
@@ -184,9 +212,9 @@ def test_retraining_the_previous_policy_does_not_recollect_an_iteration(loop):
     store = recap.store()
     rollouts = recap.settings().rollouts_per_iteration
     assert store.episodes(task=TASK, iteration=1).frame.height == rollouts
-    old_created = read_checkpoint_config(iteration_path(recap.checkpoints(), "policy", TASK, 0))["created_at"]
+    old_created = read_checkpoint_config(recap.checkpoint_layout().iteration("policy", TASK, 0))["created_at"]
     assert materialize_iteration(recap, instance, TASK, 0).success  # pi^0 re-trained: a new checkpoint
-    new_created = read_checkpoint_config(iteration_path(recap.checkpoints(), "policy", TASK, 0))["created_at"]
+    new_created = read_checkpoint_config(recap.checkpoint_layout().iteration("policy", TASK, 0))["created_at"]
     assert new_created != old_created
     assert materialize_iteration(recap, instance, TASK, 1).success
     assert store.episodes(task=TASK, iteration=1).frame.height == rollouts

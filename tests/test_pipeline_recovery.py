@@ -27,7 +27,7 @@ CHILD = textwrap.dedent(
     import yaml
     from pipelines.definitions import ALL_ASSETS
     from pipelines.recovery import owner_tags
-    from pipelines.resources import RecapResource
+    from assets.resources import RecapResource
     from recap_core.loop.settings import preset_file
 
     endless = yaml.safe_load(preset_file("tiny").read_text())

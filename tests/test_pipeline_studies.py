@@ -7,13 +7,13 @@ import dagster as dg
 import pytest
 from typer.testing import CliRunner
 
-from pipelines.cli import app
-from pipelines.resources import RecapResource
+from assets.resources import RecapResource
+from pipelines.cli.main import app
 from pipelines.run import run_loop, summary_table
 from recap_core.ledger import read_ledger
-from recap_core.loop.artifacts import iteration_path
 from recap_core.loop.evaluation import evaluate_iteration
-from recap_core.loop.experiment import REPLICATE_SEED_STRIDE, ExperimentPlan
+from recap_core.loop.seeding import REPLICATE_SEED_STRIDE
+from recap_core.study.experiment import ExperimentPlan
 
 TASK = "reach-v3"
 
@@ -45,8 +45,8 @@ def test_each_study_reads_and_writes_only_its_own_namespace(two_studies):
     first_demos = set(first_episodes.filter(kind="demo")["episode_id"].to_list())
     second_demos = set(second_episodes.filter(kind="demo")["episode_id"].to_list())
     assert len(second_demos) == 4 and not first_demos & second_demos  # ids derive from the seed
-    assert (iteration_path(first.checkpoints(), "policy", TASK, 1) / "config.json").is_file()
-    assert not (iteration_path(second.checkpoints(), "policy", TASK, 1) / "config.json").exists()
+    assert (first.checkpoint_layout().iteration("policy", TASK, 1) / "config.json").is_file()
+    assert not (second.checkpoint_layout().iteration("policy", TASK, 1) / "config.json").exists()
     ledger = read_ledger(first.ledger())
     assert sorted(ledger.filter(study="first", method="recap")["iteration"].to_list()) == [0, 1]
     assert ledger.filter(study="second", method="recap")["iteration"].to_list() == [0]
@@ -57,9 +57,7 @@ def test_reevaluating_the_same_policy_leaves_one_ledger_row(two_studies):
     _, _, second, _ = two_studies
     before = read_ledger(second.ledger()).filter(study="second")
     for _ in range(2):
-        evaluate_iteration(
-            second.store(), second.settings(), second.checkpoints(), second.ledger(), TASK, 0, "re-evaluation"
-        )
+        evaluate_iteration(second.run_context("re-evaluation"), TASK, 0)
     after = read_ledger(second.ledger()).filter(study="second")
     assert after.height == before.height == 1
     assert after["run_id"].to_list() == ["re-evaluation"]

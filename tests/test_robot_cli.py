@@ -10,10 +10,11 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from pipelines.cli import app
+from pipelines.cli.main import app
+from recap_core.checkpoints import save_policy
 from recap_core.models import FlowPolicyConfig
 from recap_core.store import EpisodeStore
-from recap_core.training import PolicyTrainConfig, save_policy, train_policy
+from recap_core.training import PolicyTrainConfig, train_policy
 
 
 @pytest.fixture
@@ -124,7 +125,7 @@ def test_unknown_task_is_a_clear_error(recap_home):
 def test_the_cli_and_the_pipeline_label_rollouts_alike(recap_home):
     """`recap collect rollouts` used to label rollouts with the resolved hidden version folder of the
     checkpoint link, so the same rollouts got other episode ids than the pipeline's. One label now."""
-    from recap_core.loop.artifacts import atomic_directory, iteration_path
+    from recap_core.checkpoints.layout import CheckpointLayout
     from recap_core.loop.collection import policy_label
 
     runner = CliRunner()
@@ -135,8 +136,9 @@ def test_the_cli_and_the_pipeline_label_rollouts_alike(recap_home):
         epochs=1, batch_size=64, architecture=FlowPolicyConfig(hidden=32, depth=1, horizon=4)
     )
     policy, _ = train_policy(steps, np.ones(len(steps), dtype=bool), config)
-    link = iteration_path(recap_home / "checkpoints", "policy", "point-reach", 0)
-    with atomic_directory(link) as version:
+    layout = CheckpointLayout(recap_home / "checkpoints")
+    link = layout.iteration("policy", "point-reach", 0)
+    with layout.publishing(link) as version:
         save_policy(policy, version, config)
     collect = ["collect", "rollouts", "--task", "point-reach", "--episodes", "4", "--iteration", "1",
                "--workers", "0", "--policy"]  # fmt: skip
@@ -148,13 +150,13 @@ def test_the_cli_and_the_pipeline_label_rollouts_alike(recap_home):
     assert by_link["added"] == 4 and by_version["added"] == 0 and by_version["skipped"] == 4  # same ids
     # and the same initial states: the CLI's default seeds are the pipeline's block for iteration 1
     from recap_core.episode import stable_episode_id
-    from recap_core.loop.collection import rollout_seeds
+    from recap_core.loop.seeding import run_seeds
     from recap_core.loop.settings import LoopSettings
 
     label = policy_label(link)
     expected = {
         stable_episode_id("point-reach", "rollout", seed, label, 1)
-        for seed in rollout_seeds(LoopSettings(), 1)[:4]
+        for seed in run_seeds(LoopSettings()).rollouts(1)[:4]
     }
     assert (
         set(EpisodeStore().episodes(task="point-reach", iteration=1).frame["episode_id"].to_list())

@@ -9,7 +9,7 @@ from deltalake import write_deltalake
 from store_helpers import make_episode
 from typer.testing import CliRunner
 
-from pipelines.cli import app
+from pipelines.cli.main import app
 from recap_core.store import EpisodeStore
 from recap_core.store.query import run_query
 

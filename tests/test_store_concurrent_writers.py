@@ -46,7 +46,8 @@ derived = pl.DataFrame({"episode_id": [e for e in ids for _ in range(20)], "t": 
                         "value": [float(first)] * 800}, schema_overrides={"t": pl.Int32}).to_arrow()
 store.write_derived("values", derived, ["episode_id", "t"])
 row = {"study": "default", "task": "reach-v3", "iteration": 0, "policy_checkpoint": "p",
-       "policy_sha256": "a" * 64, "policy_weights_sha256": "b" * 64, "episodes": 10, "success_rate": 0.5,
+       "policy_sha256": "a" * 64, "policy_weights_sha256": "b" * 64, "beta": 1.0, "lookahead": 50,
+       "episodes": 10, "success_rate": 0.5,
        "success_rate_se": 0.1, "mean_duration_s": 1.0, "mean_duration_s_se": 0.1,
        "throughput_per_hour": 100.0, "throughput_per_hour_se": 10.0, "eval_seeds": "0-9", "split": "test",
        "run_id": f"writer-{first}", "evaluated_at": datetime(2026, 12, 1, tzinfo=UTC)}

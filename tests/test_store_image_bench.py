@@ -9,15 +9,15 @@ import numpy as np
 from PIL import Image
 from typer.testing import CliRunner
 
-from pipelines.cli import app
-from recap_core.store.episode_store import STEPS, EpisodeStore
-from recap_core.store.image_bench import (
+from pipelines.cli.main import app
+from recap_core.bench.images import (
     camera_frames,
     image_episodes,
     lance_take_batch,
     memory_batch,
     step_positions,
 )
+from recap_core.store.episode_store import STEPS, EpisodeStore
 
 
 def test_bench_images_prints_json():

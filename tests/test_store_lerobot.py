@@ -14,7 +14,7 @@ import pytest
 from store_helpers import write_lerobot_dataset
 from typer.testing import CliRunner
 
-from pipelines.cli import app
+from pipelines.cli.main import app
 from recap_core.episode import stable_episode_id
 from recap_core.store import EpisodeStore
 from recap_core.store.lerobot import LeRobotFormatError, LeRobotOptions, iter_episodes, open_dataset

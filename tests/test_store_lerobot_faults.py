@@ -19,7 +19,7 @@ import pytest
 from store_helpers import write_lerobot_dataset
 from typer.testing import CliRunner
 
-from pipelines.cli import app
+from pipelines.cli.main import app
 from recap_core.store import EpisodeStore
 
 LENGTHS = [7, 12, 30, 5, 9]

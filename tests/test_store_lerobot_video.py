@@ -18,7 +18,7 @@ from PIL import Image
 from store_helpers import write_lerobot_dataset
 from typer.testing import CliRunner
 
-from pipelines.cli import app
+from pipelines.cli.main import app
 from recap_core.store import EpisodeStore
 from recap_core.store.lerobot import LeRobotFormatError, LeRobotOptions, iter_episodes, open_dataset
 

@@ -64,7 +64,8 @@ def test_derived_tables_and_the_ledger_on_s3(s3):
 
     row = {
         "study": "default", "task": "reach-v3", "iteration": 0, "method": "recap", "policy_checkpoint": "p",
-        "policy_sha256": "a" * 64, "policy_weights_sha256": "b" * 64, "episodes": 10, "success_rate": 0.5,
+        "policy_sha256": "a" * 64, "policy_weights_sha256": "b" * 64, "beta": 1.0, "lookahead": 50,
+       "episodes": 10, "success_rate": 0.5,
         "success_rate_se": 0.1, "mean_duration_s": 1.0, "mean_duration_s_se": 0.1,
         "throughput_per_hour": 100.0, "throughput_per_hour_se": 10.0, "eval_seeds": "2000000-2000009",
         "split": "test", "run_id": "run-a", "evaluated_at": datetime(2026, 11, 24, tzinfo=UTC),

@@ -16,11 +16,11 @@ from safetensors.numpy import load_file
 from store_helpers import make_episode
 
 from assets.pretraining import value_function_pretrained
-from pipelines.resources import RecapResource
-from recap_core.loop.artifacts import pretrained_path, read_lineage
+from assets.resources import RecapResource
+from recap_core.checkpoints import read_checkpoint_config
+from recap_core.checkpoints.layout import read_lineage
 from recap_core.loop.labelling_stages import pretraining_labels
 from recap_core.loop.training_stages import pretrain_policy, pretrain_value
-from recap_core.training import read_checkpoint_config
 from recap_core.training.distributed import Distributed
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -52,8 +52,8 @@ def _torchrun(recap: RecapResource, stage: str) -> dict:
     out = subprocess.run(
         [
             sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
-            "-m", "pipelines.distributed_training",
-            "--stage", stage, "--resource", json.dumps(recap.fields()),
+            "-m", "assets.training_launcher",
+            "--stage", stage, "--context", json.dumps(recap.run_context().to_dict()),
         ],
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
@@ -78,20 +78,20 @@ def test_two_torchrun_processes_train_what_one_process_trains_on_the_same_global
     distributed = _resource(tmp_path, reader)
     _demonstrations(distributed)
     value = _torchrun(distributed, "value_pretrained")
-    pretraining_labels(distributed.store(), distributed.settings(), distributed.checkpoints())
+    pretraining_labels(distributed.run_context())
     policy = _torchrun(distributed, "policy_pretrained")
 
     # The reference: one process computing both ranks' halves of every global batch (accumulation).
     single = _resource(tmp_path, reader, checkpoints="reference")
     two_ranks = Distributed.simulate(2)
-    reference_value = pretrain_value(single.store(), single.settings(), single.checkpoints(), two_ranks)
-    pretraining_labels(single.store(), single.settings(), single.checkpoints())
-    reference_policy = pretrain_policy(single.store(), single.settings(), single.checkpoints(), two_ranks)
+    reference_value = pretrain_value(single.run_context(), two_ranks)
+    pretraining_labels(single.run_context())
+    reference_policy = pretrain_policy(single.run_context(), two_ranks)
 
     for stage, result, reference in (("value", value, reference_value), ("policy", policy, reference_policy)):
         ranked, alone = (
-            pretrained_path(distributed.checkpoints(), stage),
-            pretrained_path(single.checkpoints(), stage),
+            distributed.checkpoint_layout().pretrained(stage),
+            single.checkpoint_layout().pretrained(stage),
         )
         _assert_same_weights(ranked, alone)
         assert result["history"]["gradient_steps"] == reference.history.gradient_steps > 0
@@ -100,7 +100,7 @@ def test_two_torchrun_processes_train_what_one_process_trains_on_the_same_global
         assert result["checkpoint"]["path"] == str(ranked.resolve())
         lineage = read_lineage(ranked)
         assert lineage["episodes"] == 80 and lineage["steps"] == sum(20 + i % 37 for i in range(80))
-    assert read_checkpoint_config(pretrained_path(distributed.checkpoints(), "policy"))["kind"] == "policy"
+    assert read_checkpoint_config(distributed.checkpoint_layout().pretrained("policy"))["kind"] == "policy"
 
 
 def test_a_training_asset_launches_torchrun_through_pipes(tmp_path):
@@ -112,7 +112,7 @@ def test_a_training_asset_launches_torchrun_through_pipes(tmp_path):
         assert result.success
         (materialisation,) = result.asset_materializations_for_node("value_function_pretrained")
         meta = materialisation.metadata
-        assert Path(meta["checkpoint"].value) == pretrained_path(recap.checkpoints(), "value").resolve()
+        assert Path(meta["checkpoint"].value) == recap.checkpoint_layout().pretrained("value").resolve()
         assert meta["episodes"].value == 80
         logs = [
             record.user_message

@@ -12,18 +12,19 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from recap_core.checkpoints import checkpoint_sha256, load_policy
 from recap_core.episode import stable_episode_id
-from recap_core.loop.artifacts import data_collecting_policy
+from recap_core.loop.context import RunContext
 from recap_core.loop.fleet import ingest_pending
-from recap_core.loop.labels import ROLLOUT_SEEDS, partition_filter
-from recap_core.loop.settings import LoopSettings
+from recap_core.loop.labels import partition_filter
+from recap_core.loop.seeding import run_seeds
 from recap_core.sim.cameras import with_cameras
 from recap_core.sim.operator import collect_demos
 from recap_core.sim.rollouts import RolloutConfig, collect_rollouts
 from recap_core.sim.supervisor import SupervisorConfig
-from recap_core.sim.tasks import get_task, train_seeds, with_max_steps
+from recap_core.sim.tasks import get_task, with_max_steps
 from recap_core.store import EpisodeStore
-from recap_core.training import checkpoint_sha256, load_policy
+from schemas.derived import ROLLOUT_SEEDS, ROLLOUT_SEEDS_ARROW_SCHEMA, ROLLOUT_SEEDS_KEY
 
 
 @dataclass
@@ -37,14 +38,15 @@ class CollectionResult:
     extra: dict = field(default_factory=dict)
 
 
-def collect_demonstrations(store: EpisodeStore, settings: LoopSettings) -> CollectionResult:
+def collect_demonstrations(ctx: RunContext) -> CollectionResult:
     """``demos_per_task`` operator demonstrations of every task (iteration 0), ingested per task."""
+    store, settings = ctx.store, ctx.settings
     added = skipped = 0
     versions: dict[str, int] = store.versions()
     per_task: dict[str, dict[str, float]] = {}
     for task_name in settings.tasks:
         task = with_cameras(with_max_steps(get_task(task_name), settings.max_steps), settings.camera_spec())
-        seeds = train_seeds(settings.demos_per_task, settings.demo_seed_start)
+        seeds = run_seeds(settings).demonstrations()
         episodes = list(collect_demos(task, seeds, settings.demo, workers=settings.workers))
         result = store.add_episodes(episodes)
         added += len(result.added)
@@ -56,17 +58,6 @@ def collect_demonstrations(store: EpisodeStore, settings: LoopSettings) -> Colle
             "mean_length": sum(e.length for e in episodes) / len(episodes),
         }
     return CollectionResult(added, skipped, versions, per_task)
-
-
-def rollout_seed_start(settings: LoopSettings, iteration: int) -> int:
-    """First seed of iteration k's block of the training seed range (the CLI's default too)."""
-    return settings.demo_seed_start + iteration * settings.rollout_seed_stride
-
-
-def rollout_seeds(settings: LoopSettings, iteration: int) -> list[int]:
-    """Initial states of iteration k's rollouts: their own block of the training seed range."""
-    start = rollout_seed_start(settings, iteration)
-    return train_seeds(settings.rollouts_per_iteration, start)
 
 
 def collected_seeds(store: EpisodeStore, task: str, iteration: int) -> set[int]:
@@ -95,9 +86,10 @@ def record_collected_seeds(
             "seed": pa.array([seed for seed, _ in rows], pa.int64()),
             "episode_id": pa.array([episode_id for _, episode_id in rows], pa.string()),
             "collected_by": pa.array([collected_by] * len(rows), pa.string()),
-        }
+        },
+        schema=ROLLOUT_SEEDS_ARROW_SCHEMA,
     )
-    store.write_derived(ROLLOUT_SEEDS, table, ["task", "iteration", "seed"])
+    store.write_derived(ROLLOUT_SEEDS, table, ROLLOUT_SEEDS_KEY)
 
 
 VERSION_FOLDER = re.compile(r"\.[^.]+\.[0-9a-f]{12}")  # atomic_directory's hidden versions
@@ -118,18 +110,15 @@ def policy_label(path: Path) -> str:
 
 
 def collect_iteration_experience(
-    store: EpisodeStore,
-    settings: LoopSettings,
-    root: Path,
-    task_name: str,
-    iteration: int,
-    drop_folder: str | None = None,
+    ctx: RunContext, task_name: str, iteration: int, drop_folder: str | None = None
 ) -> CollectionResult:
     """Iteration k's new data: the fleet's dropped datasets, and on the simulated robot pi^{k-1}'s
     rollouts (a share watched by the supervisor, whose takeovers are corrections), stored as iteration k.
 
     Seeds whose episode is already stored are not collected again, so a re-run adds nothing.
     """
+    store, settings = ctx.store, ctx.settings
+    seeding = run_seeds(settings)
     fleet = ingest_pending(store, drop_folder, task_name, iteration) if drop_folder else {}
     extra: dict = {"fleet_datasets": len(fleet), "fleet_episodes": sum(fleet.values())}
     try:
@@ -145,21 +134,21 @@ def collect_iteration_experience(
     skipped = 0
     per_kind: dict[str, dict[str, float]] = {}
     if iteration >= 1 and task is not None:
-        policy_dir = data_collecting_policy(root, task_name, iteration)
+        policy_dir = ctx.checkpoints.data_collecting_policy(task_name, iteration)
         collected_by = policy_label(policy_dir)
-        seeds = rollout_seeds(settings, iteration)
+        seeds = seeding.rollouts(iteration)
         done = collected_seeds(store, task_name, iteration)
         todo = [s for s in seeds if s not in done]
         skipped = len(seeds) - len(todo)
         episodes = list(
             collect_rollouts(
-                load_policy(policy_dir, beta=settings.beta, seed=settings.seed + iteration),
+                load_policy(policy_dir, beta=settings.beta, seed=seeding.rollout_sampling(iteration)),
                 task,
                 todo,
                 collected_by=collected_by,
                 iteration=iteration,
                 config=RolloutConfig(workers=settings.workers),
-                supervisor=SupervisorConfig(share=settings.intervention_share, seed=settings.seed),
+                supervisor=SupervisorConfig(share=settings.intervention_share, seed=seeding.supervisor),
             )
         )
         if episodes:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 import polars as pl
 
-from recap_core.method.rewards import RewardConfig
+from recap_core.rules.rewards import RewardConfig
 from recap_core.sim.tasks import get_task
 from recap_core.steps import StepArrays
 from recap_core.store import EpisodeStore
@@ -58,12 +58,13 @@ def task_steps(store: EpisodeStore, task: str, iteration: int, versions: Mapping
     return store.load_steps(**_task_selection(task, iteration), versions=versions)
 
 
-def reward_config(tasks: list[str], max_steps: int | None) -> RewardConfig:
-    """Normalise returns by each simulated task's episode limit; unknown tasks use their longest episode."""
+def reward_config(tasks: list[str], max_steps: int | None, c_fail: float | None = None) -> RewardConfig:
+    """The reward of ``tasks``: ``c_fail`` (None: each task's episode limit) and returns normalised by
+    each simulated task's episode limit; unknown tasks use their longest episode."""
     limits: dict[str, int] = {}
     for task in tasks:
         try:
             limits[task] = int(max_steps or get_task(task).max_steps)
         except KeyError:
             continue
-    return RewardConfig(task_max_length=limits)
+    return RewardConfig(c_fail=c_fail, task_max_length=limits)

@@ -10,17 +10,15 @@ from typing import Any
 
 import torch
 
+from recap_core.checkpoints import checkpoint_sha256, load_policy
+from recap_core.checkpoints.format import weights_sha256
+from recap_core.extraction import Method
 from recap_core.ledger import record_evaluations
-from recap_core.loop.artifacts import iteration_path, require_checkpoint
-from recap_core.loop.collection import rollout_seeds
-from recap_core.loop.settings import LoopSettings
-from recap_core.methods import Method
+from recap_core.loop.context import RunContext
+from recap_core.loop.seeding import run_seeds
 from recap_core.sim.evaluation import evaluate_policy
 from recap_core.sim.rollouts import RolloutConfig
-from recap_core.sim.tasks import eval_seeds, get_task, is_eval_seed, task_names, train_seeds, with_max_steps
-from recap_core.store import EpisodeStore
-from recap_core.training import checkpoint_sha256, load_policy
-from recap_core.training.checkpoints import weights_sha256
+from recap_core.sim.tasks import eval_seeds, get_task, is_eval_seed, task_names, with_max_steps
 
 
 @dataclass
@@ -35,33 +33,28 @@ def _none_if_nan(value: float) -> float | None:
     return None if value is None or math.isnan(value) else float(value)
 
 
-def training_seeds_used(settings: LoopSettings, iteration: int) -> set[int]:
-    """Every initial state the task's training data of iterations <= k came from."""
-    seeds = set(train_seeds(settings.demos_per_task, settings.demo_seed_start))
-    for k in range(1, iteration + 1):
-        seeds.update(rollout_seeds(settings, k))
-    return seeds
-
-
 def evaluate_checkpoint(
-    settings: LoopSettings,
+    ctx: RunContext,
     policy_dir: Path,
     task_name: str,
     iteration: int,
     method: str,
-    ledger_uri: str,
-    run_id: str,
     beta: float | None = None,
 ) -> EvaluationOutcome:
     """Run the policy unsupervised from ``eval_episodes`` held-out seeds and upsert its ledger row.
 
     ``beta`` overrides the preset's guidance (e.g. RECAP at beta = 1 next to the preset's beta = 2, so
-    the effect of conditioning and the effect of guidance can be told apart).
+    the effect of conditioning and the effect of guidance can be told apart); the row records the beta
+    it was sampled with, and the advantage lookahead N of the labels it was trained on, and the same
+    weights at two betas are two rows.
     """
+    settings = ctx.settings
+    seeding = run_seeds(settings)
+    beta = settings.beta if beta is None else float(beta)
     torch.set_num_threads(max(1, settings.torch_threads))
     task = with_max_steps(get_task(task_name), settings.max_steps)
     seeds = eval_seeds(settings.eval_episodes, split=settings.eval_split)
-    policy = load_policy(policy_dir, beta=settings.beta if beta is None else beta, seed=settings.seed)
+    policy = load_policy(policy_dir, beta=beta, seed=seeding.evaluation_sampling)
     result = evaluate_policy(
         policy,
         task,
@@ -69,7 +62,7 @@ def evaluate_checkpoint(
         reset_seconds=settings.reset_time_s,
         config=RolloutConfig(workers=settings.workers),
     )
-    overlap = len(set(seeds) & training_seeds_used(settings, iteration))
+    overlap = len(set(seeds) & seeding.used_for_training(iteration))
     row = {
         "task": task_name,
         "iteration": iteration,
@@ -77,6 +70,8 @@ def evaluate_checkpoint(
         "policy_checkpoint": str(policy_dir.resolve()),
         "policy_sha256": checkpoint_sha256(policy_dir),
         "policy_weights_sha256": weights_sha256(policy_dir),
+        "beta": beta,
+        "lookahead": settings.lookahead,
         "episodes": result.episodes,
         "success_rate": result.success_rate,
         "success_rate_se": _none_if_nan(result.success_rate_se) or 0.0,
@@ -87,28 +82,18 @@ def evaluate_checkpoint(
         "eval_seeds": f"{seeds[0]}-{seeds[-1]}",
         "split": settings.eval_split,
         "study": settings.study,
-        "run_id": run_id,
+        "run_id": ctx.run_id,
         "evaluated_at": datetime.now(UTC),
     }
-    version = record_evaluations(ledger_uri, [row])
+    version = record_evaluations(ctx.ledger_uri, [row])
     held_out = all(is_eval_seed(s) for s in seeds) and overlap == 0
     return EvaluationOutcome(row, version, held_out, overlap)
 
 
-def evaluate_iteration(
-    store: EpisodeStore,
-    settings: LoopSettings,
-    root: Path,
-    ledger_uri: str,
-    task_name: str,
-    iteration: int,
-    run_id: str,
-) -> EvaluationOutcome | None:
+def evaluate_iteration(ctx: RunContext, task_name: str, iteration: int) -> EvaluationOutcome | None:
     """pi^k of the RECAP loop on the held-out seeds; None for a task with no simulator (a fleet task,
     whose policy is evaluated on the robot and arrives as next iteration's data)."""
     if task_name not in task_names():
         return None
-    policy_dir = require_checkpoint(iteration_path(root, "policy", task_name, iteration), "pi^k", "policy")
-    return evaluate_checkpoint(
-        settings, policy_dir, task_name, iteration, Method.RECAP.value, ledger_uri, run_id
-    )
+    policy_dir = ctx.checkpoints.policy_of(task_name, iteration)
+    return evaluate_checkpoint(ctx, policy_dir, task_name, iteration, Method.RECAP.value)

@@ -17,9 +17,9 @@ import pyarrow as pa
 
 from recap_core.store import EpisodeStore
 from recap_core.store.lerobot import LeRobotFormatError, LeRobotOptions, iter_episodes, open_dataset
+from schemas.derived import FLEET_IMPORTS, FLEET_IMPORTS_ARROW_SCHEMA, FLEET_IMPORTS_KEY
 
 IMPORT_FILE = "recap_import.json"
-FLEET_IMPORTS = "fleet_imports"
 _OPTION_KEYS = {
     "task",
     "kind",
@@ -97,7 +97,8 @@ def ingest_pending(store: EpisodeStore, folder: str | Path, task: str, iteration
                 "iteration": pa.array([min(iterations | ({iteration} if new else set()))], pa.int32()),
                 "episodes": pa.array([len(episodes)], pa.int64()),
                 "ingested_at": pa.array([datetime.now(UTC)], pa.timestamp("us", tz="UTC")),
-            }
+            },
+            schema=FLEET_IMPORTS_ARROW_SCHEMA,
         )
-        store.write_derived(FLEET_IMPORTS, record, ["dataset"])
+        store.write_derived(FLEET_IMPORTS, record, FLEET_IMPORTS_KEY)
     return added

@@ -9,25 +9,18 @@ on the task's demonstrations).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from recap_core.loop.artifacts import iteration_path, pretrained_path, read_lineage, require_checkpoint
+from recap_core.checkpoints import CheckpointRef, checkpoint_sha256, load_value_function, predict_values
+from recap_core.checkpoints.value import ValueFunction
+from recap_core.extraction import Method
+from recap_core.loop.context import RunContext
 from recap_core.loop.data import demonstration_steps, task_steps
-from recap_core.loop.labels import (
-    ADVANTAGES,
-    PRETRAINING_ITERATION,
-    read_aligned,
-    write_advantages,
-    write_indicators,
-    write_thresholds,
-)
+from recap_core.loop.labels import read_aligned, write_advantages, write_indicators, write_thresholds
 from recap_core.loop.results import AdvantageResult, LabelResult
-from recap_core.loop.settings import LoopSettings
 from recap_core.loop.training_stages import iteration_value_versions
 from recap_core.loop.value_diagnostics import value_diagnostics
-from recap_core.method import (
+from recap_core.rules import (
     episode_advantages,
     indicators,
     normalised_returns,
@@ -38,11 +31,9 @@ from recap_core.method import (
     task_thresholds,
     threshold_population,
 )
-from recap_core.methods import Method
 from recap_core.steps import StepArrays
 from recap_core.store import EpisodeStore
-from recap_core.training import CheckpointRef, checkpoint_sha256, load_value_function, predict_values
-from recap_core.training.value_training import ValueFunction
+from schemas.derived import ADVANTAGES, PRETRAINING_ITERATION
 
 
 def _with_value_images(
@@ -93,10 +84,11 @@ def _label(
     )
 
 
-def pretraining_labels(store: EpisodeStore, settings: LoopSettings, root: Path) -> LabelResult:
+def pretraining_labels(ctx: RunContext) -> LabelResult:
     """Full-episode advantages under V_pre on all demonstrations; 30% positive per task."""
-    value_dir = require_checkpoint(pretrained_path(root, "value"), "V_pre", "value_function_pretrained")
-    versions = read_lineage(value_dir)["versions"]
+    store, settings = ctx.store, ctx.settings
+    value_dir = ctx.checkpoints.value_pretrained()
+    versions = ctx.checkpoints.read_lineage(value_dir)["versions"]
     vf = load_value_function(value_dir)
     steps = _with_value_images(store, demonstration_steps(store, versions), vf, versions)
     values = predict_values(vf, steps)
@@ -117,12 +109,11 @@ def pretraining_labels(store: EpisodeStore, settings: LoopSettings, root: Path) 
     )
 
 
-def iteration_advantages(
-    store: EpisodeStore, settings: LoopSettings, root: Path, task: str, iteration: int
-) -> AdvantageResult:
+def iteration_advantages(ctx: RunContext, task: str, iteration: int) -> AdvantageResult:
     """N-step advantages of the task's data of iterations <= k under V^k, with V^k's diagnostics."""
-    versions = iteration_value_versions(root, task, iteration)
-    vf = load_value_function(iteration_path(root, "value", task, iteration))
+    store, settings = ctx.store, ctx.settings
+    versions = iteration_value_versions(ctx.checkpoints, task, iteration)
+    vf = load_value_function(ctx.checkpoints.value_of(task, iteration))
     steps = _with_value_images(store, task_steps(store, task, iteration, versions), vf, versions)
     values = predict_values(vf, steps)
     returns = normalised_returns(steps, vf.reward_config, vf.net.config.support)
@@ -132,6 +123,7 @@ def iteration_advantages(
     )
     success = steps.per_step("success").astype(bool)
     return AdvantageResult(
+        lookahead=settings.lookahead,
         table_version=version,
         steps=len(steps),
         value_checkpoint=vf.checkpoint,
@@ -144,13 +136,12 @@ def iteration_advantages(
     )
 
 
-def iteration_labels(
-    store: EpisodeStore, settings: LoopSettings, root: Path, task: str, iteration: int
-) -> LabelResult:
+def iteration_labels(ctx: RunContext, task: str, iteration: int) -> LabelResult:
     """Threshold at the task's target percentile and indicators; all True at iteration 0 (SFT)."""
-    versions = iteration_value_versions(root, task, iteration)
+    store, settings = ctx.store, ctx.settings
+    versions = iteration_value_versions(ctx.checkpoints, task, iteration)
     steps = task_steps(store, task, iteration, versions)
-    vf_dir = iteration_path(root, "value", task, iteration)
+    vf_dir = ctx.checkpoints.value_of(task, iteration)
     value_ref = CheckpointRef(str(vf_dir.resolve()), checkpoint_sha256(vf_dir))
     advantages, _ = read_aligned(store, ADVANTAGES, "advantage", steps, task, iteration, value_ref.sha256)
     advantages = advantages.astype(np.float64)

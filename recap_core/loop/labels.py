@@ -1,7 +1,7 @@
-"""Derived per-step tables (values, advantages, indicators, thresholds) in the episode store.
+"""Writing and reading the derived tables (advantages, indicators, thresholds) in the episode store.
 
-Rows are keyed by (task, iteration, episode_id, t) and upserted, so re-running a stage replaces its rows
-instead of duplicating them. Pre-training rows use iteration -1.
+Their names, keys and schemas are in schemas/derived.py; rows are upserted on their key, so re-running a
+stage replaces its rows instead of duplicating them. Pre-training rows use iteration -1.
 """
 
 from __future__ import annotations
@@ -12,17 +12,19 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from recap_core.method.populations import STEP_KINDS
-from recap_core.method.thresholds import TaskThreshold
+from recap_core.rules.thresholds import TaskThreshold
 from recap_core.steps import StepArrays
 from recap_core.store import EpisodeStore
-
-ADVANTAGES = "advantages"
-INDICATORS = "indicators"
-THRESHOLDS = "thresholds"
-ROLLOUT_SEEDS = "rollout_seeds"  # which initial states of an iteration's rollouts are collected
-STEP_KEY = ["task", "iteration", "episode_id", "t"]
-PRETRAINING_ITERATION = -1
+from schemas.derived import (
+    ADVANTAGES,
+    ADVANTAGES_ARROW_SCHEMA,
+    INDICATORS,
+    INDICATORS_ARROW_SCHEMA,
+    STEP_KEY,
+    THRESHOLDS,
+    THRESHOLDS_ARROW_SCHEMA,
+    THRESHOLDS_KEY,
+)
 
 
 def partition_filter(task: str, iteration: int) -> str:
@@ -59,7 +61,8 @@ def write_advantages(
             "value_checkpoint_sha256": pa.array([value_sha256] * len(steps), pa.string()),
             "episodes_version": pa.array([versions.get("episodes", -1)] * len(steps), pa.int64()),
             "steps_version": pa.array([versions.get("steps", -1)] * len(steps), pa.int64()),
-        }
+        },
+        schema=ADVANTAGES_ARROW_SCHEMA,
     )
     return store.write_derived(ADVANTAGES, table, STEP_KEY)
 
@@ -74,7 +77,8 @@ def write_indicators(
             "is_correction": pa.array(steps.is_correction.astype(bool)),
             "mode": pa.array([mode] * len(steps), pa.string()),
             "value_checkpoint_sha256": pa.array([value_sha256] * len(steps), pa.string()),
-        }
+        },
+        schema=INDICATORS_ARROW_SCHEMA,
     )
     return store.write_derived(INDICATORS, table, STEP_KEY)
 
@@ -105,10 +109,8 @@ def write_thresholds(
         }
         for t in thresholds.values()
     ]
-    overrides = {"iteration": pl.Int32, "n_steps": pl.Int64}
-    overrides.update({f"positive_fraction_{kind}": pl.Float64 for kind in STEP_KINDS})
-    frame = pl.DataFrame(rows, schema_overrides=overrides)
-    return store.write_derived(THRESHOLDS, frame.to_arrow(), ["task", "iteration"])
+    table = pa.Table.from_pylist(rows, THRESHOLDS_ARROW_SCHEMA)
+    return store.write_derived(THRESHOLDS, table, THRESHOLDS_KEY)
 
 
 def read_aligned(

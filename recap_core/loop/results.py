@@ -6,8 +6,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from recap_core.checkpoints import CheckpointRef
 from recap_core.loop.value_diagnostics import ValueDiagnostics
-from recap_core.training import CheckpointRef, TrainingHistory
+from recap_core.training import TrainingHistory
 
 
 @dataclass
@@ -80,8 +81,10 @@ class LabelResult:
 
 @dataclass
 class AdvantageResult:
-    """The advantages stage's product: the table version it wrote and what it says about V^k."""
+    """The advantages stage's product: the lookahead N it used, the table version it wrote and what it
+    says about V^k."""
 
+    lookahead: int
     table_version: int
     steps: int
     value_checkpoint: CheckpointRef

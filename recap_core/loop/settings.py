@@ -21,7 +21,7 @@ import yaml
 
 import recap_core.sim.variants  # noqa: F401 - registers the strict study tasks the presets name
 from recap_core.locations import DEFAULT_STUDY, require_study_name
-from recap_core.method.thresholds import FINETUNE_POSITIVE_FRACTION, PRETRAIN_POSITIVE_FRACTION
+from recap_core.rules.thresholds import FINETUNE_POSITIVE_FRACTION, PRETRAIN_POSITIVE_FRACTION
 from recap_core.seeds import EVAL_SPLITS
 from recap_core.sim.cameras import CameraSpec
 from recap_core.sim.operator import DemoConfig
@@ -49,6 +49,9 @@ class LoopSettings:
     # The study this run belongs to: its episodes, checkpoints and ledger rows (see recap_core/locations.py).
     study: str = DEFAULT_STUDY
     lookahead: int = 50
+    # Terminal penalty of a failed episode, in steps (None: the task's episode limit L), for V_pre and
+    # every V^k alike: the reward every value function's units come from (recap_core/rules/rewards.py).
+    c_fail: float | None = None
     pretrain_positive_fraction: float = PRETRAIN_POSITIVE_FRACTION
     finetune_positive_fraction: float = FINETUNE_POSITIVE_FRACTION
     finetune_positive_fraction_overrides: dict[str, float] = field(default_factory=dict)
@@ -67,8 +70,9 @@ class LoopSettings:
     training_memory_mb: int = 512
     training_processes: int = 1
     # Cameras rendered into every collected episode's image columns (Meta-World: topview, corner, corner2,
-    # corner3, corner4, behindGripper, gripperPOV; point-reach: top), square, image_size pixels. Empty
-    # records state only: rendering costs far more than simulating on a CPU (docs/robot.md).
+    # corner3, corner4, behindGripper, gripperPOV; point-reach: top), square, image_size pixels, and the
+    # cameras every network reads (declared once, here). Empty: state only; rendering costs far more than
+    # simulating on a CPU (docs/simulator.md).
     cameras: tuple[str, ...] = ()
     image_size: int = 64
     demo: DemoConfig = field(default_factory=DemoConfig)
@@ -88,6 +92,7 @@ class LoopSettings:
     )
 
     def __post_init__(self) -> None:
+        self._derive_networks()
         if not self.tasks:
             raise ValueError("LoopSettings.tasks is empty")
         if not 0.0 <= self.intervention_share <= 1.0:
@@ -100,28 +105,33 @@ class LoopSettings:
         if self.training_reader not in READERS:
             raise ValueError(f"training_reader must be one of {READERS}, got {self.training_reader!r}")
         self.camera_spec()  # refuses bad camera names or sizes now, not at the first render
-        self._require_recorded_cameras()
         if self.training_memory_mb < 1 or self.training_processes < 1:
             raise ValueError(
                 f"training_memory_mb and training_processes must be >= 1, got {self.training_memory_mb}, "
                 f"{self.training_processes}"
             )
 
-    def _require_recorded_cameras(self) -> None:
-        """A network that reads cameras trains on the frames the simulator records: when it records any,
-        they must include the network's cameras at the network's size (else the first training stage
-        would fail on the first stored frame). Recording none is allowed: frames may come from robots."""
-        if not self.cameras:
-            return
-        for section in ("value_pretrain", "value_finetune", "policy_pretrain", "policy_finetune"):
-            vision = getattr(self, section).architecture.images
-            missing = [c for c in vision.cameras if c not in self.cameras]
-            if missing or (vision.enabled and vision.image_size != self.image_size):
-                raise ValueError(
-                    f"{section}.architecture.images reads cameras {list(vision.cameras)} at "
-                    f"{vision.image_size} px, but the simulator records cameras {list(self.cameras)} at "
-                    f"{self.image_size} px (settings cameras, image_size)"
-                )
+    def _derive_networks(self) -> None:
+        """Facts each network section would otherwise repeat, filled in from where they are declared:
+        the finetunes keep the pre-trained network (finetuning keeps the checkpoint's architecture), and
+        every network reads the cameras the settings record, at their size."""
+        value = self._with_cameras(self.value_pretrain.architecture)
+        policy = self._with_cameras(self.policy_pretrain.architecture)
+        for section, architecture in (
+            ("value_pretrain", value),
+            ("value_finetune", value),
+            ("policy_pretrain", policy),
+            ("policy_finetune", policy),
+        ):
+            config = getattr(self, section)
+            if config.architecture != architecture:
+                object.__setattr__(self, section, dataclasses.replace(config, architecture=architecture))
+
+    def _with_cameras(self, architecture: Any) -> Any:
+        vision = dataclasses.replace(
+            architecture.images, cameras=tuple(self.cameras), image_size=self.image_size
+        )
+        return dataclasses.replace(architecture, images=vision)
 
     def camera_spec(self) -> CameraSpec | None:
         return CameraSpec(tuple(self.cameras), self.image_size) if self.cameras else None
@@ -186,8 +196,42 @@ def preset(source: str | Path, **overrides: Any) -> LoopSettings:
 
 def settings_from_mapping(data: Mapping[str, Any], source: str = "settings") -> LoopSettings:
     """LoopSettings from a mapping of the fields to change (nested sections change only what they name);
-    an unknown key or a value of the wrong type is refused, naming the setting and ``source``."""
+    an unknown key, a key the code derives from another setting, or a value of the wrong type is refused,
+    naming the setting and ``source``."""
     return _build(LoopSettings, data, LoopSettings(), "", source)
+
+
+def settings_from_record(record: Mapping[str, Any]) -> LoopSettings:
+    """The settings a run recorded (``LoopSettings.to_dict()``), rebuilt exactly: another process of the
+    same step (a torchrun rank) works with the settings the step resolved, not a second read of the
+    preset. A record holds every field, derived ones included; they are derived again on the way in."""
+    return _build(LoopSettings, record, LoopSettings(), "", "recorded settings", record=True)
+
+
+_SECTIONS = ("value_pretrain", "value_finetune", "policy_pretrain", "policy_finetune")
+DERIVED_SETTINGS: dict[str, str] = {
+    **{
+        f"{section}.seed": "every network's seed is derived from 'seed' (recap_core/loop/seeding.py)"
+        for section in _SECTIONS
+    },
+    **{
+        f"{section}.reward": "the reward is derived from 'c_fail' and the tasks' episode limits"
+        for section in ("value_pretrain", "value_finetune")
+    },
+    **{
+        f"{kind}_finetune.architecture": (
+            f"finetuning keeps the pre-trained network: declare it once, in {kind}_pretrain.architecture"
+        )
+        for kind in ("value", "policy")
+    },
+    **{
+        f"{section}.architecture.images.{name}": f"every network reads the recorded cameras: set '{name}'"
+        for section in _SECTIONS
+        for name in ("cameras", "image_size")
+    },
+}
+"""Settings a preset may not name, because the code derives them from another one (and would not
+honour them): what the reader says instead."""
 
 
 def _merged(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -200,22 +244,30 @@ def _merged(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, An
     return out
 
 
-def _build(cls: type, data: Mapping[str, Any], base: Any, where: str, source: str) -> Any:
-    """``base`` (an instance of the dataclass ``cls``) with the fields ``data`` names replaced."""
+def _build(
+    cls: type, data: Mapping[str, Any], base: Any, where: str, source: str, record: bool = False
+) -> Any:
+    """``base`` (an instance of the dataclass ``cls``) with the fields ``data`` names replaced.
+
+    ``record``: ``data`` is a complete record (``to_dict()``), whose fields filled in when a network is
+    built and derived settings are read back too."""
     if not isinstance(data, Mapping):
         section = where.rstrip(".")
         raise SettingsError(f"{source}: setting '{section}' must be a mapping of settings, got {data!r}")
     names = [f.name for f in dataclasses.fields(cls) if f.init]
-    built = getattr(cls, "BUILD_FIELDS", ())
+    built = () if record else getattr(cls, "BUILD_FIELDS", ())
     types = typing.get_type_hints(cls)
     values = {}
     for key, value in data.items():
         if key not in names or key in built:
             known = ", ".join(name for name in names if name not in built)
             raise SettingsError(f"{source}: unknown setting '{where}{key}'; {cls.__name__} has {known}")
+        if not record and f"{where}{key}" in DERIVED_SETTINGS:
+            reason = DERIVED_SETTINGS[f"{where}{key}"]
+            raise SettingsError(f"{source}: setting '{where}{key}' is not set by a preset: {reason}")
         field_type = types[key]
         if dataclasses.is_dataclass(field_type) and isinstance(value, Mapping):
-            values[key] = _build(field_type, value, getattr(base, key), f"{where}{key}.", source)
+            values[key] = _build(field_type, value, getattr(base, key), f"{where}{key}.", source, record)
         else:
             values[key] = _value(field_type, value, f"{where}{key}", source)
     try:

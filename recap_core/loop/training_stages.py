@@ -17,15 +17,12 @@ import numpy as np
 import polars as pl
 import torch
 
-from recap_core.loop.artifacts import (
-    atomic_directory,
-    data_collecting_policy,
-    iteration_path,
-    pretrained_path,
-    read_lineage,
-    require_checkpoint,
-    write_lineage,
-)
+from recap_core.checkpoints import checkpoint_sha256, read_checkpoint_config
+from recap_core.checkpoints.format import CheckpointRef
+from recap_core.checkpoints.layout import POLICY, VALUE, CheckpointLayout, write_lineage
+from recap_core.extraction import METHOD_FACTS, Method
+from recap_core.extraction import method as parse_method
+from recap_core.loop.context import RunContext
 from recap_core.loop.data import (
     demonstration_episodes,
     demonstration_steps,
@@ -34,27 +31,19 @@ from recap_core.loop.data import (
     task_episodes,
     task_steps,
 )
-from recap_core.loop.labels import ADVANTAGES, INDICATORS, PRETRAINING_ITERATION, read_aligned
+from recap_core.loop.labels import read_aligned
 from recap_core.loop.results import TrainingResult
+from recap_core.loop.seeding import run_seeds
 from recap_core.loop.settings import LoopSettings
-from recap_core.methods import METHOD_FACTS, Method
-from recap_core.methods import method as parse_method
 from recap_core.models.vision import VisionConfig
 from recap_core.steps import StepArrays
 from recap_core.store import EpisodeStore
 from recap_core.store.streaming import StreamingStepReader
-from recap_core.training import (
-    PolicyTrainConfig,
-    ValueTrainConfig,
-    checkpoint_sha256,
-    read_checkpoint_config,
-    train_policy,
-    train_value_function,
-)
-from recap_core.training.checkpoints import CheckpointRef
+from recap_core.training import PolicyTrainConfig, ValueTrainConfig, train_policy, train_value_function
 from recap_core.training.distributed import SINGLE_PROCESS, Distributed
 from recap_core.training.policy_training import ADVANTAGE_COLUMN, INDICATOR_COLUMN
 from recap_core.training.sources import ColumnReader, TrainingData, in_memory_data, streaming_data
+from schemas.derived import ADVANTAGES, INDICATORS, PRETRAINING_ITERATION
 
 
 def _parent(path: Path) -> CheckpointRef | None:
@@ -92,7 +81,10 @@ def _use_threads(settings: LoopSettings) -> None:
 
 
 def _value_config(base: ValueTrainConfig, tasks: list[str], settings: LoopSettings) -> ValueTrainConfig:
-    return dataclasses.replace(base, reward=reward_config(tasks, settings.max_steps), seed=settings.seed)
+    """The configured value training with what the loop derives: the reward (c_fail, episode limits)
+    and the seed."""
+    reward = reward_config(tasks, settings.max_steps, settings.c_fail)
+    return dataclasses.replace(base, reward=reward, seed=run_seeds(settings).value_network)
 
 
 def _training_data(
@@ -142,47 +134,47 @@ def _demonstration_data(
 
 
 @contextmanager
-def _checkpoint_directory(target: Path, distributed: Distributed) -> Iterator[Path | None]:
+def _checkpoint_directory(
+    layout: CheckpointLayout, target: Path, distributed: Distributed
+) -> Iterator[Path | None]:
     """Rank 0 writes the checkpoint atomically; the other ranks train alongside and write nothing."""
     if distributed.is_main:
-        with atomic_directory(target) as scratch:
+        with layout.publishing(target) as scratch:
             yield scratch
     else:
         yield None
     distributed.barrier()
 
 
-def pretrain_value(
-    store: EpisodeStore, settings: LoopSettings, root: Path, distributed: Distributed = SINGLE_PROCESS
-) -> TrainingResult:
+def pretrain_value(ctx: RunContext, distributed: Distributed = SINGLE_PROCESS) -> TrainingResult:
     """V_pre: the multi-task distributional value function on all demonstrations."""
+    store, settings = ctx.store, ctx.settings
     _use_threads(settings)
     versions = store.versions()
     episodes = demonstration_episodes(store, versions)
     tasks = sorted(set(episodes["task"].to_list()))
-    target = pretrained_path(root, "value")
+    target = ctx.checkpoints.pretrained(VALUE)
     config = _value_config(settings.value_pretrain, tasks, settings)
     data = _demonstration_data(store, settings, versions, None, config, distributed)
-    with _checkpoint_directory(target, distributed) as scratch:
+    with _checkpoint_directory(ctx.checkpoints, target, distributed) as scratch:
         _, history = train_value_function(data, config, out_dir=scratch, distributed=distributed)
         if scratch is not None:
             write_lineage(scratch, _lineage(data.episodes, versions, tasks=tasks))
     return _finish(target, data.episodes, versions, history, {"tasks": tasks})
 
 
-def pretrain_policy(
-    store: EpisodeStore, settings: LoopSettings, root: Path, distributed: Distributed = SINGLE_PROCESS
-) -> TrainingResult:
+def pretrain_policy(ctx: RunContext, distributed: Distributed = SINGLE_PROCESS) -> TrainingResult:
     """pi_pre: the advantage-conditioned policy on all demonstrations, with the pre-training indicators."""
+    store, settings = ctx.store, ctx.settings
     _use_threads(settings)
-    value_dir = require_checkpoint(pretrained_path(root, "value"), "V_pre", "value_function_pretrained")
-    versions = read_lineage(value_dir)["versions"]
+    value_dir = ctx.checkpoints.value_pretrained()
+    versions = ctx.checkpoints.read_lineage(value_dir)["versions"]
     labels = _IndicatorReader(store, PRETRAINING_ITERATION, value_dir, settings)
     versions = {**versions, INDICATORS: labels.version}
-    target = pretrained_path(root, "policy")
-    config = dataclasses.replace(settings.policy_pretrain, seed=settings.seed)
+    target = ctx.checkpoints.pretrained(POLICY)
+    config = dataclasses.replace(settings.policy_pretrain, seed=run_seeds(settings).policy_network())
     data = _demonstration_data(store, settings, versions, labels, config, distributed)
-    with _checkpoint_directory(target, distributed) as scratch:
+    with _checkpoint_directory(ctx.checkpoints, target, distributed) as scratch:
         _, history = train_policy(
             data, config=config, method=Method.RECAP, out_dir=scratch, distributed=distributed
         )
@@ -238,21 +230,17 @@ class _AdvantageReader:
 
 
 def train_iteration_value(
-    store: EpisodeStore,
-    settings: LoopSettings,
-    root: Path,
-    task: str,
-    iteration: int,
-    distributed: Distributed = SINGLE_PROCESS,
+    ctx: RunContext, task: str, iteration: int, distributed: Distributed = SINGLE_PROCESS
 ) -> TrainingResult:
     """V^k of one task: finetuned from V_pre on the task's data of iterations <= k."""
+    store, settings = ctx.store, ctx.settings
     _use_threads(settings)
-    parent = require_checkpoint(pretrained_path(root, "value"), "V_pre", "value_function_pretrained")
+    parent = ctx.checkpoints.value_pretrained()
     versions = store.versions()
-    target = iteration_path(root, "value", task, iteration)
+    target = ctx.checkpoints.iteration(VALUE, task, iteration)
     config = _value_config(settings.value_finetune, [task], settings)
     data = _task_data(store, settings, task, iteration, versions, None, config, distributed)
-    with _checkpoint_directory(target, distributed) as scratch:
+    with _checkpoint_directory(ctx.checkpoints, target, distributed) as scratch:
         _, history = train_value_function(
             data, config, init_from=parent, out_dir=scratch, distributed=distributed
         )
@@ -277,16 +265,13 @@ def _task_data(
     return _training_data(store, settings, episodes, steps, versions, columns, config, distributed)
 
 
-def iteration_value_versions(root: Path, task: str, iteration: int) -> dict[str, int]:
+def iteration_value_versions(layout: CheckpointLayout, task: str, iteration: int) -> dict[str, int]:
     """The table versions V^k was trained on: advantages, labels and pi^k all read exactly these."""
-    value_dir = require_checkpoint(iteration_path(root, "value", task, iteration), "V^k", "value_function")
-    return read_lineage(value_dir)["versions"]
+    return layout.read_lineage(layout.value_of(task, iteration))["versions"]
 
 
 def train_iteration_policy(
-    store: EpisodeStore,
-    settings: LoopSettings,
-    root: Path,
+    ctx: RunContext,
     task: str,
     iteration: int,
     method: str = Method.RECAP,
@@ -299,13 +284,14 @@ def train_iteration_policy(
     RECAP, SFT, AWR and PPO; both are recorded in the checkpoint's lineage. AWR and PPO read the
     advantages the ``advantages`` stage wrote under V^k for exactly these steps.
     """
+    store, settings, layout = ctx.store, ctx.settings, ctx.checkpoints
     _use_threads(settings)
     method = parse_method(method).value
     needs = METHOD_FACTS[Method(method)]
-    parent = require_checkpoint(pretrained_path(root, "policy"), "pi_pre", "policy_pretrained")
-    reference = data_collecting_policy(root, task, iteration) if needs.needs_reference else None
-    versions = iteration_value_versions(root, task, iteration)
-    value_dir = iteration_path(root, "value", task, iteration)
+    parent = layout.policy_pretrained()
+    reference = layout.data_collecting_policy(task, iteration) if needs.needs_reference else None
+    versions = iteration_value_versions(layout, task, iteration)
+    value_dir = layout.iteration(VALUE, task, iteration)
     columns: ColumnReader | None = None
     if needs.conditioned:
         columns = _IndicatorReader(store, iteration, value_dir, settings)
@@ -313,10 +299,10 @@ def train_iteration_policy(
     elif needs.uses_advantages:
         columns = _AdvantageReader(store, task, iteration, value_dir, settings)
         versions = {**versions, ADVANTAGES: columns.version}
-    target = iteration_path(root, "policy", task, iteration, method)
-    config = dataclasses.replace(settings.policy_finetune, seed=settings.seed + iteration)
+    target = layout.iteration(POLICY, task, iteration, method)
+    config = dataclasses.replace(settings.policy_finetune, seed=run_seeds(settings).policy_network(iteration))
     data = _task_data(store, settings, task, iteration, versions, columns, config, distributed)
-    with _checkpoint_directory(target, distributed) as scratch:
+    with _checkpoint_directory(layout, target, distributed) as scratch:
         _, history = train_policy(
             data,
             config=config,

@@ -26,11 +26,11 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from recap_core.method.rewards import VALUE_SUPPORT
 from recap_core.models.backbones import build_backbone
 from recap_core.models.normalisation import Normaliser
 from recap_core.models.prompts import HashedPromptEncoder
 from recap_core.models.vision import CameraInputs, VisionConfig, architecture_dict
+from recap_core.rules.rewards import VALUE_SUPPORT
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class ValueNetConfig:
 
     A training config holds one with ``obs_dim`` left 0: the network is built from ``sized(obs_dim)``
     once the data is known. ``value_min`` / ``value_max`` span the bins: every normalised return must
-    lie inside (see recap_core.method.rewards). ``time_aware``: the network also sees t / L.
+    lie inside (see recap_core.rules.rewards). ``time_aware``: the network also sees t / L.
     ``images``: the cameras it reads and their encoder (none by default: state only).
     """
 

@@ -23,9 +23,10 @@ import pyarrow
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from recap_core.episode import EPISODE_KINDS, Episode, stable_episode_id
+from recap_core.episode import Episode, stable_episode_id
 from recap_core.store import lerobot_video
 from recap_core.store.lerobot_video import VideoDecodeError, VideoSegment, camera_name
+from schemas.episodes import EPISODE_KINDS
 
 
 class LeRobotFormatError(ValueError):

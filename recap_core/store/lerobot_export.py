@@ -30,10 +30,10 @@ import polars as pl
 import pyarrow
 import pyarrow.parquet as pq
 
-from recap_core.episode import EPISODE_KINDS
 from recap_core.sim.cameras import decode_frames
 from recap_core.store.episode_store import STEPS, EpisodeStore
 from recap_core.store.lerobot_video import V3_VIDEO_PATH, Mp4Writer
+from schemas.episodes import EPISODE_KINDS
 from schemas.steps import IMAGE_COLUMN_PREFIX
 
 CODEBASE_VERSION = "v3.0"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-from recap_core.method.rewards import RewardConfig
 from recap_core.models.flow_policy import FlowPolicyConfig
 from recap_core.models.value import ValueNetConfig
 from recap_core.models.vision import require_same_layout
+from recap_core.rules.rewards import RewardConfig
 
 WEIGHT_RULES = ("best_heldout", "last")
 

@@ -6,69 +6,35 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 import torch
 
-from recap_core.methods import METHOD_FACTS, Method
-from recap_core.methods import method as parse_method
+from recap_core.checkpoints.format import (
+    CheckpointRef,
+)
+from recap_core.checkpoints.policy import TrainedPolicy, load_trained_policy, save_policy
+from recap_core.extraction import METHOD_FACTS, Method
+from recap_core.extraction import method as parse_method
 from recap_core.models.flow_policy import (
     INDICATOR_DROPPED,
     INDICATOR_NEGATIVE,
     INDICATOR_POSITIVE,
-    FlowChunkPolicy,
     FlowMatchingPolicy,
-    FlowPolicyConfig,
     drop_indicators,
 )
+from recap_core.models.frames import batch_images, step_images
 from recap_core.steps import StepArrays, action_chunks, float_tensor
-from recap_core.training.checkpoints import (
-    CheckpointRef,
-    checkpoint_sha256,
-    load_weights,
-    read_checkpoint_config,
-    save_checkpoint,
-)
 from recap_core.training.config import PolicyTrainConfig, TrainingHistory, require_matching_architecture
 from recap_core.training.distributed import SINGLE_PROCESS, Distributed
 from recap_core.training.fit import fit
-from recap_core.training.images import batch_images, step_images
 from recap_core.training.objectives import awr_unnormalised_weights, awr_weights, spo_flow_objective
-from recap_core.training.pretrained import RecapHubMixin
 from recap_core.training.sources import Shard, TrainingData, in_memory_data
 from recap_core.training.statistics import column_max, column_mean, column_moments, fit_normalisers
 
 # The per-step columns a shard carries for the methods that need them.
 INDICATOR_COLUMN = "indicator"
 ADVANTAGE_COLUMN = "advantage"
-
-
-@dataclass
-class TrainedPolicy(RecapHubMixin):
-    """A trained flow network, the extraction method that produced it and where it was saved.
-
-    ``TrainedPolicy.from_pretrained("org/repo")`` / ``save_pretrained`` / ``push_to_hub`` follow the
-    Hugging Face conventions (see recap_core/training/pretrained.py).
-    """
-
-    net: FlowMatchingPolicy
-    method: str
-    checkpoint: CheckpointRef | None = None
-    KIND: ClassVar[str] = "policy"
-
-    @classmethod
-    def _load_checkpoint(cls, folder: Path) -> TrainedPolicy:
-        return load_trained_policy(folder)
-
-    def _write_checkpoint(self, directory: Path) -> CheckpointRef:
-        return save_policy(self, directory)
-
-    def as_chunk_policy(
-        self, beta: float = 1.0, flow_steps: int | None = None, seed: int = 0
-    ) -> FlowChunkPolicy:
-        """The collector-facing ``ChunkPolicy`` (I = positive; CFG when beta != 1 for RECAP policies)."""
-        return FlowChunkPolicy(self.net, beta=beta, flow_steps=flow_steps, seed=seed)
 
 
 def _validate(
@@ -386,50 +352,4 @@ _OBJECTIVES: Mapping[Method, Callable[..., _Objective]] = {
     Method.AWR: _awr_objective,
     Method.PPO: _ppo_objective,
 }
-assert set(_OBJECTIVES) == set(Method), "every method of recap_core.methods needs its objective"
-
-
-def save_policy(
-    policy: TrainedPolicy,
-    directory: str | Path,
-    config: PolicyTrainConfig | None = None,
-    history: TrainingHistory | None = None,
-    parent: CheckpointRef | None = None,
-) -> CheckpointRef:
-    net = policy.net
-    return save_checkpoint(
-        net,
-        directory,
-        kind="policy",
-        architecture=net.config.to_dict(),
-        normalisation={
-            "obs_mean": net.obs_norm.mean.tolist(),
-            "obs_std": net.obs_norm.std.tolist(),
-            "action_mean": net.action_norm.mean.tolist(),
-            "action_std": net.action_norm.std.tolist(),
-        },
-        method=policy.method,
-        training={
-            "config": config.to_dict() if config else None,
-            "history": history.to_dict() if history else None,
-        },
-        parent=parent,
-    )
-
-
-def load_trained_policy(path: str | Path) -> TrainedPolicy:
-    """Rebuild a trained policy (network, method, checkpoint reference) from its directory."""
-    config = read_checkpoint_config(path, kind="policy")
-    net = FlowMatchingPolicy(FlowPolicyConfig.from_dict(config["architecture"]), load_pretrained=False)
-    load_weights(net, path)
-    net.eval()
-    return TrainedPolicy(
-        net, config["method"], CheckpointRef(str(Path(path).resolve()), checkpoint_sha256(path))
-    )
-
-
-def load_policy(
-    path: str | Path, beta: float = 1.0, flow_steps: int | None = None, seed: int = 0
-) -> FlowChunkPolicy:
-    """A ``ChunkPolicy`` from a checkpoint: I = positive (beta = 1) or CFG with beta > 1."""
-    return load_trained_policy(path).as_chunk_policy(beta=beta, flow_steps=flow_steps, seed=seed)
+assert set(_OBJECTIVES) == set(Method), "every method of recap_core.extraction needs its objective"

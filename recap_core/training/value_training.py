@@ -3,72 +3,30 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 import torch
 
-from recap_core.method.rewards import RewardConfig, episode_progress, normalised_returns, task_max_lengths
-from recap_core.models.value import DistributionalValueFunction, ValueNetConfig
-from recap_core.steps import StepArrays, float_tensor
-from recap_core.training.checkpoints import (
+from recap_core.checkpoints.format import (
     CheckpointRef,
-    checkpoint_sha256,
-    load_weights,
-    read_checkpoint_config,
-    save_checkpoint,
 )
+from recap_core.checkpoints.value import (
+    ValueFunction,
+    check_observations,
+    load_value_function,
+    predict_values,
+    save_value_function,
+)
+from recap_core.models.frames import batch_images, step_images
+from recap_core.models.value import DistributionalValueFunction
+from recap_core.rules.rewards import RewardConfig, episode_progress, normalised_returns, task_max_lengths
+from recap_core.steps import StepArrays, float_tensor
 from recap_core.training.config import TrainingHistory, ValueTrainConfig, require_matching_architecture
 from recap_core.training.distributed import SINGLE_PROCESS, Distributed
 from recap_core.training.fit import fit
-from recap_core.training.images import batch_images, step_images
-from recap_core.training.pretrained import RecapHubMixin
 from recap_core.training.sources import Shard, TrainingData, in_memory_data, shards_of
 from recap_core.training.statistics import fit_normalisers
-
-
-@dataclass
-class ValueFunction(RecapHubMixin):
-    """A value network together with the reward constants that define its units.
-
-    ``ValueFunction.from_pretrained("org/repo")`` / ``save_pretrained`` / ``push_to_hub`` follow the
-    Hugging Face conventions (see recap_core/training/pretrained.py).
-    """
-
-    net: DistributionalValueFunction
-    reward_config: RewardConfig
-    checkpoint: CheckpointRef | None = None
-    KIND: ClassVar[str] = "value"
-
-    @classmethod
-    def _load_checkpoint(cls, folder: Path) -> ValueFunction:
-        return load_value_function(folder)
-
-    def _write_checkpoint(self, directory: Path) -> CheckpointRef:
-        return save_value_function(self, directory)
-
-    def predict(self, steps: StepArrays, batch_size: int = 8192) -> np.ndarray:
-        return predict_values(self, steps, batch_size)
-
-
-def _reward_to_dict(reward: RewardConfig) -> dict:
-    return {"c_fail": reward.c_fail, "task_max_length": dict(reward.task_max_length)}
-
-
-def _reward_from_dict(data: dict) -> RewardConfig:
-    """The stored reward (checkpoints written before the value support moved to the architecture also
-    carry its ``value_min`` / ``value_max`` here: the same numbers as their architecture's)."""
-    return RewardConfig(c_fail=data["c_fail"], task_max_length=dict(data["task_max_length"]))
-
-
-def _check_obs(steps: StepArrays, obs_dim: int) -> None:
-    if steps.observations.ndim != 2 or steps.observations.shape[1] != obs_dim:
-        raise ValueError(
-            f"observations have shape {steps.observations.shape}; the model expects (N, {obs_dim})"
-        )
-    steps.require_finite(steps.observations, "observation")
 
 
 def train_value_function(
@@ -94,7 +52,7 @@ def train_value_function(
         else in_memory_data(steps, {}, config.val_fraction, config.seed)
     )
     if data.memory is not None:
-        _check_obs(data.memory, data.memory.observations.shape[1])
+        check_observations(data.memory, data.memory.observations.shape[1])
     parent: CheckpointRef | None = None
     reward = config.reward
     if init_from is not None:
@@ -121,7 +79,7 @@ def train_value_function(
     def make_loss(shard: Shard):
         part = shard.steps
         if data.memory is None:
-            _check_obs(part, data.obs_dim)
+            check_observations(part, data.obs_dim)
         targets = torch.from_numpy(normalised_returns(part, reward, net.config.support))
         progress = torch.from_numpy(episode_progress(part, reward))
         observations = float_tensor(part.observations)
@@ -159,60 +117,3 @@ def _held_out_mae(vf: ValueFunction, data: TrainingData, distributed: Distribute
             total += (float(np.sum(np.abs(values - targets))), len(shard.index))
     error, count = distributed.sum(total)
     return float(error / count) if count else float("nan")
-
-
-@torch.inference_mode()
-def predict_values(
-    vf: ValueFunction, steps: StepArrays, batch_size: int = 8192, index: np.ndarray | None = None
-) -> np.ndarray:
-    """V(o_t) for every step (or the steps at ``index``), float32, in normalised units."""
-    _check_obs(steps, vf.net.config.obs_dim)
-    vf.net.eval()
-    idx = np.arange(len(steps)) if index is None else np.asarray(index)
-    prompts = steps.episodes["prompt"].to_numpy()
-    progress = torch.from_numpy(episode_progress(steps, vf.reward_config))
-    images = step_images(steps, vf.net.config.images)
-    out = np.empty(len(idx), dtype=np.float32)
-    for start in range(0, len(idx), batch_size):
-        part = idx[start : start + batch_size]
-        obs = torch.from_numpy(np.ascontiguousarray(steps.observations[part], dtype=np.float32))
-        prompt_list = prompts[steps.episode_index[part]].tolist()
-        rows = torch.from_numpy(part)
-        out[start : start + len(part)] = vf.net(
-            obs, prompt_list, progress[rows], batch_images(images, rows)
-        ).numpy()
-    return out
-
-
-def save_value_function(
-    vf: ValueFunction,
-    directory: str | Path,
-    config: ValueTrainConfig | None = None,
-    history: TrainingHistory | None = None,
-    parent: CheckpointRef | None = None,
-) -> CheckpointRef:
-    norm = vf.net.obs_norm
-    return save_checkpoint(
-        vf.net,
-        directory,
-        kind="value",
-        architecture=vf.net.config.to_dict(),
-        normalisation={"obs_mean": norm.mean.tolist(), "obs_std": norm.std.tolist()},
-        method="distributional-mc",
-        training={
-            "config": config.to_dict() if config else None,
-            "history": history.to_dict() if history else None,
-        },
-        parent=parent,
-        extra={"reward": _reward_to_dict(vf.reward_config)},
-    )
-
-
-def load_value_function(path: str | Path) -> ValueFunction:
-    """Rebuild a value function from its checkpoint directory (weights, normalisers, reward units)."""
-    config = read_checkpoint_config(path, kind="value")
-    net = DistributionalValueFunction(ValueNetConfig.from_dict(config["architecture"]), load_pretrained=False)
-    load_weights(net, path)
-    net.eval()
-    ref = CheckpointRef(str(Path(path).resolve()), checkpoint_sha256(path))
-    return ValueFunction(net, _reward_from_dict(config["reward"]), ref)

@@ -1,0 +1,128 @@
+"""Throughput of the method core on this machine: value labelling, training, and policy inference,
+state-only and with one camera (the "images" entry: the conv encoder dominates the cost)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import polars as pl
+import torch
+
+from recap_core.checkpoints.value import ValueFunction, predict_values
+from recap_core.models.flow_policy import FlowChunkPolicy, FlowPolicyConfig
+from recap_core.models.value import DistributionalValueFunction, ValueNetConfig
+from recap_core.models.vision import VisionConfig
+from recap_core.steps import StepArrays
+from recap_core.training.config import PolicyTrainConfig, ValueTrainConfig
+from recap_core.training.policy_training import train_policy
+from recap_core.training.value_training import train_value_function
+
+
+def synthetic_steps(
+    n_episodes: int, length: int, obs_dim: int = 39, action_dim: int = 4, n_tasks: int = 10, seed: int = 0
+) -> StepArrays:
+    """Meta-World-shaped random steps (39-d observations, 4-d actions) for timing only."""
+    rng = np.random.default_rng(seed)
+    n = n_episodes * length
+    tasks = [f"task-{i % n_tasks}" for i in range(n_episodes)]
+    episodes = pl.DataFrame(
+        {
+            "episode_id": [f"bench-{i}" for i in range(n_episodes)],
+            "task": tasks,
+            "prompt": [f"solve {task} with the arm" for task in tasks],
+            "kind": ["demo"] * n_episodes,
+            "success": (rng.random(n_episodes) < 0.5).tolist(),
+            "length": [length] * n_episodes,
+            "iteration": [0] * n_episodes,
+        }
+    )
+    return StepArrays(
+        observations=rng.normal(size=(n, obs_dim)).astype(np.float32),
+        actions=rng.uniform(-1, 1, size=(n, action_dim)).astype(np.float32),
+        episode_index=np.repeat(np.arange(n_episodes), length),
+        t=np.tile(np.arange(length), n_episodes),
+        is_correction=np.zeros(n, dtype=bool),
+        episodes=episodes,
+    )
+
+
+def image_benchmark(train_batches: int, image_size: int = 64, seed: int = 0) -> dict:
+    """Training samples/s and inference latency with one camera of random frames (default encoder)."""
+    steps = synthetic_steps(10, 200, seed=seed)
+    rng = np.random.default_rng(seed)
+    frames = rng.integers(0, 256, size=(len(steps), image_size, image_size, 3), dtype=np.uint8)
+    steps = steps.with_images({"top": frames})
+    vision = VisionConfig(cameras=("top",), image_size=image_size)
+    optimisation = {"epochs": 1, "steps_per_epoch": train_batches, "val_fraction": 0.0, "seed": seed}
+    value_config = ValueTrainConfig(**optimisation, architecture=ValueNetConfig(images=vision))
+    _, value_history = train_value_function(steps, value_config)
+    labels = rng.random(len(steps)) < 0.3
+    policy_config = PolicyTrainConfig(**optimisation, architecture=FlowPolicyConfig(images=vision))
+    policy, policy_history = train_policy(steps, labels, policy_config, method="recap")
+    chunk_policy = FlowChunkPolicy(policy.net, seed=seed)
+    obs, images = steps.observations[:32], {"top": frames[:32]}
+    prompts = steps.episodes["prompt"].to_list()[:1] * 32
+    chunk_policy.act(obs, prompts, images=images)
+    repeats = 10
+    start = time.perf_counter()
+    for _ in range(repeats):
+        chunk_policy.act(obs, prompts, images=images)
+    latency = (time.perf_counter() - start) / repeats
+    return {
+        "cameras": 1,
+        "image_size": image_size,
+        "encoder": vision.encoder,
+        "value_training_samples_per_s": round(value_history.samples_per_second, 1),
+        "policy_training_samples_per_s": round(policy_history.samples_per_second, 1),
+        "policy_act_batch32_beta1_ms": round(latency * 1000, 2),
+    }
+
+
+def run_benchmark(frames: int = 200_000, train_batches: int = 40, threads: int = 1, seed: int = 0) -> dict:
+    """Measure and return the numbers `recap bench core` prints."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    length = 200
+    steps = synthetic_steps(max(frames // length, 2), length, seed=seed)
+    vf = ValueFunction(
+        DistributionalValueFunction(ValueNetConfig().sized(obs_dim=39)), ValueTrainConfig().reward
+    )
+    predict_values(vf, steps.select_episodes(np.arange(len(steps.episodes)) < 5))  # warm-up
+    start = time.perf_counter()
+    predict_values(vf, steps)
+    label_seconds = time.perf_counter() - start
+
+    optimisation = {
+        "epochs": 1,
+        "steps_per_epoch": train_batches,
+        "val_fraction": 0.0,
+        "seed": seed,
+    }
+    _, value_history = train_value_function(steps, ValueTrainConfig(**optimisation))
+    labels = np.random.default_rng(seed).random(len(steps)) < 0.3
+    policy, policy_history = train_policy(steps, labels, PolicyTrainConfig(**optimisation), method="recap")
+
+    result = {
+        "torch_threads": threads,
+        "frames": len(steps),
+        "value_labelling_frames_per_s": round(len(steps) / label_seconds, 1),
+        "value_training_samples_per_s": round(value_history.samples_per_second, 1),
+        "policy_training_samples_per_s": round(policy_history.samples_per_second, 1),
+        "train_batch_size": PolicyTrainConfig().batch_size,
+    }
+    for beta in (1.0, 2.0):
+        chunk_policy = FlowChunkPolicy(policy.net, beta=beta, seed=seed)
+        obs = steps.observations[:32]
+        prompts = steps.episodes["prompt"].to_list()[:1] * 32
+        chunk_policy.act(obs, prompts)
+        repeats = 30
+        start = time.perf_counter()
+        for _ in range(repeats):
+            chunk_policy.act(obs, prompts)
+        latency = (time.perf_counter() - start) / repeats
+        key = f"policy_act_batch32_beta{beta:g}"
+        result[f"{key}_ms"] = round(latency * 1000, 2)
+        result[f"{key}_env_steps_per_s"] = round(32 * chunk_policy.horizon / latency, 1)
+    result["images"] = image_benchmark(train_batches, seed=seed)
+    return result
