@@ -12,6 +12,7 @@ from pathlib import Path
 import dagster as dg
 import numpy as np
 import pytest
+from paths import PROJECT_ROOT
 from safetensors.numpy import load_file
 from store_helpers import make_episode
 
@@ -23,7 +24,6 @@ from recap_core.loop.labelling_stages import pretraining_labels
 from recap_core.loop.training_stages import pretrain_policy, pretrain_value
 from recap_core.training.distributed import Distributed
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Gradients are averaged by DDP (all-reduce) in one case and accumulated in the other: the same sums in
 # float32, so the weights agree to rounding; this bound is far below any real difference in training.
 WEIGHT_TOLERANCE = 1e-5

@@ -11,20 +11,12 @@ from datetime import UTC, datetime
 import numpy as np
 import polars as pl
 import pytest
-from services import s3_server
+from paths import TESTS
 from store_helpers import make_episode
 
 from recap_core.ledger import read_ledger, record_evaluations
 from recap_core.store import EpisodeStore
 from recap_core.store.errors import EpisodeValidationError
-
-
-@pytest.fixture(scope="module")
-def s3():
-    with s3_server() as env, pytest.MonkeyPatch.context() as patch:
-        for name, value in env.items():
-            patch.setenv(name, value)
-        yield env
 
 
 def test_ingest_and_reads_on_s3_match_the_local_store(s3, tmp_path):
@@ -96,7 +88,7 @@ def test_a_writer_that_dies_mid_ingest_leaves_no_half_written_episode(s3):
     store = EpisodeStore(uri)
     store.add_episodes([make_episode(i) for i in range(3)])
     before = store.load_steps()
-    tests_dir = str(__import__("pathlib").Path(__file__).parent)
+    tests_dir = str(TESTS)
     crashed = subprocess.run([sys.executable, "-c", CRASH_BETWEEN_STEPS_AND_EPISODES, uri, tests_dir])
     assert crashed.returncode == 9
     after = store.load_steps()

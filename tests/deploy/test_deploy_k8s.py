@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
@@ -14,11 +13,11 @@ from dagster._config import process_config
 from dagster._core.instance.config import dagster_instance_config
 from dagster_k8s import K8sRunLauncher
 from dagster_k8s.job import DagsterK8sJobConfig, construct_dagster_k8s_job, get_user_defined_k8s_config
+from paths import PROJECT_ROOT
 
 from assets.k8s import executor_from_env
 from pipelines.definitions import defs
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 K8S = PROJECT_ROOT / "deploy" / "k8s"
 TRAINING = {"value_function_pretrained", "policy_pretrained", "value_function", "policy", "baselines"}
 CPU_ONLY = {

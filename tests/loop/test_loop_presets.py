@@ -1,6 +1,6 @@
 """Presets are YAML files read by one validating reader, and the named ones keep their values: each is
 compared with a snapshot of every preset's settings taken before the presets moved into data files
-(tests/snapshots/presets.json, in the layout of that time)."""
+(tests/loop/snapshots/presets.json, in the layout of that time)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from core_helpers import ToyEpisode, make_steps, torch_threads
+from steps_helpers import ToyEpisode, make_steps
 
 from recap_core.checkpoints import (
     checkpoint_sha256,
@@ -38,10 +38,7 @@ def policy_config(net: dict | None = None, **optimisation) -> PolicyTrainConfig:
     )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    with torch_threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _steps(seed: int = 0, n_episodes: int = 12, obs_dim: int = 4):

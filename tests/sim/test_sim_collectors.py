@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from robot_helpers import ConstantChunkPolicy, PointMassPDPolicy
+from sim_helpers import ConstantChunkPolicy, PointMassPDPolicy
 
 from recap_core.policy_api import ChunkPolicy
 from recap_core.sim import (

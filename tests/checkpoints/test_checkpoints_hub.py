@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from core_helpers import torch_threads
 from huggingface_hub import ModelCard
-from test_core_checkpoints import _steps, policy_config, value_config
+from steps_helpers import torch_threads
+from test_checkpoints import _steps, policy_config, value_config
 
 from recap_core.checkpoints import checkpoint_sha256, predict_values
 from recap_core.checkpoints.policy import TrainedPolicy

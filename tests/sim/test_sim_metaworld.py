@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from robot_helpers import ConstantChunkPolicy
+from sim_helpers import ConstantChunkPolicy
 
 from recap_core.sim import (
     DemoConfig,

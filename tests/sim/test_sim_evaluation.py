@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from robot_helpers import ConstantChunkPolicy, PointMassPDPolicy
+from sim_helpers import ConstantChunkPolicy, PointMassPDPolicy
 
 from recap_core.sim import RolloutConfig, eval_seeds, evaluate_policy, get_task, run_policy, summarize
 

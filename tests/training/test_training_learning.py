@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from core_helpers import ToyEpisode, make_steps, torch_threads
+from steps_helpers import ToyEpisode, make_steps
 
 from recap_core.checkpoints import load_policy, predict_values
 from recap_core.models import FlowMatchingPolicy, FlowPolicyConfig, ValueNetConfig
@@ -26,10 +26,7 @@ warnings.filterwarnings("ignore", message=r"Constant\(s\) may be too high")
 REACH_PROMPT = "reach the goal position with the gripper"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    with torch_threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _auc(positive: np.ndarray, negative: np.ndarray) -> float:

@@ -1,7 +1,7 @@
 """V^k's diagnostics come from the values the advantages stage computed, not from re-reading its table."""
 
 import numpy as np
-from core_helpers import blank_episode, make_steps
+from steps_helpers import blank_episode, make_steps
 
 from recap_core.loop.value_diagnostics import VALUE_RISES_MIN_SHARE, value_diagnostics
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
 
 import dagster as dg
 import pytest
 from dagster_processes import daemon_process, dagster_cli, queued_runs, stop_process, wait_for_run
+from paths import PROJECT_ROOT
 from services import postgres_server
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 JOB = "pretraining"
 
 

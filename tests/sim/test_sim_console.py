@@ -12,12 +12,14 @@ import sys
 import textwrap
 from pathlib import Path
 
+from paths import TESTS
+
 CHILD = textwrap.dedent(
     """
     import json, sys
     import numpy as np
     sys.path.insert(0, sys.argv[1])
-    from robot_helpers import ConstantChunkPolicy
+    from sim_helpers import ConstantChunkPolicy
     from recap_core.sim import RolloutConfig, eval_seeds, evaluate_policy, get_task, with_max_steps
     from recap_core.sim.console import simulator_output_to_stderr
 
@@ -36,7 +38,7 @@ CHILD = textwrap.dedent(
 
 def _run(mode: str, cwd: Path) -> subprocess.CompletedProcess:
     """In ``cwd``: MuJoCo also appends its warnings to MUJOCO_LOG.TXT in the working directory."""
-    tests = str(Path(__file__).parent)
+    tests = str(TESTS)
     return subprocess.run(
         [sys.executable, "-c", CHILD, tests, mode], capture_output=True, text=True, timeout=300, cwd=cwd
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from robot_helpers import ConstantChunkPolicy
+from sim_helpers import ConstantChunkPolicy
 
 from recap_core.sim import (
     SupervisorConfig,

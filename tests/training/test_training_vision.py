@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from core_helpers import ToyEpisode, make_steps, torch_threads
+from steps_helpers import ToyEpisode, make_steps
 
 from recap_core.checkpoints import load_policy, load_value_function, predict_values
 from recap_core.models import FlowPolicyConfig, ValueNetConfig
@@ -30,10 +30,7 @@ HIDDEN_GOAL = "point-reach-hidden-goal"
 QUICK = {"epochs": 2, "batch_size": 32}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    with torch_threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _value_config(vision: VisionConfig) -> ValueTrainConfig:

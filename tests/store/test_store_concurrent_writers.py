@@ -8,11 +8,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import lance
 import pytest
-from services import s3_server
+from paths import TESTS as TESTS_FOLDER
 from store_helpers import make_episode
 
 from recap_core.ledger import read_ledger
@@ -20,7 +19,7 @@ from recap_core.store import EpisodeStore
 from recap_core.store.batch import build_batch
 from recap_core.store.primary_keys import declared_primary_key
 
-TESTS = str(Path(__file__).parent)
+TESTS = str(TESTS_FOLDER)
 LENGTH = 20
 
 # Ingests episodes [first, first + 40) in batches of 5, writes one derived row per step of them, and
@@ -54,14 +53,6 @@ row = {"study": "default", "task": "reach-v3", "iteration": 0, "policy_checkpoin
 record_evaluations(ledger, [{**row, "method": {0: "sft", 20: "awr"}[first]}, {**row, "method": "recap"}])
 print(json.dumps({"added": added, "concurrent": concurrent}))
 """
-
-
-@pytest.fixture(scope="module")
-def s3():
-    with s3_server() as env, pytest.MonkeyPatch.context() as patch:
-        for name, value in env.items():
-            patch.setenv(name, value)
-        yield env
 
 
 def _race(uri: str, ledger: str) -> list[dict]:

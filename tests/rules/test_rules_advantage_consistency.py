@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from core_helpers import blank_episode, make_steps
+from steps_helpers import blank_episode, make_steps
 
 from recap_core.rules import (
     RewardConfig,

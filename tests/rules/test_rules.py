@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
-from core_helpers import blank_episode, make_steps, torch_threads
+from steps_helpers import blank_episode, make_steps
 
 from recap_core.models import (
     INDICATOR_DROPPED,
@@ -39,11 +39,7 @@ from recap_core.rules import (
 )
 from recap_core.training import awr_weights, spo_flow_objective
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    with torch_threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_rewards_and_returns_follow_eq5_with_last_step_terminal() -> None:

@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 import polars as pl
 import pytest
-from core_helpers import ToyEpisode, make_steps, torch_threads
+from steps_helpers import ToyEpisode, make_steps, torch_threads
 
 from recap_core.checkpoints import predict_values
 from recap_core.models import INDICATOR_NEGATIVE, INDICATOR_POSITIVE, FlowPolicyConfig, ValueNetConfig

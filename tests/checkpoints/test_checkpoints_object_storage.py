@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from services import s3_server
 
 from recap_core.checkpoints.format import checkpoint_sha256
 from recap_core.checkpoints.layout import CheckpointLayout, write_lineage
@@ -17,12 +16,10 @@ TASK = "reach-v3"
 
 
 @pytest.fixture(scope="module")
-def s3():
-    with s3_server() as env, pytest.MonkeyPatch.context() as patch:
-        for name, value in env.items():
-            patch.setenv(name, value)
+def s3_checkpoints(s3):
+    with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RECAP_CHECKPOINT_URI", "s3://recap/checkpoints")
-        yield env
+        yield s3
 
 
 def _machine(monkeypatch, tmp_path, name: str):
@@ -43,7 +40,7 @@ def _publish(layout: CheckpointLayout, seed: int) -> str:
     return checkpoint_sha256(target)
 
 
-def test_a_checkpoint_published_on_one_machine_is_fetched_by_another(s3, tmp_path, monkeypatch):
+def test_a_checkpoint_published_on_one_machine_is_fetched_by_another(s3_checkpoints, tmp_path, monkeypatch):
     first = _publish(_machine(monkeypatch, tmp_path, "trainer"), seed=1)
 
     other = _machine(monkeypatch, tmp_path, "collector")
@@ -74,7 +71,7 @@ def test_a_checkpoint_published_on_one_machine_is_fetched_by_another(s3, tmp_pat
     assert checkpoint_sha256(fresh.policy_of(TASK, 0)) == second
 
 
-def test_the_mirror_follows_a_checkpoint_root_outside_the_data_root(s3, tmp_path, monkeypatch):
+def test_the_mirror_follows_a_checkpoint_root_outside_the_data_root(s3_checkpoints, tmp_path, monkeypatch):
     """A resource whose checkpoint_root points elsewhere than $RECAP_HOME/checkpoints used to be neither
     uploaded nor fetched, silently: the mirror took its paths relative to the default data root. It now
     mirrors the layout's own root, and a named study under its own prefix."""
@@ -90,7 +87,7 @@ def test_the_mirror_follows_a_checkpoint_root_outside_the_data_root(s3, tmp_path
         trainer.fetch(tmp_path / "somewhere" / "else")
 
 
-def test_a_failed_upload_leaves_the_local_checkpoint_as_it_was(s3, tmp_path, monkeypatch):
+def test_a_failed_upload_leaves_the_local_checkpoint_as_it_was(s3_checkpoints, tmp_path, monkeypatch):
     monkeypatch.setenv("RECAP_HOME", str(tmp_path / "trainer"))
     root = checkpoint_root()
     published = _publish(CheckpointLayout.at(root, DEFAULT_STUDY, "s3://recap/uploads"), seed=3)

@@ -19,6 +19,7 @@ from pathlib import Path
 import dagster as dg
 import psutil
 import pytest
+from paths import PROJECT_ROOT
 from pipeline_helpers import project_env
 
 from pipelines.instance import PROJECT_DAGSTER_YAML, initialise_storage
@@ -29,9 +30,6 @@ TASK = "reach-v3"
 @pytest.fixture
 def env(tmp_path) -> dict[str, str]:
     return project_env(tmp_path, RECAP_PRESET="tiny", RECAP_TASKS=TASK, HF_HUB_OFFLINE="1")
-
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _dg(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
