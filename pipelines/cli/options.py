@@ -8,10 +8,12 @@ from typing import Annotated
 import typer
 
 StoreOption = Annotated[
-    str | None, typer.Option("--store", help="Store root URI (default: settings.store_uri()).")
+    str | None,
+    typer.Option("--store", help="Store root URI (default: $RECAP_STORE_URI or $RECAP_HOME/lance)."),
 ]
 StudyOption = Annotated[
-    str, typer.Option("--study", help="Read this study's store (default: the default one).")
+    str,
+    typer.Option("--study", help="Read this study's store under the store root (default: the default one)."),
 ]
 TaskOption = Annotated[str, typer.Option("--task", help="Task name, e.g. push-v3 (see `recap tasks`).")]
 KindOption = Annotated[str, typer.Option(help="demo | autonomous | intervention")]

@@ -26,13 +26,13 @@ def _existing_store(uri: str | None, study: str = "default"):
 
     from recap_core.locations import DEFAULT_STUDY, store_uri
 
-    target = str(uri if uri is not None else store_uri(study))
+    target = store_uri(study, uri)  # --store is the root, --study its namespace: the pipeline's rule
     if "://" not in target and not Path(target).is_dir():
-        if uri is not None:
-            typer.echo(f"error: no episode store at {target} (--store)", err=True)
-            raise typer.Exit(code=1)
         if study != DEFAULT_STUDY:
             typer.echo(f"error: study {study!r} has no episode store (at {target})", err=True)
+            raise typer.Exit(code=1)
+        if uri is not None:
+            typer.echo(f"error: no episode store at {target} (--store)", err=True)
             raise typer.Exit(code=1)
         Path(target).mkdir(parents=True, exist_ok=True)  # the default home: empty until data arrives
     return _store(target)

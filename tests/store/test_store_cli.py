@@ -96,3 +96,22 @@ def test_readers_refuse_a_store_path_that_does_not_exist(tmp_path):
         assert result.exit_code == 1, result.output
         assert f"no episode store at {missing}" in result.output
     assert not missing.exists() and not missing.parent.exists()
+
+
+def test_store_and_study_resolve_together_as_the_pipeline_resolves_them(tmp_path):
+    """`recap episodes --store X --study s` read X while the pipeline writes a named study's episodes to
+    X/studies/s; both now go through one function (recap_core.locations.store_uri)."""
+    root = tmp_path / "lance"
+    EpisodeStore(root / "studies" / "pilot").add_episodes([make_episode(i, length=5) for i in range(3)])
+    EpisodeStore(root).add_episodes([make_episode(9, length=5)])
+    runner = CliRunner()
+    study = runner.invoke(app, ["query", "SELECT count(*) AS n FROM episodes", "--store", str(root),
+                                "--study", "pilot", "--format", "csv"])  # fmt: skip
+    assert study.exit_code == 0, study.output
+    assert study.stdout.splitlines() == ["n", "3"]
+    default = runner.invoke(
+        app, ["query", "SELECT count(*) AS n FROM episodes", "--store", str(root), "--format", "csv"]
+    )
+    assert default.stdout.splitlines() == ["n", "1"]
+    missing = runner.invoke(app, ["episodes", "--store", str(root), "--study", "nope"])
+    assert missing.exit_code == 1 and "study 'nope' has no episode store" in missing.output
