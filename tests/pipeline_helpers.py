@@ -35,6 +35,31 @@ def tiny_recap(root: Path) -> RecapResource:
     )
 
 
+def with_preset_changes(recap: RecapResource, folder: Path, **changes: dict) -> RecapResource:
+    """The same study (same store, checkpoints and ledger) with the tiny preset's sections changed, e.g.
+    ``policy_finetune={"epochs": 2}``: what retrains a stage into a new checkpoint version."""
+    import yaml
+
+    from recap_core.loop.settings import preset_file
+
+    settings = yaml.safe_load(preset_file("tiny").read_text())
+    for section, values in changes.items():
+        settings[section] = {**settings.get(section, {}), **values}
+    file = folder / f"tiny-{abs(hash(repr(sorted(changes.items())))) % 10**8}.yaml"
+    file.write_text(yaml.safe_dump(settings))
+    return RecapResource(**{**recap.fields(), "preset": str(file)})
+
+
+def unresolved_references(recap: RecapResource) -> dict[str, set[str]]:
+    """Every checkpoint a stored episode, derived row or ledger row names that no stored version is."""
+    from recap_core.loop.references import referenced_checkpoints
+
+    ctx = recap.run_context()
+    references = referenced_checkpoints(ctx)
+    assert references, "the study's rows name checkpoints"
+    return {sha: where for sha, where in references.items() if ctx.checkpoints.find(sha) is None}
+
+
 def project_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """Environment for a subprocess: a fresh DAGSTER_HOME with the project's dagster.yaml, RECAP_HOME
     under ``tmp_path``, plus ``extra`` variables."""

@@ -7,7 +7,7 @@ network, load weights), value / policy (V and pi as loaded objects: save, load, 
 without importing a trainer.
 """
 
-from recap_core.checkpoints.format import CheckpointRef, checkpoint_sha256, read_checkpoint_config
+from recap_core.checkpoints.format import CheckpointRef, read_checkpoint_config
 from recap_core.checkpoints.hub_pull import pull_checkpoint
 from recap_core.checkpoints.hub_push import push_checkpoint
 from recap_core.checkpoints.policy import TrainedPolicy, load_policy, load_trained_policy, save_policy
@@ -17,6 +17,7 @@ from recap_core.checkpoints.value import (
     predict_values,
     save_value_function,
 )
+from recap_core.checkpoints.verification import checkpoint_sha256
 
 __all__ = [
     "CheckpointRef",

@@ -3,7 +3,14 @@
 config.json records everything needed to rebuild and trust a model: kind, architecture, normalisation
 statistics (also stored as tensors in the safetensors file, which is what loading uses), method,
 training configuration and summary, and the parent checkpoint (path and sha256) it was finetuned from.
-The checkpoint's sha256 covers both files, so lineage can prove which weights produced which labels.
+
+A checkpoint is named by its content sha256: one hash over the weights file and every part of
+config.json that determines what the checkpoint is and does (architecture, normalisation, method,
+training configuration and losses, reward, parent's sha256). It leaves out only what says when and where
+(``RECORD_ONLY``: the creation time, wall-clock training times, absolute paths), so the same inputs and
+seed give the same name on every run, and any edit of the weights or of a behaviour field changes it.
+The name is recorded in config.json (``content_sha256``) and checked on every read
+(recap_core/checkpoints/verification.py).
 """
 
 from __future__ import annotations
@@ -20,7 +27,18 @@ LINEAGE_FILE = "lineage.json"  # the tables and rows a pipeline stage trained it
 MODEL_CARD_FILE = "README.md"  # the Hub's model card
 TRANSFER_FILES = [WEIGHTS_FILE, CONFIG_FILE, LINEAGE_FILE, MODEL_CARD_FILE]  # what travels to the Hub
 FORMAT = "recap-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: config.json records content_sha256 (1: weights_sha256 only, or nothing)
+CONTENT_KEY = "content_sha256"
+WEIGHTS_KEY = "weights_sha256"
+RECORD_ONLY = {
+    (CONTENT_KEY,): "the name itself",
+    ("created_at",): "when it was written",
+    ("parent", "path"): "where the parent lay on the machine that trained it (its sha256 is covered)",
+    ("training", "history", "seconds"): "wall-clock training time",
+    ("training", "history", "samples_per_second"): "wall-clock training speed",
+    ("training", "history", "extra", "ppo_reference"): "where the PPO reference lay (its sha256 is covered)",
+}
+"""config.json fields outside the content sha256: when and where, never what."""
 
 
 class Recordable(Protocol):
@@ -52,8 +70,9 @@ def file_sha256(file: Path) -> str:
     return digest.hexdigest()
 
 
-def checkpoint_sha256(path: str | Path) -> str:
-    """sha256 over model.safetensors then config.json (each length-prefixed)."""
+def files_sha256(path: str | Path) -> str:
+    """The name of a checkpoint written before content_sha256 existed: sha256 over model.safetensors then
+    config.json (each length-prefixed), as lineage recorded it then."""
     path = Path(path)
     digest = hashlib.sha256()
     for name in (WEIGHTS_FILE, CONFIG_FILE):
@@ -65,9 +84,23 @@ def checkpoint_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def weights_sha256(path: str | Path) -> str:
-    """sha256 of the weights file alone: what identifies a trained network across re-saves."""
-    return read_checkpoint_config(path).get("weights_sha256") or file_sha256(Path(path) / WEIGHTS_FILE)
+def content_sha256(config: dict[str, Any], weights_sha: str) -> str:
+    """The content sha256 of a checkpoint whose config.json holds ``config`` and whose weights file
+    hashes to ``weights_sha``: what the checkpoint is, without when or where it was made."""
+    covered = json.loads(json.dumps(config))  # the config exactly as config.json stores it
+    covered[WEIGHTS_KEY] = weights_sha
+    for path in RECORD_ONLY:
+        _drop(covered, path)
+    canonical = json.dumps(covered, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return hashlib.sha256(f"{FORMAT}:{canonical}".encode()).hexdigest()
+
+
+def _drop(mapping: dict[str, Any], path: tuple[str, ...]) -> None:
+    for key in path[:-1]:
+        mapping = mapping.get(key) if isinstance(mapping, dict) else None
+        if not isinstance(mapping, dict):
+            return
+    mapping.pop(path[-1], None)
 
 
 def read_checkpoint_config(path: str | Path, kind: str | None = None) -> dict:

@@ -11,7 +11,8 @@ from pathlib import Path
 from huggingface_hub import snapshot_download
 from huggingface_hub.errors import LocalEntryNotFoundError
 
-from recap_core.checkpoints.format import TRANSFER_FILES, checkpoint_sha256, read_checkpoint_config
+from recap_core.checkpoints.format import TRANSFER_FILES, read_checkpoint_config
+from recap_core.checkpoints.verification import checkpoint_sha256
 
 
 def pull_checkpoint(

@@ -18,11 +18,13 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from recap_core.checkpoints.format import CONFIG_FILE, LINEAGE_FILE
 from recap_core.checkpoints.mirror import CHECKPOINT_URI_VARIABLE, CheckpointMirror, switch_to
+from recap_core.checkpoints.verification import checkpoint_sha256
 from recap_core.extraction import Method
 from recap_core.locations import in_study
 
@@ -120,24 +122,103 @@ class CheckpointLayout:
     # ------------------------------------------------------------------ writing
     @contextmanager
     def publishing(self, target: Path) -> Iterator[Path]:
-        """Yield a fresh directory that becomes ``target`` only if the block succeeds.
+        """Yield a fresh directory that becomes the current version of ``target`` only if the block
+        succeeds.
 
-        ``target`` is a symlink to the current version's directory and is switched with one atomic
-        rename, so a failed training run leaves the previous checkpoint in place, and a reader (another
-        run) always sees either the old or the new checkpoint, never a gap or a mix of the two. With a
-        mirror, the version is published to object storage first (mirror.py): a failed upload leaves
-        both copies as they were.
+        Every version is immutable and named by its content sha256 (``.<slot>.<sha[:12]>`` beside the
+        slot): a re-run that trains the same content finds its version already there and publishing is
+        a no-op; a different content adds a version. ``target`` is a symlink to the current version,
+        switched with one atomic rename, so a failed training run leaves the previous checkpoint in
+        place and a reader (another run) always sees the old or the new checkpoint, never a gap or a
+        mix. Earlier versions stay: stored episodes, derived rows and ledger rows name them (``recap
+        checkpoints gc`` removes the ones nothing names, on request). Each switch is appended to the
+        slot's history. With a mirror, the version is published to object storage first (mirror.py): a
+        failed upload leaves both copies as they were.
         """
         target.parent.mkdir(parents=True, exist_ok=True)
-        version = target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}"
+        scratch = target.parent / f".{target.name}.new-{uuid.uuid4().hex[:8]}"
+        created = False
         try:
-            yield version
+            yield scratch
+            sha = checkpoint_sha256(scratch)
+            version = target.parent / f".{target.name}.{sha[:VERSION_DIGITS]}"
+            try:
+                scratch.rename(version)
+                created = True
+            except OSError:  # this content is already published (same inputs and seed): keep that one
+                if not (version / CONFIG_FILE).is_file():
+                    raise
+                shutil.rmtree(scratch, ignore_errors=True)
             if self.mirror is not None:
                 self.mirror.publish(target, version)
         except BaseException:
-            shutil.rmtree(version, ignore_errors=True)
+            shutil.rmtree(scratch, ignore_errors=True)
+            if created:
+                shutil.rmtree(version, ignore_errors=True)
             raise
+        previous = target.resolve().name if target.is_symlink() else None
         switch_to(target, version)
+        if previous != version.name:
+            record_history(target, version, sha, previous)
+
+    # ------------------------------------------------------------------ versions
+    def versions(self, target: Path) -> list[Path]:
+        """Every stored version of the slot ``target`` (current or not), oldest first."""
+        prefix = f".{target.name}."
+        found = [
+            p for p in target.parent.glob(f"{prefix}*")
+            if p.is_dir() and not p.is_symlink() and _is_version_name(p.name[len(prefix):])
+        ]  # fmt: skip
+        return sorted(found, key=lambda p: p.stat().st_mtime)
+
+    def slots(self) -> list[Path]:
+        """Every checkpoint slot under the root (the links a stage reads: pretrained, iteration-NNN)."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p for p in self.root.rglob("*") if p.is_symlink() and not p.name.startswith("."))
+
+    def find(self, sha: str) -> Path | None:
+        """The stored version named ``sha`` (or a prefix of it, as a rollout's collected_by gives it),
+        whichever slot holds it; None when no version of this layout has that name."""
+        for slot in self.slots():
+            for version in self.versions(slot):
+                if version_sha256(version).startswith(sha):
+                    return version
+        return None
+
+
+VERSION_DIGITS = 12
+HISTORY_SUFFIX = ".history.jsonl"
+
+
+def _is_version_name(suffix: str) -> bool:
+    """``<sha12>`` (content-addressed) or a legacy ``<uuid12>``; not scratch, download or link names."""
+    return len(suffix) == VERSION_DIGITS and all(c in "0123456789abcdef" for c in suffix)
+
+
+def version_sha256(version: Path) -> str:
+    """The name of a stored version; legacy versions keep the name lineage gave them then."""
+    return checkpoint_sha256(version, allow_legacy=True)
+
+
+def record_history(target: Path, version: Path, sha: str, previous: str | None) -> None:
+    """Append one switch of ``target``'s current pointer to the slot's history (one JSON line each)."""
+    line = {
+        "version": version.name,
+        "sha256": sha,
+        "previous": previous,
+        "published_at": datetime.now(UTC).isoformat(),
+    }
+    with (target.parent / f".{target.name}{HISTORY_SUFFIX}").open("a") as history:
+        history.write(json.dumps(line) + "\n")
+
+
+def read_history(target: Path) -> list[dict[str, Any]]:
+    """Every switch of ``target``'s current pointer, oldest first."""
+    file = target.parent / f".{target.name}{HISTORY_SUFFIX}"
+    if not file.is_file():
+        return []
+    return [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
 
 
 def write_lineage(directory: Path, lineage: dict[str, Any]) -> None:

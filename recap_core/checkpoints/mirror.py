@@ -99,18 +99,15 @@ class CheckpointMirror:
 
 
 def version_name(version_dir: Path) -> str:
-    """A local version folder ``.iteration-000.<uuid>`` is published as ``iteration-000.<uuid>``."""
+    """A local version folder ``.iteration-000.<sha12>`` is published as ``iteration-000.<sha12>``."""
     return version_dir.name.lstrip(".")
 
 
 def switch_to(target: Path, version_dir: Path) -> None:
-    """Point the symlink ``target`` at ``version_dir`` with one atomic rename; retire the previous one."""
-    previous = target.resolve() if target.is_symlink() else None
-    if target.exists() and not target.is_symlink():  # a plain directory: retire it first
-        previous = target.parent / f".{target.name}.retired-{uuid.uuid4().hex[:8]}"
-        target.rename(previous)
+    """Point the symlink ``target`` at ``version_dir`` with one atomic rename. The previous version stays
+    where it is: lineage may name it (a plain directory of the oldest layout is kept beside, retired)."""
+    if target.exists() and not target.is_symlink():
+        target.rename(target.parent / f".{target.name}.retired-{uuid.uuid4().hex[:8]}")
     link = target.parent / f".{target.name}.link-{uuid.uuid4().hex[:8]}"
     os.symlink(version_dir.name, link)
     os.replace(link, target)
-    if previous is not None and previous != version_dir.resolve():
-        shutil.rmtree(previous, ignore_errors=True)

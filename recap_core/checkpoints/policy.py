@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from recap_core.checkpoints.format import CheckpointRef, Recordable, checkpoint_sha256, read_checkpoint_config
+from recap_core.checkpoints.format import CheckpointRef, Recordable, read_checkpoint_config
 from recap_core.checkpoints.hub_mixin import RecapHubMixin
-from recap_core.checkpoints.serialise import load_weights, save_checkpoint
+from recap_core.checkpoints.serialise import build_network, load_verified_weights, save_checkpoint
+from recap_core.checkpoints.verification import verify_checkpoint
 from recap_core.models.flow_policy import FlowChunkPolicy, FlowMatchingPolicy, FlowPolicyConfig
 
 
@@ -70,19 +71,29 @@ def save_policy(
     )
 
 
-def load_trained_policy(path: str | Path) -> TrainedPolicy:
-    """Rebuild a trained policy (network, method, checkpoint reference) from its directory."""
+def load_trained_policy(path: str | Path, allow_legacy: bool | None = None) -> TrainedPolicy:
+    """Rebuild a trained policy (network, method, checkpoint reference) from its directory, after
+    verifying it (recap_core/checkpoints/verification.py)."""
     config = read_checkpoint_config(path, kind="policy")
-    net = FlowMatchingPolicy(FlowPolicyConfig.from_dict(config["architecture"]), load_pretrained=False)
-    load_weights(net, path)
-    net.eval()
-    return TrainedPolicy(
-        net, config["method"], CheckpointRef(str(Path(path).resolve()), checkpoint_sha256(path))
+    verified = verify_checkpoint(path, allow_legacy)
+    architecture = config.get("architecture")
+    net = build_network(
+        "policy",
+        path,
+        lambda: FlowMatchingPolicy(FlowPolicyConfig.from_dict(architecture), load_pretrained=False),
     )
+    load_verified_weights(net, path)
+    net.eval()
+    return TrainedPolicy(net, config["method"], CheckpointRef(str(Path(path).resolve()), verified.sha256))
 
 
 def load_policy(
-    path: str | Path, beta: float = 1.0, flow_steps: int | None = None, seed: int = 0
+    path: str | Path,
+    beta: float = 1.0,
+    flow_steps: int | None = None,
+    seed: int = 0,
+    allow_legacy: bool | None = None,
 ) -> FlowChunkPolicy:
     """A ``ChunkPolicy`` from a checkpoint: I = positive (beta = 1) or CFG with beta > 1."""
-    return load_trained_policy(path).as_chunk_policy(beta=beta, flow_steps=flow_steps, seed=seed)
+    policy = load_trained_policy(path, allow_legacy)
+    return policy.as_chunk_policy(beta=beta, flow_steps=flow_steps, seed=seed)

@@ -11,14 +11,20 @@ from torch import nn
 
 from recap_core.checkpoints.format import (
     CONFIG_FILE,
+    CONTENT_KEY,
     FORMAT,
     FORMAT_VERSION,
     WEIGHTS_FILE,
+    WEIGHTS_KEY,
     CheckpointRef,
-    checkpoint_sha256,
+    content_sha256,
     file_sha256,
 )
-from recap_core.checkpoints.verification import require_finite_tensors, verify_weights_file
+from recap_core.checkpoints.verification import require_finite_tensors, verify_checkpoint
+
+# One metadata entry: safetensors keeps its header's metadata in a hash map, so two entries were written
+# in either order, and the same tensors gave weights files (and checkpoint names) that differed by run.
+WEIGHTS_METADATA = {"format": FORMAT}
 
 
 def save_checkpoint(
@@ -33,7 +39,8 @@ def save_checkpoint(
     parent: CheckpointRef | None,
     extra: dict | None = None,
 ) -> CheckpointRef:
-    """Write the checkpoint directory (created if needed; existing files are replaced)."""
+    """Write the checkpoint directory (created if needed; existing files are replaced), named by its
+    content sha256: the same tensors and behaviour fields give the same bytes and the same name."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     config = {
@@ -49,15 +56,23 @@ def save_checkpoint(
         **(extra or {}),
     }
     require_finite_tensors(module, directory)
-    save_model(module, str(directory / WEIGHTS_FILE), metadata={"format": FORMAT, "kind": kind})
-    config["weights_sha256"] = file_sha256(directory / WEIGHTS_FILE)
+    save_model(module, str(directory / WEIGHTS_FILE), metadata=WEIGHTS_METADATA)
+    config[WEIGHTS_KEY] = file_sha256(directory / WEIGHTS_FILE)
+    config[CONTENT_KEY] = content_sha256(config, config[WEIGHTS_KEY])
     (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True))
-    return CheckpointRef(str(directory.resolve()), checkpoint_sha256(directory))
+    return CheckpointRef(str(directory.resolve()), config[CONTENT_KEY])
 
 
-def load_weights(module: nn.Module, path: str | Path) -> None:
-    """Load model.safetensors into ``module`` strictly, after verifying its sha256; then check finiteness."""
-    verify_weights_file(path)
+def load_weights(module: nn.Module, path: str | Path, allow_legacy: bool | None = None) -> str:
+    """Load model.safetensors into ``module`` strictly, after verifying the checkpoint's content sha256;
+    then check finiteness. Returns the verified name."""
+    verified = verify_checkpoint(path, allow_legacy)
+    load_verified_weights(module, path)
+    return verified.sha256
+
+
+def load_verified_weights(module: nn.Module, path: str | Path) -> None:
+    """Load the weights of a checkpoint the caller has just verified (strict tensor names, finite)."""
     file = Path(path) / WEIGHTS_FILE
     try:
         missing, unexpected = load_model(module, str(file), strict=True)
@@ -70,3 +85,14 @@ def load_weights(module: nn.Module, path: str | Path) -> None:
     if missing or unexpected:
         raise ValueError(f"checkpoint {path}: missing tensors {missing}, unexpected tensors {unexpected}")
     require_finite_tensors(module, path)
+
+
+def build_network(kind: str, path: str | Path, build):
+    """The network a verified checkpoint's config describes; a config that does not describe one of
+    ``kind`` (another kind's architecture, a missing field) is refused naming the file."""
+    try:
+        return build()
+    except (TypeError, KeyError, ValueError) as error:
+        raise ValueError(
+            f"{Path(path) / CONFIG_FILE}: its architecture is not a {kind} network's ({error})"
+        ) from None

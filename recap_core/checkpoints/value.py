@@ -12,9 +12,10 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from recap_core.checkpoints.format import CheckpointRef, Recordable, checkpoint_sha256, read_checkpoint_config
+from recap_core.checkpoints.format import CheckpointRef, Recordable, read_checkpoint_config
 from recap_core.checkpoints.hub_mixin import RecapHubMixin
-from recap_core.checkpoints.serialise import load_weights, save_checkpoint
+from recap_core.checkpoints.serialise import build_network, load_verified_weights, save_checkpoint
+from recap_core.checkpoints.verification import verify_checkpoint
 from recap_core.models.frames import batch_images, step_images
 from recap_core.models.value import DistributionalValueFunction, ValueNetConfig
 from recap_core.rules.rewards import RewardConfig, episode_progress
@@ -110,11 +111,18 @@ def save_value_function(
     )
 
 
-def load_value_function(path: str | Path) -> ValueFunction:
-    """Rebuild a value function from its checkpoint directory (weights, normalisers, reward units)."""
+def load_value_function(path: str | Path, allow_legacy: bool | None = None) -> ValueFunction:
+    """Rebuild a value function from its checkpoint directory (weights, normalisers, reward units), after
+    verifying it (recap_core/checkpoints/verification.py)."""
     config = read_checkpoint_config(path, kind="value")
-    net = DistributionalValueFunction(ValueNetConfig.from_dict(config["architecture"]), load_pretrained=False)
-    load_weights(net, path)
+    verified = verify_checkpoint(path, allow_legacy)
+    architecture = config.get("architecture")
+    net = build_network(
+        "value",
+        path,
+        lambda: DistributionalValueFunction(ValueNetConfig.from_dict(architecture), load_pretrained=False),
+    )
+    load_verified_weights(net, path)
     net.eval()
-    ref = CheckpointRef(str(Path(path).resolve()), checkpoint_sha256(path))
-    return ValueFunction(net, _reward_from_dict(config["reward"]), ref)
+    reference = CheckpointRef(str(Path(path).resolve()), verified.sha256)
+    return ValueFunction(net, _reward_from_dict(config["reward"]), reference)

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from recap_core.checkpoints import checkpoint_sha256, load_policy
-from recap_core.checkpoints.format import weights_sha256
+from recap_core.checkpoints.verification import weights_sha256
 from recap_core.extraction import Method
 from recap_core.ledger import record_evaluations
 from recap_core.loop.context import RunContext

@@ -152,9 +152,14 @@ def test_pull_resolves_offline_and_verifies_sha(tmp_path: Path) -> None:
     np.testing.assert_array_equal(
         predict_values(load_value_function(pulled), steps), predict_values(vf, steps)
     )
-    (mirror / "config.json").write_text(
-        (mirror / "config.json").read_text().replace('"method"', '"method" ', 1)
+    # a re-uploaded config.json that changes what the checkpoint is (another method) is refused; one that
+    # changes only its layout is the same checkpoint (its content sha256 is over the parsed fields)
+    config = (mirror / "config.json").read_text()
+    (mirror / "config.json").write_text(config.replace('"method"', '"method" ', 1))
+    assert pull_checkpoint(
+        "lab/value-pre", local_dir=mirror, local_files_only=True, expected_sha256=vf.checkpoint.sha256
     )
+    (mirror / "config.json").write_text(config.replace('"distributional-mc"', '"distributional-td"', 1))
     with pytest.raises(ValueError, match="sha256"):
         pull_checkpoint(
             "lab/value-pre", local_dir=mirror, local_files_only=True, expected_sha256=vf.checkpoint.sha256
@@ -217,16 +222,18 @@ def _corrupt_truncate(directory: Path) -> None:
 
 
 def _resave(directory: Path, mutate) -> None:
-    """Write weights that are well-formed and carry a matching sha, but hold bad values."""
+    """Write weights that are well-formed and carry a matching weights and content sha256 (as a careful
+    writer would), but hold bad values: only the finiteness check can refuse them."""
     from safetensors.torch import load_file, save_file
 
-    from recap_core.checkpoints.format import file_sha256
+    from recap_core.checkpoints.format import content_sha256, file_sha256
 
     tensors = load_file(str(directory / "model.safetensors"))
     mutate(tensors)
     save_file(tensors, str(directory / "model.safetensors"), metadata={"format": "recap-checkpoint"})
     config = json.loads((directory / "config.json").read_text())
     config["weights_sha256"] = file_sha256(directory / "model.safetensors")
+    config["content_sha256"] = content_sha256(config, config["weights_sha256"])
     (directory / "config.json").write_text(json.dumps(config))
 
 
@@ -318,8 +325,11 @@ def test_checkpoints_of_the_older_config_layout_still_load(tmp_path: Path) -> No
         architecture.pop("value_max"),
     )
     config["reward"].update(value_min=-1.0, value_max=0.0)
+    del config["content_sha256"]  # written before the content sha256 existed
     file.write_text(json.dumps(config))
-    old = load_value_function(tmp_path / "v")
+    with pytest.raises(ValueError, match=r"no content_sha256 .*allow a legacy checkpoint explicitly"):
+        load_value_function(tmp_path / "v")
+    old = load_value_function(tmp_path / "v", allow_legacy=True)
     assert old.net.config == vf.net.config and old.reward_config == vf.reward_config
     np.testing.assert_array_equal(predict_values(old, steps), predict_values(vf, steps))
     stored = {"obs_dim": 4, "n_bins": 51, "v_min": -1.0, "v_max": 0.0, "hidden": 32}

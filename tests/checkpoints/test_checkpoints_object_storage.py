@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from recap_core.checkpoints.format import checkpoint_sha256
 from recap_core.checkpoints.layout import CheckpointLayout, write_lineage
 from recap_core.checkpoints.serialise import save_checkpoint
+from recap_core.checkpoints.verification import checkpoint_sha256
 from recap_core.locations import DEFAULT_STUDY, checkpoint_root
 
 TASK = "reach-v3"
@@ -58,7 +58,7 @@ def test_a_checkpoint_published_on_one_machine_is_fetched_by_another(s3_checkpoi
     old_version = target.resolve()
     other.require(target, "pi^0", "policy")
     assert checkpoint_sha256(target) == second
-    assert not old_version.exists(), "the replaced version is removed locally"
+    assert old_version.exists(), "the replaced version stays: rows collected with it still name it"
 
     # a training run that fails publishes nothing, anywhere
     trainer = _machine(monkeypatch, tmp_path, "trainer")
@@ -96,6 +96,7 @@ def test_a_failed_upload_leaves_the_local_checkpoint_as_it_was(s3_checkpoints, t
         _publish(layout, seed=4)
     target = layout.iteration("policy", TASK, 0)
     assert checkpoint_sha256(target) == published
-    assert sorted(p.name for p in target.parent.iterdir() if p.name.startswith(".iteration-000.")) == [
-        target.resolve().name
-    ], "no half-published version left behind"
+    assert [p.name for p in layout.versions(target)] == [target.resolve().name], "no half-published version"
+    assert sorted(p.name for p in target.parent.iterdir()) == sorted(
+        [target.name, target.resolve().name, ".iteration-000.history.jsonl"]
+    ), "nothing else left behind (scratch folders, links)"

@@ -13,10 +13,10 @@ import dagster as dg
 import numpy as np
 import polars as pl
 import pytest
-from pipeline_helpers import latest_metadata, tiny_recap
+from pipeline_helpers import latest_metadata, tiny_recap, unresolved_references, with_preset_changes
 
 from pipelines.run import materialize_iteration, run_loop
-from recap_core.checkpoints import read_checkpoint_config
+from recap_core.checkpoints import checkpoint_sha256, read_checkpoint_config
 from recap_core.checkpoints.layout import read_lineage
 from recap_core.ledger import read_ledger
 
@@ -149,9 +149,14 @@ def test_every_iteration_is_evaluated_into_the_ledger(loop):
 
 
 def test_rematerialising_an_iteration_is_idempotent(loop):
+    """Nothing is added twice, and an unchanged iteration retrains into exactly the checkpoints it had:
+    the same content sha256, the same version folders, the same single ledger row."""
     recap, instance, _, _ = loop
-    store = recap.store()
+    store, layout = recap.store(), recap.checkpoint_layout()
     before = store.episodes().frame
+    slots = [layout.iteration(kind, TASK, 1) for kind in ("value", "policy")]
+    versions_before = {slot: (slot.resolve(), checkpoint_sha256(slot)) for slot in slots}
+    ledger_before = read_ledger(recap.ledger()).filter(task=TASK, iteration=1, method="recap")
     result = materialize_iteration(recap, instance, TASK, 1)
     assert result.success
     after = store.episodes().frame
@@ -161,6 +166,12 @@ def test_rematerialising_an_iteration_is_idempotent(loop):
     assert meta["added"] == 0 and meta["skipped_already_stored"] > 0
     advantages = store.read_derived("advantages", filter=f"task = '{TASK}' AND iteration = 1")
     assert advantages.select("episode_id", "t").is_duplicated().sum() == 0
+    for slot, (version, sha) in versions_before.items():
+        assert (slot.resolve(), checkpoint_sha256(slot)) == (version, sha), slot
+        assert [v.name for v in layout.versions(slot)] == [version.name], "no second version"
+    ledger_after = read_ledger(recap.ledger()).filter(task=TASK, iteration=1, method="recap")
+    assert ledger_after.height == ledger_before.height == 1
+    assert ledger_after["policy_sha256"].to_list() == ledger_before["policy_sha256"].to_list()
 
 
 def test_lineage_metadata_records_versions_and_pictures(loop):
@@ -183,38 +194,46 @@ def test_policy_lineage_names_the_indicator_version_it_trained_on(loop):
     assert labels.height == lineage["steps"]
 
 
-def test_a_policy_refuses_labels_made_under_another_value_function(loop):
+def test_a_policy_refuses_labels_made_under_another_value_function(loop, tmp_path):
     recap, instance, _, _ = loop
     from assets.policy import policy
     from assets.value_function import value_function
     from pipelines.definitions import ALL_ASSETS
 
-    def only(asset):
+    changed = with_preset_changes(recap, tmp_path, value_finetune={"epochs": 2})
+
+    def only(asset, resource):
         return dg.materialize(
             ALL_ASSETS,
             selection=[asset],
             instance=instance,
-            resources={"recap": recap},
+            resources={"recap": resource},
             partition_key=f"1|{TASK}",
             raise_on_error=False,
         )
 
-    assert only(value_function).success  # V^1 re-trained; its advantages and indicators are now stale
-    stale = only(policy)
+    assert only(value_function, changed).success  # a new V^1; its advantages and indicators are now stale
+    stale = only(policy, changed)
     assert not stale.success
     failure = next(e for e in stale.all_events if e.event_type_value == "STEP_FAILURE")
     assert "re-materialise the stages after the value function" in str(failure.event_specific_data.error)
-    assert materialize_iteration(recap, instance, TASK, 1).success  # the full iteration repairs it
+    assert materialize_iteration(changed, instance, TASK, 1).success  # the full iteration repairs it
+    assert not unresolved_references(recap), "the replaced V^1 is kept: the old labels still name it"
 
 
-def test_retraining_the_previous_policy_does_not_recollect_an_iteration(loop):
+def test_retraining_the_previous_policy_does_not_recollect_an_iteration(loop, tmp_path):
+    """A new pi^0 (another epoch count) is another checkpoint, and iteration 1's rollouts, collected by
+    the old one, are neither collected again nor left naming a deleted checkpoint."""
     recap, instance, _, _ = loop
-    store = recap.store()
+    store, layout = recap.store(), recap.checkpoint_layout()
     rollouts = recap.settings().rollouts_per_iteration
     assert store.episodes(task=TASK, iteration=1).frame.height == rollouts
-    old_created = read_checkpoint_config(recap.checkpoint_layout().iteration("policy", TASK, 0))["created_at"]
-    assert materialize_iteration(recap, instance, TASK, 0).success  # pi^0 re-trained: a new checkpoint
-    new_created = read_checkpoint_config(recap.checkpoint_layout().iteration("policy", TASK, 0))["created_at"]
-    assert new_created != old_created
-    assert materialize_iteration(recap, instance, TASK, 1).success
+    pi_0 = layout.iteration("policy", TASK, 0)
+    old_version = pi_0.resolve()
+    changed = with_preset_changes(recap, tmp_path, policy_finetune={"epochs": 2})
+    assert materialize_iteration(changed, instance, TASK, 0).success  # pi^0 re-trained: a new checkpoint
+    assert pi_0.resolve() != old_version and old_version.is_dir()
+    assert [v.name for v in layout.versions(pi_0)][-2:] == [old_version.name, pi_0.resolve().name]
+    assert materialize_iteration(changed, instance, TASK, 1).success
     assert store.episodes(task=TASK, iteration=1).frame.height == rollouts
+    assert not unresolved_references(recap)
