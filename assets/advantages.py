@@ -6,7 +6,7 @@ from assets import descriptions
 from assets.checks import value_rises_check
 from assets.iteration import ITERATION_GROUP, PARTITIONS
 from assets.k8s import table_tags
-from assets.metadata import image, materialized, optional_float, step_context
+from assets.metadata import data_version, image, materialized, optional_float, step_context
 from assets.partitions import task_and_iteration
 from assets.resources import RecapResource
 from assets.value_function import value_function
@@ -47,4 +47,5 @@ def advantages(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.Ma
             "values_along_episodes": image(picture, "values along episodes"),
         },
         [value_rises_check(result.diagnostics, "value_rises_in_successes")],
+        data_version(result.value_checkpoint.sha256, result.lookahead, result.steps),
     )

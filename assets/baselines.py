@@ -7,7 +7,7 @@ from assets import descriptions
 from assets.advantages import advantages
 from assets.iteration import PARTITIONS
 from assets.k8s import training_tags
-from assets.metadata import materialized, step_context
+from assets.metadata import data_version, materialized, step_context
 from assets.partitions import task_and_iteration
 from assets.policy import policy
 from assets.pretraining import policy_pretrained
@@ -78,6 +78,7 @@ def baselines(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.Mat
                 },
             )
         ],
+        data_version(sorted(o.training.checkpoint.sha256 for o in outcomes), unguided["policy_sha256"]),
     )
 
 

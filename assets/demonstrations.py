@@ -5,7 +5,7 @@ import dagster as dg
 from assets.checks import table_check
 from assets.iteration import PRETRAINING_GROUP
 from assets.k8s import collector_tags
-from assets.metadata import collection_metadata, materialized, step_context
+from assets.metadata import collection_metadata, data_version, materialized, step_context
 from assets.partitions import register_partitions
 from assets.resources import RecapResource
 from recap_core.loop.collection import collect_demonstrations
@@ -31,5 +31,8 @@ def demonstrations(context: dg.AssetExecutionContext, recap: RecapResource) -> d
     result = collect_demonstrations(ctx)
     register_partitions(context.instance, list(ctx.settings.tasks), [])
     return materialized(
-        ctx, collection_metadata(result, "per_task"), [table_check(ctx.store, "episodes_schema_valid")]
+        ctx,
+        collection_metadata(result, "per_task"),
+        [table_check(ctx.store, "episodes_schema_valid")],
+        data_version(result.content_digest),
     )

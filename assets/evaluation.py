@@ -4,7 +4,7 @@ import dagster as dg
 
 from assets.iteration import ITERATION_GROUP, PARTITIONS
 from assets.k8s import collector_tags
-from assets.metadata import image, materialized, optional_float, step_context
+from assets.metadata import data_version, image, materialized, optional_float, step_context
 from assets.partitions import task_and_iteration
 from assets.policy import policy
 from assets.resources import RecapResource
@@ -76,4 +76,5 @@ def evaluation(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.Ma
                 metadata={"eval_seeds": row["eval_seeds"], "overlap_with_training": result.overlap},
             )
         ],
+        data_version(row["policy_sha256"], row["beta"], row["split"], row["eval_seeds"], row["success_rate"]),
     )

@@ -4,10 +4,11 @@ with human corrections) collected with pi^{k-1}. Iteration 0 has only the demons
 import dagster as dg
 
 from assets.checks import table_check
+from assets.collecting_policy import collecting_policy
 from assets.demonstrations import demonstrations
 from assets.iteration import ITERATION_GROUP, PARTITIONS
 from assets.k8s import collector_tags
-from assets.metadata import collection_metadata, materialized, step_context
+from assets.metadata import collection_metadata, data_version, materialized, step_context
 from assets.partitions import ITERATIONS, task_and_iteration
 from assets.resources import RecapResource
 from recap_core.loop.collection import collect_iteration_experience
@@ -17,7 +18,7 @@ from recap_core.loop.collection import collect_iteration_experience
     op_tags=collector_tags(),
     group_name=ITERATION_GROUP,
     partitions_def=PARTITIONS,
-    deps=[demonstrations],
+    deps=[demonstrations, collecting_policy],
     kinds={"lance"},
     check_specs=[
         dg.AssetCheckSpec(
@@ -38,5 +39,8 @@ def experience(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.Ma
     drop_folder = recap.lerobot_drop_folder if iteration == newest else ""
     result = collect_iteration_experience(ctx, task, iteration, drop_folder or None)
     return materialized(
-        ctx, collection_metadata(result, "per_kind"), [table_check(ctx.store, "episodes_schema_valid")]
+        ctx,
+        collection_metadata(result, "per_kind"),
+        [table_check(ctx.store, "episodes_schema_valid")],
+        data_version(result.content_digest),
     )

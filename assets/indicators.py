@@ -7,7 +7,7 @@ from assets.advantages import advantages
 from assets.checks import corrections_check, fraction_check
 from assets.iteration import ITERATION_GROUP, PARTITIONS
 from assets.k8s import table_tags
-from assets.metadata import label_metadata, materialized, step_context
+from assets.metadata import label_metadata, label_version, materialized, step_context
 from assets.partitions import task_and_iteration
 from assets.resources import RecapResource
 from recap_core.loop.labelling_stages import iteration_labels
@@ -45,4 +45,5 @@ def indicators(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.Ma
             fraction_check(result, "positive_fraction_on_target"),
             corrections_check(result, "corrections_labelled_positive"),
         ],
+        label_version(result),
     )

@@ -1,6 +1,8 @@
 """Turning stage results into Dagster metadata: lineage facts, curves and pictures."""
 
 import base64
+import hashlib
+import json
 from typing import Any
 
 import dagster as dg
@@ -66,6 +68,13 @@ def label_metadata(result: LabelResult) -> dict[str, Any]:
     }
 
 
+def label_version(result: LabelResult) -> dg.DataVersion:
+    """Labels are determined by the value function that made the advantages, the thresholds and the
+    labelled steps."""
+    sha = result.value_checkpoint.sha256 if result.value_checkpoint else None
+    return data_version(sha, result.mode, result.thresholds, result.steps, result.corrections)
+
+
 def collection_metadata(result: CollectionResult, breakdown: str) -> dict[str, Any]:
     """What a collection stage stored; ``breakdown`` names its per-task or per-kind summary."""
     return {
@@ -88,12 +97,27 @@ def step_context(context: dg.AssetExecutionContext, recap: RecapResource) -> Run
     return ctx
 
 
+def data_version(*facts: object) -> dg.DataVersion:
+    """A materialisation's data version from what determines its content (a checkpoint's sha256, the
+    digest of the episodes it holds, ...): a re-run that reproduces the same content keeps the version,
+    so nothing downstream turns stale; a different content is a new version, and everything downstream
+    shows as stale in the UI until it is re-materialised."""
+    digest = hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()
+    return dg.DataVersion(digest[:24])
+
+
 def materialized(
-    ctx: RunContext, metadata: dict[str, Any], check_results: list[dg.AssetCheckResult] | None = None
+    ctx: RunContext,
+    metadata: dict[str, Any],
+    check_results: list[dg.AssetCheckResult] | None = None,
+    version: dg.DataVersion | None = None,
 ) -> dg.MaterializeResult:
-    """The step's result, with the resolved settings it ran (the run's record of what it did)."""
+    """The step's result, with the resolved settings it ran (the run's record of what it did) and the
+    data version of what it produced."""
     record = {
         "settings": dg.MetadataValue.json(ctx.settings_record()),
         "settings_sha256": ctx.settings_sha256(),
     }
-    return dg.MaterializeResult(metadata={**metadata, **record}, check_results=check_results or [])
+    return dg.MaterializeResult(
+        metadata={**metadata, **record}, check_results=check_results or [], data_version=version
+    )

@@ -3,10 +3,11 @@
 import dagster as dg
 
 from assets import descriptions
+from assets.collecting_policy import observe_collecting_policy
 from assets.indicators import indicators
 from assets.iteration import ITERATION_GROUP, PARTITIONS
 from assets.k8s import training_tags
-from assets.metadata import materialized, step_context, training_metadata
+from assets.metadata import data_version, materialized, step_context, training_metadata
 from assets.partitions import task_and_iteration
 from assets.pretraining import policy_pretrained
 from assets.resources import RecapResource
@@ -26,4 +27,9 @@ def policy(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.Materi
     task, iteration = task_and_iteration(context)
     ctx = step_context(context, recap)
     result = train_stage(context, ctx, "policy", task, iteration)
-    return materialized(ctx, training_metadata(result, f"pi^{iteration} {task}"))
+    observe_collecting_policy(context, task, iteration, result.checkpoint)
+    return materialized(
+        ctx,
+        training_metadata(result, f"pi^{iteration} {task}"),
+        version=data_version(result.checkpoint.sha256),
+    )

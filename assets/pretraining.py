@@ -7,7 +7,14 @@ from assets.checks import fraction_check
 from assets.demonstrations import demonstrations
 from assets.iteration import PRETRAINING_GROUP
 from assets.k8s import table_tags, training_tags
-from assets.metadata import label_metadata, materialized, step_context, training_metadata
+from assets.metadata import (
+    data_version,
+    label_metadata,
+    label_version,
+    materialized,
+    step_context,
+    training_metadata,
+)
 from assets.resources import RecapResource
 from assets.training_launcher import train_stage
 from recap_core.loop.labelling_stages import pretraining_labels
@@ -26,7 +33,9 @@ def value_function_pretrained(
 ) -> dg.MaterializeResult:
     ctx = step_context(context, recap)
     result = train_stage(context, ctx, "value_pretrained")
-    return materialized(ctx, training_metadata(result, "V_pre"))
+    return materialized(
+        ctx, training_metadata(result, "V_pre"), version=data_version(result.checkpoint.sha256)
+    )
 
 
 @dg.asset(
@@ -46,7 +55,12 @@ def value_function_pretrained(
 def pretraining_indicators(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.MaterializeResult:
     ctx = step_context(context, recap)
     result = pretraining_labels(ctx)
-    return materialized(ctx, label_metadata(result), [fraction_check(result, "positive_fraction_on_target")])
+    return materialized(
+        ctx,
+        label_metadata(result),
+        [fraction_check(result, "positive_fraction_on_target")],
+        label_version(result),
+    )
 
 
 @dg.asset(
@@ -60,4 +74,6 @@ def pretraining_indicators(context: dg.AssetExecutionContext, recap: RecapResour
 def policy_pretrained(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.MaterializeResult:
     ctx = step_context(context, recap)
     result = train_stage(context, ctx, "policy_pretrained")
-    return materialized(ctx, training_metadata(result, "pi_pre"))
+    return materialized(
+        ctx, training_metadata(result, "pi_pre"), version=data_version(result.checkpoint.sha256)
+    )

@@ -5,7 +5,7 @@ import dagster as dg
 from assets.baselines import baselines
 from assets.evaluation import evaluation
 from assets.k8s import table_tags
-from assets.metadata import image, materialized, step_context
+from assets.metadata import data_version, image, materialized, step_context
 from assets.resources import RecapResource
 from recap_core.study.experiment import DEFAULT_ITERATIONS, ExperimentPlan
 from recap_core.study.report import write_report
@@ -56,4 +56,5 @@ def experiment_report(
             "targets_undefined": dg.MetadataValue.json(claims("undefined")),
             **{name.removesuffix(".png"): image(png, name) for name, png in report.images.items()},
         },
+        version=data_version(report.ledger_version, report.markdown),
     )

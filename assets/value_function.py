@@ -5,7 +5,7 @@ import dagster as dg
 from assets.experience import experience
 from assets.iteration import ITERATION_GROUP, PARTITIONS
 from assets.k8s import training_tags
-from assets.metadata import materialized, step_context, training_metadata
+from assets.metadata import data_version, materialized, step_context, training_metadata
 from assets.partitions import task_and_iteration
 from assets.pretraining import value_function_pretrained
 from assets.resources import RecapResource
@@ -27,4 +27,4 @@ def value_function(context: dg.AssetExecutionContext, recap: RecapResource) -> d
     result = train_stage(context, ctx, "value", task, iteration)
     meta = training_metadata(result, f"V^{iteration} {task}")
     meta["max_iteration_read"] = max(result.episodes_per_iteration)
-    return materialized(ctx, meta)
+    return materialized(ctx, meta, version=data_version(result.checkpoint.sha256))

@@ -8,6 +8,7 @@ import dagster as dg
 
 from assets.advantages import advantages
 from assets.baselines import baselines
+from assets.collecting_policy import collecting_policy
 from assets.demonstrations import demonstrations
 from assets.evaluation import evaluation
 from assets.experience import experience
@@ -26,6 +27,7 @@ ALL_ASSETS = [
     value_function_pretrained,
     pretraining_indicators,
     policy_pretrained,
+    collecting_policy,
     experience,
     value_function,
     advantages,

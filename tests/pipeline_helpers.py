@@ -60,6 +60,22 @@ def unresolved_references(recap: RecapResource) -> dict[str, set[str]]:
     return {sha: where for sha, where in references.items() if ctx.checkpoints.find(sha) is None}
 
 
+def stale_status(instance: dg.DagsterInstance, key: str, partition: str) -> tuple[str, list[str]]:
+    """What the UI shows for one asset partition: its stale status ("FRESH", "STALE", "MISSING") and the
+    assets its stale causes name (Dagster's own resolver, which the UI's GraphQL uses)."""
+    from dagster._core.definitions.data_version import CachingStaleStatusResolver
+    from dagster._core.loader import LoadingContextForTest
+
+    from pipelines.definitions import defs
+
+    graph = defs.get_repository_def().asset_graph
+    resolver = CachingStaleStatusResolver(instance, graph, LoadingContextForTest(instance))
+    status = resolver.get_status(dg.AssetKey(key), partition)
+    causes = sorted({cause.dependency.asset_key.to_user_string() for cause in resolver.get_stale_causes(
+        dg.AssetKey(key), partition) if cause.dependency})  # fmt: skip
+    return status.name, causes
+
+
 def project_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """Environment for a subprocess: a fresh DAGSTER_HOME with the project's dagster.yaml, RECAP_HOME
     under ``tmp_path``, plus ``extra`` variables."""

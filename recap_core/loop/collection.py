@@ -6,6 +6,7 @@ the store skips them: re-materialising a collection stage never duplicates data.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ class CollectionResult:
     versions: dict[str, int]
     per_task: dict[str, dict[str, float]] = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
+    content_digest: str = ""  # of the episodes the stage is responsible for, whoever stored them
 
 
 def collect_demonstrations(ctx: RunContext) -> CollectionResult:
@@ -57,7 +59,9 @@ def collect_demonstrations(ctx: RunContext) -> CollectionResult:
             "success_rate": sum(e.success for e in episodes) / len(episodes),
             "mean_length": sum(e.length for e in episodes) / len(episodes),
         }
-    return CollectionResult(added, skipped, versions, per_task)
+    digests = sorted(store.episodes(task=t, kind="demo").content_digest() for t in settings.tasks)
+    digest = hashlib.sha256("".join(digests).encode()).hexdigest()
+    return CollectionResult(added, skipped, versions, per_task, content_digest=digest)
 
 
 def collected_seeds(store: EpisodeStore, task: str, iteration: int) -> set[int]:
@@ -166,4 +170,5 @@ def collect_iteration_experience(
                 }
         extra["collected_by"] = collected_by
         extra["seeds_already_collected"] = len(done)
-    return CollectionResult(added, skipped, store.versions(), per_kind, extra)
+    digest = store.episodes(task=task_name, iteration=iteration).content_digest()
+    return CollectionResult(added, skipped, store.versions(), per_kind, extra, content_digest=digest)

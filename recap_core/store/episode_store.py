@@ -8,6 +8,7 @@ pipeline records next to the values, advantages and policies derived from them.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -68,6 +69,12 @@ class EpisodeSelection:
 
     frame: pl.DataFrame
     versions: dict[str, int] = field(default_factory=dict)
+
+    def content_digest(self) -> str:
+        """sha256 of which episodes these are and what they hold (their ids and content hashes): equal for
+        the same data at any table version, so a pipeline can tell new data from a re-run."""
+        pairs = self.frame.select("episode_id", "content_hash").sort("episode_id").rows()
+        return hashlib.sha256("\n".join(f"{i}:{h}" for i, h in pairs).encode()).hexdigest()
 
 
 def _is_missing_table_error(error: Exception) -> bool:

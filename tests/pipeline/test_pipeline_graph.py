@@ -13,7 +13,13 @@ import dagster as dg
 import numpy as np
 import polars as pl
 import pytest
-from pipeline_helpers import latest_metadata, tiny_recap, unresolved_references, with_preset_changes
+from pipeline_helpers import (
+    latest_metadata,
+    stale_status,
+    tiny_recap,
+    unresolved_references,
+    with_preset_changes,
+)
 
 from pipelines.run import materialize_iteration, run_loop
 from recap_core.checkpoints import checkpoint_sha256, read_checkpoint_config
@@ -230,10 +236,14 @@ def test_retraining_the_previous_policy_does_not_recollect_an_iteration(loop, tm
     assert store.episodes(task=TASK, iteration=1).frame.height == rollouts
     pi_0 = layout.iteration("policy", TASK, 0)
     old_version = pi_0.resolve()
+    assert stale_status(instance, "experience", f"1|{TASK}")[0] == "FRESH"
     changed = with_preset_changes(recap, tmp_path, policy_finetune={"epochs": 2})
     assert materialize_iteration(changed, instance, TASK, 0).success  # pi^0 re-trained: a new checkpoint
     assert pi_0.resolve() != old_version and old_version.is_dir()
     assert [v.name for v in layout.versions(pi_0)][-2:] == [old_version.name, pi_0.resolve().name]
+    # iteration 1 was collected by the old pi^0: the UI shows it as stale, naming why
+    assert stale_status(instance, "experience", f"1|{TASK}") == ("STALE", ["collecting_policy"])
     assert materialize_iteration(changed, instance, TASK, 1).success
     assert store.episodes(task=TASK, iteration=1).frame.height == rollouts
+    assert stale_status(instance, "experience", f"1|{TASK}")[0] == "FRESH"
     assert not unresolved_references(recap)
