@@ -9,7 +9,7 @@ from assets.demonstrations import demonstrations
 from assets.iteration import ITERATION_GROUP, PARTITIONS
 from assets.k8s import collector_tags
 from assets.metadata import collection_metadata, data_version, materialized, step_context
-from assets.partitions import ITERATIONS, task_and_iteration
+from assets.partitions import next_iteration, task_and_iteration
 from assets.resources import RecapResource
 from recap_core.loop.collection import collect_iteration_experience
 
@@ -34,9 +34,9 @@ from recap_core.loop.collection import collect_iteration_experience
 def experience(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.MaterializeResult:
     task, iteration = task_and_iteration(context)
     ctx = step_context(context, recap)
-    # Newly dropped fleet data belongs to the newest iteration; re-running an old one must not absorb it.
-    newest = max(int(k) for k in context.instance.get_dynamic_partitions(ITERATIONS.name))
-    drop_folder = recap.lerobot_drop_folder if iteration == newest else ""
+    # Newly dropped fleet data belongs to the task's next iteration; re-running an evaluated one must not
+    # absorb it.
+    drop_folder = recap.lerobot_drop_folder if iteration >= next_iteration(context.instance, task) else ""
     result = collect_iteration_experience(ctx, task, iteration, drop_folder or None)
     return materialized(
         ctx,

@@ -1,8 +1,11 @@
 """The nightly schedule and the new-fleet-data sensor.
 
-Dagster cannot build a schedule from dynamic partitions, so both compute the partition themselves: the
-next iteration is one past the newest iteration whose policies were all evaluated (or that newest one
-again if it is unfinished), added as a dynamic partition before the runs are requested.
+Dagster cannot build a schedule from dynamic partitions, so both compute the partitions themselves: each
+task's next iteration is one past its newest evaluated one (assets/partitions.py), added as a dynamic
+partition before its run is requested. A tick never requests an evaluated partition. A task partition
+that cannot run (a name outside the names' rule, a typo added in the UI's launch dialog: neither
+simulated nor with stored episodes, or a task without demonstrations for its iteration 0) is skipped
+with a warning that names it, and the other tasks run.
 """
 
 import json
@@ -11,36 +14,54 @@ from collections.abc import Iterable
 
 import dagster as dg
 
-from assets.partitions import ITERATIONS, TASKS, partition_key, register_partitions
+from assets.partitions import ITERATIONS, TASKS, next_iteration, partition_key, register_partitions
 from assets.resources import RecapResource
 from pipelines.jobs import iteration_job
 from recap_core.loop.fleet import pending_datasets
+from recap_core.sim.tasks import task_names
+from schemas.names import NAME_RULE, is_valid_name
 
-EVALUATION_KEY = dg.AssetKey("evaluation")
 PRETRAINED_POLICY_KEY = dg.AssetKey("policy_pretrained")
 
 
-def next_iteration(instance: dg.DagsterInstance, tasks: Iterable[str]) -> int:
-    """The iteration tonight's run should materialise for ``tasks``: the oldest one not yet evaluated for
-    all of them (an interrupted run may have registered later partitions that cannot run yet), else one
-    past the newest."""
-    known = sorted(int(k) for k in instance.get_dynamic_partitions(ITERATIONS.name))
-    evaluated = instance.get_materialized_partitions(EVALUATION_KEY)
-    for iteration in known:
-        if not all(str(partition_key(task, iteration)) in evaluated for task in tasks):
-            return iteration
-    return known[-1] + 1 if known else 0
+def runnable_tasks(
+    instance: dg.DagsterInstance, recap: RecapResource, tasks: Iterable[str]
+) -> tuple[dict[str, int], dict[str, str]]:
+    """Each runnable task's next iteration, and why each other task was skipped."""
+    stored = recap.store().episodes().frame.select("task", "kind").unique()
+    with_episodes = set(stored["task"].to_list())
+    with_demos = set(stored.filter(kind="demo")["task"].to_list())
+    simulated = set(task_names())
+    plan: dict[str, int] = {}
+    skipped: dict[str, str] = {}
+    for task in sorted(set(tasks)):
+        if not is_valid_name(task):
+            skipped[task] = f"not a task name ({NAME_RULE})"
+        elif task not in simulated and task not in with_episodes:
+            skipped[task] = "neither a simulated task nor one with stored episodes"
+        elif (iteration := next_iteration(instance, task)) == 0 and task not in with_demos:
+            skipped[task] = "no demonstrations for its iteration 0: run the pretraining job with it"
+        else:
+            plan[task] = iteration
+    return plan, skipped
 
 
-def _requests(tasks: list[str], iteration: int, reason: str) -> list[dg.RunRequest]:
+def _requests(plan: dict[str, int], reason: str) -> list[dg.RunRequest]:
     return [
         dg.RunRequest(
             run_key=f"{reason}:{task}:{iteration}",
             partition_key=partition_key(task, iteration),
             tags={"recap/trigger": reason},
         )
-        for task in tasks
+        for task, iteration in sorted(plan.items())
     ]
+
+
+def _warn_skipped(context, skipped: dict[str, str]) -> str:
+    message = "; ".join(f"task partition {task!r} skipped: {why}" for task, why in skipped.items())
+    if message:
+        context.log.warning(message)
+    return message
 
 
 # When the nightly run starts (UTC); a site sets its own quiet hours with RECAP_NIGHTLY_CRON.
@@ -49,34 +70,43 @@ NIGHTLY_CRON = os.environ.get("RECAP_NIGHTLY_CRON", "0 2 * * *")
 
 @dg.schedule(job=iteration_job, cron_schedule=NIGHTLY_CRON, execution_timezone="UTC", name="nightly_recap")
 def nightly_recap(context: dg.ScheduleEvaluationContext, recap: RecapResource):
-    """Every night: next iteration of every task (its experience stage ingests the fleet's drop folder)."""
+    """Every night: each task's next iteration (its experience stage ingests the fleet's drop folder)."""
     if context.instance.get_latest_materialization_event(PRETRAINED_POLICY_KEY) is None:
         return dg.SkipReason("pi_pre has not been materialised: run the pretraining job first")
-    tasks = sorted(set(recap.settings().tasks) | set(context.instance.get_dynamic_partitions(TASKS.name)))
-    iteration = next_iteration(context.instance, tasks)
-    register_partitions(context.instance, tasks, [iteration])
+    tasks = set(recap.settings().tasks) | set(context.instance.get_dynamic_partitions(TASKS.name))
+    plan, skipped = runnable_tasks(context.instance, recap, tasks)
+    message = _warn_skipped(context, skipped)
+    if not plan:
+        return dg.SkipReason(message or "no task to run")
+    for task, iteration in plan.items():
+        register_partitions(context.instance, [task], [iteration])
     night = context.scheduled_execution_time.strftime("%Y-%m-%d")
-    return _requests(tasks, iteration, f"nightly-{night}")
+    return _requests(plan, f"nightly-{night}")
 
 
 @dg.sensor(job=iteration_job, minimum_interval_seconds=300, name="new_fleet_data")
 def new_fleet_data(context: dg.SensorEvaluationContext, recap: RecapResource):
-    """When robots drop new LeRobot datasets, add the next iteration and run it for their tasks."""
+    """When robots drop new LeRobot datasets, run the next iteration of each of their tasks."""
     if not recap.lerobot_drop_folder:
         return dg.SkipReason("no lerobot_drop_folder configured")
     seen = set(json.loads(context.cursor)) if context.cursor else set()
     new = [d for d in pending_datasets(recap.store(), recap.lerobot_drop_folder) if d.name not in seen]
     if not new:
         return dg.SkipReason("no new datasets in the drop folder")
-    tasks = sorted({d.task for d in new})
-    iteration = next_iteration(context.instance, tasks)
+    plan = {task: next_iteration(context.instance, task) for task in sorted({d.task for d in new})}
+    names = "+".join(sorted(d.name for d in new))
     return dg.SensorResult(
-        run_requests=_requests(tasks, iteration, "fleet-" + "+".join(sorted(d.name for d in new))),
+        run_requests=_requests(plan, f"fleet-{names}"),
         dynamic_partitions_requests=[
             TASKS.build_add_request(
-                [t for t in tasks if not context.instance.has_dynamic_partition(TASKS.name, t)]
+                [t for t in plan if not context.instance.has_dynamic_partition(TASKS.name, t)]
             ),
-            ITERATIONS.build_add_request([str(iteration)]),
+            ITERATIONS.build_add_request(
+                sorted(
+                    {str(k) for k in plan.values()}
+                    - set(context.instance.get_dynamic_partitions(ITERATIONS.name))
+                )
+            ),
         ],
         cursor=json.dumps(sorted(seen | {d.name for d in new})),
     )

@@ -21,6 +21,7 @@ from pipelines.progress import close_progress, stage_progress
 from pipelines.recovery import owner_tags
 from recap_core.ledger import newest_evaluations, read_ledger
 from recap_core.locations import DEFAULT_STUDY
+from recap_core.names import require_task_name
 
 # Progress bars are ours; Dagster's per-event log stays in the instance (and the UI), not the terminal.
 CONSOLE_WARNINGS_ONLY = {"console": {"config": {"log_level": "WARNING"}}}
@@ -35,6 +36,8 @@ def require_known_tasks(recap: RecapResource, tasks: Sequence[str]) -> None:
     """
     from recap_core.sim.tasks import task_names
 
+    for task in tasks:
+        require_task_name(task)
     simulated = set(task_names())
     unknown = [t for t in tasks if t not in simulated]
     if not unknown:

@@ -9,21 +9,16 @@ The metrics ledger is one Delta table for all studies, whose rows carry the stud
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
+from recap_core.names import require_name
+
 DEFAULT_STUDY = "default"
-_STUDY_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 
 def require_study_name(study: str) -> str:
-    """Study names become folder names and ledger values: lower-case letters, digits, '.', '_', '-'."""
-    if not _STUDY_NAME.fullmatch(study):
-        raise ValueError(
-            f"study name {study!r} must be 1-64 characters of a-z, 0-9, '.', '_' or '-', starting with a "
-            "letter or digit"
-        )
-    return study
+    """Study names become folder names and ledger values: the names' rule (schemas/names.py)."""
+    return require_name(study, "study")
 
 
 def data_root() -> Path:

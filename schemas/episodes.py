@@ -9,6 +9,8 @@ import pandera.polars as pa
 import polars as pl
 import pyarrow
 
+from schemas.names import NAME_PATTERN, NAME_RULE
+
 EPISODE_KINDS: tuple[str, ...] = ("demo", "autonomous", "intervention")
 """Who produced an episode: an operator's demonstration, the policy alone, or the policy with a human
 who took over (its takeover steps are corrections)."""
@@ -46,7 +48,10 @@ def episodes_validation_schema() -> pa.DataFrameSchema:
     return pa.DataFrameSchema(
         {
             "episode_id": pa.Column(pl.String, _non_empty("episode_id"), unique=True),
-            "task": pa.Column(pl.String, _non_empty("task")),
+            # a task name becomes checkpoint folders and partition keys: the names' rule (schemas/names.py)
+            "task": pa.Column(
+                pl.String, pa.Check.str_matches(f"^{NAME_PATTERN}$", error=f"task name: {NAME_RULE}")
+            ),
             "prompt": pa.Column(pl.String),
             "kind": pa.Column(pl.String, pa.Check.isin(list(EPISODE_KINDS))),
             "success": pa.Column(pl.Boolean),

@@ -170,6 +170,53 @@ def add_partition(
     typer.echo(f"partition {key} is ready")
 
 
+@partitions_app.command("list")
+def list_partitions(
+    preset: PresetOption = "fast",
+    study: StudyOption = "default",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Every task partition with its evaluated iterations and the iteration the schedule runs next, or
+    why the schedule skips it (a name outside the rule, a typo, a task without demonstrations)."""
+    import json
+
+    from pipelines.automation import runnable_tasks
+    from pipelines.instance import ensure_dagster_home
+    from pipelines.partitions_report import partitions_report
+
+    ensure_dagster_home()
+    instance = _instance()
+    report = partitions_report(instance, _resource(preset, "", study), runnable_tasks)
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    typer.echo(f"iterations: {', '.join(report['iterations']) or '-'}")
+    for task, row in report["tasks"].items():
+        evaluated = ", ".join(str(k) for k in row["evaluated"]) or "-"
+        after = f"next {row['next']}" if row["next"] is not None else f"skipped: {row['skipped']}"
+        typer.echo(f"{task:32s} evaluated {evaluated:12s} {after}")
+
+
+@partitions_app.command("remove")
+def remove_partition(
+    task: Annotated[str | None, typer.Option(help="Remove this task partition (e.g. a typo).")] = None,
+    iteration: Annotated[int | None, typer.Option(help="Remove this iteration partition.")] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Remove it even though some of its partitions were materialised.")
+    ] = False,
+) -> None:
+    """Remove a task or iteration partition from the asset graph (its materialisations and data stay);
+    one with materialisations is refused unless --force."""
+    from pipelines.instance import ensure_dagster_home
+    from pipelines.partitions_report import remove_dynamic_partition
+
+    if (task is None) == (iteration is None):
+        raise typer.BadParameter("give exactly one of --task and --iteration")
+    ensure_dagster_home()
+    removed = remove_dynamic_partition(_instance(), task=task, iteration=iteration, force=force)
+    typer.echo(f"removed partition {removed}")
+
+
 def ui(port: Annotated[int, typer.Option(help="Port of the web UI.")] = 3000) -> None:
     """Serve the Dagster UI and daemon on the project's instance (DAGSTER_HOME), code location "recap"."""
     from pipelines.instance import ensure_dagster_home

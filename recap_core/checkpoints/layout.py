@@ -27,6 +27,7 @@ from recap_core.checkpoints.mirror import CHECKPOINT_URI_VARIABLE, CheckpointMir
 from recap_core.checkpoints.verification import checkpoint_sha256
 from recap_core.extraction import Method
 from recap_core.locations import in_study
+from recap_core.names import require_name, require_task_name
 
 VALUE = "value"
 POLICY = "policy"
@@ -53,8 +54,11 @@ class CheckpointLayout:
         return self.root / kind / "pretrained"
 
     def iteration(self, kind: str, task: str, iteration: int, method: str = Method.RECAP.value) -> Path:
-        """V^k or pi^k of one task (baselines get their own method folder)."""
-        return self.root / kind / method / task / f"iteration-{iteration:03d}"
+        """V^k or pi^k of one task (baselines get their own method folder). The task and method are
+        names by the names' rule, so the path stays inside the root whatever a dataset called its task."""
+        require_task_name(task)
+        require_name(method, "method")
+        return self.root / kind / method / task / f"iteration-{int(iteration):03d}"
 
     # ------------------------------------------------------------------ reading
     def fetch(self, path: Path) -> None:

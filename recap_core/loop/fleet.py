@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from recap_core.names import require_task_name
 from recap_core.store import EpisodeStore
 from recap_core.store.lerobot import LeRobotFormatError, LeRobotOptions, iter_episodes, open_dataset
 from schemas.derived import FLEET_IMPORTS, FLEET_IMPORTS_ARROW_SCHEMA, FLEET_IMPORTS_KEY
@@ -60,7 +61,11 @@ def dropped_datasets(folder: str | Path) -> list[DroppedDataset]:
                 f"dropped dataset {path.name}: {IMPORT_FILE} needs 'task' and 'kind'"
                 + (f"; unknown keys {sorted(unknown)}" if unknown else "")
             )
-        out.append(DroppedDataset(path.name, path, str(options["task"]), options))
+        try:
+            task = require_task_name(options["task"])
+        except ValueError as error:
+            raise LeRobotFormatError(f"dropped dataset {path.name}: {IMPORT_FILE}: {error}") from None
+        out.append(DroppedDataset(path.name, path, task, options))
     return out
 
 

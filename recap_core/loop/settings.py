@@ -21,6 +21,7 @@ import yaml
 
 import recap_core.sim.variants  # noqa: F401 - registers the strict study tasks the presets name
 from recap_core.locations import DEFAULT_STUDY, require_study_name
+from recap_core.names import require_task_name
 from recap_core.rules.thresholds import FINETUNE_POSITIVE_FRACTION, PRETRAIN_POSITIVE_FRACTION
 from recap_core.seeds import EVAL_SPLITS
 from recap_core.sim.cameras import CameraSpec
@@ -95,6 +96,8 @@ class LoopSettings:
         self._derive_networks()
         if not self.tasks:
             raise ValueError("LoopSettings.tasks is empty")
+        for task in self.tasks:
+            require_task_name(task)
         if not 0.0 <= self.intervention_share <= 1.0:
             raise ValueError(f"intervention_share must be in [0, 1], got {self.intervention_share}")
         if self.eval_episodes < 1:

@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from recap_core.episode import Episode, stable_episode_id
+from recap_core.names import require_task_name, task_name_from_text
 from recap_core.store import lerobot_video
 from recap_core.store.lerobot_video import VideoDecodeError, VideoSegment, camera_name
 from schemas.episodes import EPISODE_KINDS
@@ -38,7 +39,7 @@ class LeRobotOptions:
     """How LeRobot columns map onto episodes. Success and intervention columns are dataset-specific."""
 
     kind: str
-    task: str | None = None  # our task name; default: LeRobot's task string
+    task: str | None = None  # our task name; default: a name made from LeRobot's task text (names.py)
     success_column: str | None = None  # per-frame or per-episode bool (e.g. next.success): any() per episode
     assume_success: bool | None = None  # label every episode when the dataset has no success column
     intervention_column: str | None = None  # per-frame bool: a human provided this action
@@ -47,6 +48,13 @@ class LeRobotOptions:
     action_column: str = "action"
     collected_by: str = "lerobot"
     decode_videos: bool = True  # False: states only, video features are reported as skipped
+
+    def __post_init__(self) -> None:
+        if self.task is not None:
+            try:
+                require_task_name(self.task)
+            except ValueError as error:
+                raise LeRobotFormatError(str(error)) from None
 
 
 @dataclass
@@ -516,7 +524,7 @@ def _episode(
         )
     return Episode(
         episode_id=stable_episode_id("lerobot", dataset.source_id, episode_index),
-        task=options.task or prompt,
+        task=options.task or task_name_from_text(prompt),
         prompt=prompt,
         kind=options.kind,
         success=success,
