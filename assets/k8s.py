@@ -3,7 +3,7 @@
 The ``dagster-k8s/config`` op tag is read by dagster-k8s's job executor (one Kubernetes Job per step)
 and ignored everywhere else, so the same assets run unchanged on a laptop. ``RECAP_EXECUTOR=k8s`` in
 the code location's environment switches the jobs to ``k8s_job_executor`` (deploy/k8s/ has the
-instance configuration and Helm values).
+instance configuration and Helm values); by default a run's steps run in its own process.
 """
 
 from __future__ import annotations
@@ -49,9 +49,21 @@ def table_tags() -> dict[str, Any]:
 
 
 def executor_from_env():
-    """``k8s_job_executor`` when RECAP_EXECUTOR=k8s (needs the deploy extra), else Dagster's default."""
-    if os.environ.get("RECAP_EXECUTOR", "") != "k8s":
-        return None
-    from dagster_k8s import k8s_job_executor
+    """The executor of every job, from RECAP_EXECUTOR: unset or "in_process" runs a run's steps one after
+    another in its run worker (one Python process per run: a step no longer pays 10-35 s to import torch
+    and Dagster again); "multiprocess" gives each step a process of its own; "k8s" a Kubernetes Job of
+    its own (``k8s_job_executor``, needs the deploy extra)."""
+    choice = os.environ.get("RECAP_EXECUTOR", "") or "in_process"
+    if choice == "in_process":
+        import dagster as dg
 
-    return k8s_job_executor
+        return dg.in_process_executor
+    if choice == "multiprocess":
+        import dagster as dg
+
+        return dg.multiprocess_executor
+    if choice == "k8s":
+        from dagster_k8s import k8s_job_executor
+
+        return k8s_job_executor
+    raise ValueError(f"RECAP_EXECUTOR must be in_process, multiprocess or k8s, got {choice!r}")

@@ -22,6 +22,9 @@ from assets.value_function import value_function
 from pipelines.automation import new_fleet_data, nightly_recap
 from pipelines.jobs import JOBS
 
+DEFINITIONS_MODULE = "pipelines.definitions"  # what workspace.yaml loads, as code location "recap"
+CODE_LOCATION = "recap"
+
 ALL_ASSETS = [
     demonstrations,
     value_function_pretrained,

@@ -6,22 +6,35 @@ lineage metadata, plots and checks are then visible in `recap ui` exactly as if 
 
 from __future__ import annotations
 
+import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
 
 import dagster as dg
 import polars as pl
+from dagster._core.definitions.job_base import InMemoryJob
+from dagster._core.definitions.repository_definition import SINGLETON_REPOSITORY_NAME
+from dagster._core.execution.api import JobExecutionResult, create_execution_plan, execute_run
+from dagster._core.execution.execute_in_process import merge_run_tags
+from dagster._core.remote_origin import (
+    ManagedGrpcPythonEnvCodeLocationOrigin,
+    RemoteJobOrigin,
+    RemoteRepositoryOrigin,
+)
+from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
 from assets.partitions import partition_key, register_partitions
 from assets.resources import RecapResource
-from pipelines.definitions import ALL_ASSETS
+from pipelines.definitions import ALL_ASSETS, CODE_LOCATION, DEFINITIONS_MODULE
 from pipelines.jobs import ITERATION_JOB, JOBS, PRETRAINING_JOB
 from pipelines.progress import close_progress, stage_progress
 from pipelines.recovery import owner_tags
+from pipelines.ui import WORKSPACE
 from recap_core.ledger import newest_evaluations, read_ledger
 from recap_core.locations import DEFAULT_STUDY
-from recap_core.names import require_task_name
+from recap_core.loop.known_tasks import require_known_tasks as require_known
+from recap_core.loop.known_tasks import tasks_in_store
 
 # Progress bars are ours; Dagster's per-event log stays in the instance (and the UI), not the terminal.
 CONSOLE_WARNINGS_ONLY = {"console": {"config": {"log_level": "WARNING"}}}
@@ -30,26 +43,10 @@ CONSOLE_WARNINGS_ONLY = {"console": {"config": {"log_level": "WARNING"}}}
 def require_known_tasks(recap: RecapResource, tasks: Sequence[str]) -> None:
     """Refuse unknown task names before anything is registered or run.
 
-    A task partition, once added, stays in the asset graph and the nightly schedule requests it every
-    night; a typo must therefore never get that far. A task is known if it is simulated or has episodes
-    in the store (a fleet task).
+    A task partition, once added, stays in the asset graph; a typo must therefore never get that far.
+    A task is known if it is simulated or has episodes in the store (a fleet task).
     """
-    from recap_core.sim.tasks import task_names
-
-    for task in tasks:
-        require_task_name(task)
-    simulated = set(task_names())
-    unknown = [t for t in tasks if t not in simulated]
-    if not unknown:
-        return
-    stored = set(recap.store().episodes().frame["task"].unique().to_list())
-    unknown = [t for t in unknown if t not in stored]
-    if unknown:
-        fleet = f"; tasks with stored episodes: {', '.join(sorted(stored))}" if stored else ""
-        raise ValueError(
-            f"unknown task {', '.join(repr(t) for t in unknown)}; simulated tasks: "
-            f"{', '.join(sorted(simulated))}{fleet}"
-        )
+    require_known(tasks, tasks_in_store(recap.store().uri))
 
 
 def add_iteration_partition(
@@ -71,34 +68,63 @@ def execute_job(
     partition_key: str | None = None,
     tags: dict[str, str] | None = None,
     op_config: dict | None = None,
-) -> dg.ExecuteInProcessResult:
+) -> JobExecutionResult:
     """Run one of the code location's named jobs in this process, against ``instance``.
 
-    The run carries the job's name (``recap_iteration``, not an anonymous asset job), so the UI lists it
-    beside the runs launched there and the schedule's; ``recap`` replaces the environment's resource.
+    The run carries the job's name (``recap_iteration``, not an anonymous asset job) and the code
+    location's origin, so the UI lists it in the job's Runs tab and the timeline beside the runs
+    launched there and the schedule's, and can re-execute it; ``recap`` replaces the environment's
+    resource. The steps run in this process, one after another (the in-process executor).
     """
     definitions = dg.Definitions(
         assets=ALL_ASSETS,
         jobs=JOBS,
         resources={"recap": recap},
         loggers={"console": dg.colored_console_logger, "progress": stage_progress},
+        executor=dg.in_process_executor,
     )
-    job = definitions.resolve_job_def(job_name)
-    progress = {"config": {"label": label, "total": len(job.graph.node_names())}}
+    job_def = definitions.resolve_job_def(job_name)
+    job = InMemoryJob(job_def)
+    progress = {"config": {"label": label, "total": len(job_def.graph.node_names())}}
+    run_config = {"loggers": {**CONSOLE_WARNINGS_ONLY, "progress": progress}, **(op_config or {})}
+    run_tags = merge_run_tags(
+        job_def,
+        partition_key,
+        {**(tags or {}), "recap/study": recap.study, **owner_tags()},
+        None,
+        instance,
+        run_config,
+    )
     run_id = str(uuid.uuid4())  # chosen here so the progress bar of exactly this run can be closed
     try:
-        return job.execute_in_process(
-            run_config={"loggers": {**CONSOLE_WARNINGS_ONLY, "progress": progress}, **(op_config or {})},
-            instance=instance,
-            partition_key=partition_key,
-            tags={**(tags or {}), "recap/study": recap.study, **owner_tags()},
-            run_id=run_id,
+        plan = create_execution_plan(
+            job, run_config=run_config, instance_ref=instance.get_ref(), tags=run_tags
         )
+        run = instance.create_run_for_job(
+            job_def=job_def,
+            execution_plan=plan,
+            run_id=run_id,
+            run_config=run_config,
+            tags=run_tags,
+            remote_job_origin=code_location_job_origin(job_name),
+        )
+        return execute_run(job, run, instance, raise_on_error=True)
     finally:
         close_progress(run_id)
 
 
-def materialize_pretraining(recap: RecapResource, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+def code_location_job_origin(job_name: str) -> RemoteJobOrigin:
+    """Where the UI finds ``job_name``: the workspace's python_module location "recap" (workspace.yaml)."""
+    target = LoadableTargetOrigin(
+        executable_path=sys.executable,
+        module_name=DEFINITIONS_MODULE,
+        working_directory=str(WORKSPACE.parent),
+    )
+    location = ManagedGrpcPythonEnvCodeLocationOrigin(target, CODE_LOCATION)
+    return RemoteJobOrigin(RemoteRepositoryOrigin(location, SINGLETON_REPOSITORY_NAME), job_name)
+
+
+def materialize_pretraining(recap: RecapResource, instance: dg.DagsterInstance) -> JobExecutionResult:
     return execute_job(recap, instance, PRETRAINING_JOB, "pre-training", tags={"recap/trigger": "recap-cli"})
 
 
@@ -109,7 +135,7 @@ def materialize_iteration(
     iteration: int,
     job_name: str = ITERATION_JOB,
     trigger: str = "recap-run",
-) -> dg.ExecuteInProcessResult:
+) -> JobExecutionResult:
     """One (task, iteration) partition of the named job (the RECAP iteration, optionally with baselines)."""
     add_iteration_partition(recap, instance, task, iteration)
     return execute_job(

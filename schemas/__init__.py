@@ -1,12 +1,3 @@
-"""Table schemas: Arrow (what Lance stores) and pandera/polars (what a batch must satisfy before a write)."""
-
-from schemas.episodes import EPISODES_ARROW_SCHEMA, episodes_validation_schema
-from schemas.steps import IMAGE_COLUMN_PREFIX, steps_arrow_schema, steps_validation_schema
-
-__all__ = [
-    "EPISODES_ARROW_SCHEMA",
-    "IMAGE_COLUMN_PREFIX",
-    "episodes_validation_schema",
-    "steps_arrow_schema",
-    "steps_validation_schema",
-]
+"""Table schemas: Arrow (what Lance and Delta store) and pandera/polars (what a batch must satisfy before a
+write), one module per table family: episodes, steps, derived, metrics; and the names' rule (names.py).
+Import from the modules: this package imports nothing, so reading the names' rule costs no pandera."""

@@ -40,7 +40,7 @@ def with_preset_changes(recap: RecapResource, folder: Path, **changes: dict) -> 
     ``policy_finetune={"epochs": 2}``: what retrains a stage into a new checkpoint version."""
     import yaml
 
-    from recap_core.loop.settings import preset_file
+    from recap_core.presets import preset_file
 
     settings = yaml.safe_load(preset_file("tiny").read_text())
     for section, values in changes.items():

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from pipelines.cli.options import NumEnvsOption
+from pipelines.cli.options import NumEnvsOption, command_group
 
-bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print JSON.")
+bench_app = command_group(help="Benchmarks that print JSON.")
 
 
 @bench_app.command("train")
@@ -136,3 +136,19 @@ def bench_store(
         frames=frames, obs_dim=obs_dim, action_dim=action_dim, batch_size=batch_size, horizon=horizon
     )
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+
+
+@bench_app.command("launch")
+def bench_launch(
+    preset: Annotated[str, typer.Option(help="Preset of the timed iteration.")] = "tiny",
+    task: Annotated[str, typer.Option(help="Task of the timed iteration.")] = "reach-v3",
+    executors: Annotated[str, typer.Option(help="Comma-separated executors of the launched runs.")] = (
+        "multiprocess,in_process"
+    ),
+    repeats: Annotated[int, typer.Option(help="Measurements of each way.")] = 1,
+) -> None:
+    """One iteration launched as the UI launches it (run worker, per executor) against `recap iterate`."""
+    from pipelines.launch_benchmark import run_launch_benchmark
+
+    result = run_launch_benchmark(preset, task, tuple(e for e in executors.split(",") if e), repeats)
+    typer.echo(json.dumps(result))

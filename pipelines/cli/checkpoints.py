@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from pipelines.cli.options import StudyOption
+from pipelines.cli.options import StudyOption, command_group
 
-checkpoints_app = typer.Typer(no_args_is_help=True, help="Value-function and policy checkpoints.")
+checkpoints_app = command_group(help="Value-function and policy checkpoints.")
 
 
 AllowLegacyOption = Annotated[

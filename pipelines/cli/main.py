@@ -14,11 +14,11 @@ import typer
 from pipelines.cli import pipeline, sim, store
 from pipelines.cli.bench import bench_app
 from pipelines.cli.checkpoints import checkpoints_app
+from pipelines.cli.options import FAILURE_EXIT, USER_ERROR_EXIT, command_group
 
 # Typer's pretty traceback renderer loops forever on the cyclic exception chains Dagster produces
 # (user error <-> DagsterExecutionStepExecutionError); ``main`` reports failures itself instead.
-app = typer.Typer(
-    no_args_is_help=True,
+app = command_group(
     add_completion=False,
     pretty_exceptions_enable=False,
     help="RECAP: learn robot policies from experience.",
@@ -65,9 +65,16 @@ def root_cause(error: BaseException) -> BaseException:
     return own[-1] if own else chain[-1]
 
 
+USER_ERRORS = (ValueError, LookupError, FileNotFoundError, NotADirectoryError)
+
+
+def exit_code(cause: BaseException) -> int:
+    return USER_ERROR_EXIT if isinstance(cause, USER_ERRORS) else FAILURE_EXIT
+
+
 def main() -> None:
-    """Run the CLI; a failure exits 1 with its root cause on one line (``--debug`` anywhere on the command
-    line, or RECAP_DEBUG=1: the full chain too)."""
+    """Run the CLI; an error ends it with its root cause on one line (``--debug`` anywhere on the command
+    line, or RECAP_DEBUG=1: the full chain too), exit 2 for input it refuses, 1 for any other failure."""
     debug = os.environ.get("RECAP_DEBUG", "") not in ("", "0") or "--debug" in sys.argv[1:]
     sys.argv[1:] = [argument for argument in sys.argv[1:] if argument != "--debug"]
     try:
@@ -82,7 +89,7 @@ def main() -> None:
         typer.echo(f"error: {type(cause).__name__}: {message}", err=True)
         if not debug:
             typer.echo("(add --debug for the full traceback)", err=True)
-        raise SystemExit(1) from None
+        raise SystemExit(exit_code(cause)) from None
 
 
 if __name__ == "__main__":

@@ -8,9 +8,8 @@ from typing import Annotated
 
 import typer
 
-PresetOption = Annotated[
-    str, typer.Option(help="tiny | fast | full | study-fast | study-full, or the path of a preset YAML file")
-]
+from pipelines.cli.options import PresetOption, command_group
+
 TasksOption = Annotated[str, typer.Option(help="Comma-separated tasks (default: the preset's).")]
 StudyOption = Annotated[
     str, typer.Option(help="The study this run belongs to: its own episodes, checkpoints and ledger rows.")
@@ -37,6 +36,20 @@ ReaderOption = Annotated[str, typer.Option(help="Training reads: memory | stream
 BudgetOption = Annotated[int, typer.Option(help="Streaming reads' memory budget in MiB (0: the preset's).")]
 
 
+def echo_table(frame) -> None:
+    """Every row and column of a result table (polars would hide columns behind an ellipsis)."""
+    import polars as pl
+
+    with pl.Config(
+        tbl_rows=200,
+        tbl_cols=-1,
+        tbl_width_chars=400,
+        tbl_hide_dataframe_shape=True,
+        tbl_hide_column_data_types=True,
+    ):
+        typer.echo(frame)
+
+
 def _resource(
     preset: str,
     tasks: str,
@@ -44,14 +57,24 @@ def _resource(
     training_processes: int = 0,
     training_reader: str = "",
     training_memory_mb: int = 0,
+    single_task: bool = False,
 ):
+    """The run's resource, after the quick refusals (a preset, study or task name that cannot be) and
+    before the orchestrator and torch are imported, so a typo is refused within a second or two.
+    ``single_task``: ``tasks`` is one name (``--task``), not a comma-separated list."""
+    from recap_core.locations import require_study_name, store_uri
+    from recap_core.loop.known_tasks import require_known_tasks, tasks_in_store
+    from recap_core.presets import preset_file, preset_names
+
+    # the quick refusals first, before the orchestrator and torch are imported (several seconds)
+    preset = preset if preset in preset_names() else str(preset_file(preset))  # a file: absolute path
+    names = [tasks] if single_task else [t for t in tasks.split(",") if t]
+    require_known_tasks(names, tasks_in_store(store_uri(require_study_name(study))))
     from assets.resources import RecapResource
-    from recap_core.locations import require_study_name
-    from recap_core.loop.settings import preset_file, preset_names
 
     recap = RecapResource(
-        preset=preset if preset in preset_names() else str(preset_file(preset)),  # a file: absolute path
-        tasks=[t for t in tasks.split(",") if t],
+        preset=preset,
+        tasks=names,
         lerobot_drop_folder=os.environ.get("RECAP_DROP_FOLDER", ""),
         study=require_study_name(study),
         training_processes=training_processes,
@@ -72,22 +95,13 @@ def run(
     training_memory_mb: BudgetOption = 0,
 ) -> None:
     """Pre-train and run iterations 0..K on the simulated robot; print success and throughput."""
-    import polars as pl
-
     from pipelines.instance import ensure_dagster_home
-    from pipelines.run import run_loop
 
     home = ensure_dagster_home()
     recap = _resource(preset, tasks, study, training_processes, training_reader, training_memory_mb)
-    table = run_loop(recap, _instance(), iterations)
-    with pl.Config(
-        tbl_rows=200,
-        tbl_cols=20,
-        tbl_width_chars=200,
-        tbl_hide_dataframe_shape=True,
-        tbl_hide_column_data_types=True,
-    ):
-        typer.echo(table)
+    from pipelines.run import run_loop
+
+    echo_table(run_loop(recap, _instance(), iterations))
     typer.echo(
         f"\nRuns, lineage and plots are in the Dagster instance at {home}.\n"
         "Inspect and re-materialise from the UI:  recap ui   (http://127.0.0.1:3000)"
@@ -113,12 +127,14 @@ def experiment(
     """The evidence study: RECAP iterations 0..K plus SFT/AWR/PPO baselines, then the ledger report."""
     from pathlib import Path
 
-    from pipelines.experiment import run_experiment
     from pipelines.instance import ensure_dagster_home
 
     home = ensure_dagster_home()
+    recap = _resource(preset, tasks, study, training_processes, training_reader, training_memory_mb)
+    from pipelines.experiment import run_experiment
+
     report = run_experiment(
-        _resource(preset, tasks, study, training_processes, training_reader, training_memory_mb),
+        recap,
         _instance(),
         iterations,
         Path(reports) if reports else None,
@@ -142,16 +158,17 @@ def iterate(
     """Materialise one RECAP iteration of one task (the UI's one-click re-materialisation, from the shell)."""
 
     from pipelines.instance import ensure_dagster_home
-    from pipelines.run import materialize_iteration, summary_table
 
     ensure_dagster_home()
-    recap = _resource(preset, task, study, training_processes, training_reader, training_memory_mb)
+    recap = _resource(preset, task, study, training_processes, training_reader, training_memory_mb, True)
+    from pipelines.run import materialize_iteration, summary_table
+
     result = materialize_iteration(recap, _instance(), task, iteration)
     typer.echo(f"run {result.run_id}: {'succeeded' if result.success else 'failed'}")
-    typer.echo(summary_table(recap.ledger(), [task], "recap", study=study).filter(iteration=iteration))
+    echo_table(summary_table(recap.ledger(), [task], "recap", study=study).filter(iteration=iteration))
 
 
-partitions_app = typer.Typer(no_args_is_help=True, help="Task x iteration partitions of the asset graph.")
+partitions_app = command_group(help="Task x iteration partitions of the asset graph.")
 
 
 @partitions_app.command("add")
@@ -163,10 +180,12 @@ def add_partition(
 ) -> None:
     """Add the partition "iteration|task" (checked first), e.g. before `dagster asset materialize`."""
     from pipelines.instance import ensure_dagster_home
-    from pipelines.run import add_iteration_partition
 
     ensure_dagster_home()
-    key = add_iteration_partition(_resource(preset, task, study), _instance(), task, iteration)
+    recap = _resource(preset, task, study, single_task=True)
+    from pipelines.run import add_iteration_partition
+
+    key = add_iteration_partition(recap, _instance(), task, iteration)
     typer.echo(f"partition {key} is ready")
 
 

@@ -11,14 +11,17 @@ from typing import Annotated
 import typer
 
 from pipelines.cli.options import (
+    USER_ERROR_EXIT,
     BetaOption,
     ExecuteStepsOption,
     MaxStepsOption,
     NumEnvsOption,
     PolicyOption,
+    PresetOption,
     StoreOption,
     TaskOption,
     WorkersOption,
+    command_group,
 )
 
 
@@ -29,7 +32,7 @@ def _task(name: str, max_steps: int | None):
         return with_max_steps(get_task(name), max_steps)
     except KeyError as error:
         typer.echo(f"error: {error.args[0]}", err=True)
-        raise typer.Exit(code=2) from error
+        raise typer.Exit(code=USER_ERROR_EXIT) from error
 
 
 def _load_policy(path: str, beta: float):
@@ -40,7 +43,7 @@ def _load_policy(path: str, beta: float):
     checkpoint = Path(path)
     if not checkpoint.is_dir():
         typer.echo(f"error: policy checkpoint {path} is not a directory", err=True)
-        raise typer.Exit(code=2)
+        raise typer.Exit(code=USER_ERROR_EXIT)
     return load_policy(checkpoint, beta=beta), policy_label(checkpoint)
 
 
@@ -79,7 +82,7 @@ def _clean(value: object) -> object:
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
-collect_app = typer.Typer(no_args_is_help=True, help="Collect episodes with the simulated robot.")
+collect_app = command_group(help="Collect episodes with the simulated robot.")
 
 
 def tasks() -> None:
@@ -135,6 +138,9 @@ def collect_rollouts_command(
 
     spec = _task(task, max_steps)
     chunk_policy, checkpoint_name = _load_policy(policy, beta)
+    from recap_core.sim.rollouts import require_policy_fits
+
+    require_policy_fits(chunk_policy, spec)  # before any environment starts
     from recap_core.loop.seeding import run_seeds
     from recap_core.loop.settings import LoopSettings
 
@@ -164,7 +170,11 @@ def evaluate_command(
     num_envs: NumEnvsOption = 16,
     execute_steps: ExecuteStepsOption = None,
     workers: WorkersOption = 2,
-    beta: BetaOption = 1.0,
+    beta: Annotated[
+        float | None,
+        typer.Option(help="Classifier-free guidance weight (default: the preset's; 1 = no CFG)."),
+    ] = None,
+    preset: PresetOption = "fast",
     max_steps: MaxStepsOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     output_dir: Annotated[
@@ -181,7 +191,9 @@ def evaluate_command(
     ] = None,
 ) -> None:
     """Success rate, mean success duration and throughput (with standard errors) on held-out seeds;
-    eval_info.json (and MP4 videos with --videos N) in the output folder."""
+    eval_info.json (and MP4 videos with --videos N) in the output folder. The guidance weight and the
+    reset time are the preset's, as in the pipeline's evaluation; the seeds are the validation split
+    (for choosing settings), where the pipeline reports on the test split: both are printed."""
     import time
     from datetime import UTC, datetime
 
@@ -194,14 +206,18 @@ def evaluate_command(
 
     if split not in ("validation", "test"):
         raise typer.BadParameter(f"--split must be validation or test, got {split!r}")
-    if reset_seconds is None:  # count robot time as the pipeline's evaluations do
-        from recap_core.loop.settings import LoopSettings
+    from recap_core.loop.settings import preset as read_preset
+    from recap_core.sim.rollouts import require_policy_fits
 
-        reset_seconds = LoopSettings().reset_time_s
+    pipeline = read_preset(preset)  # what the pipeline's evaluation of this preset uses
+    beta = pipeline.beta if beta is None else beta
+    if reset_seconds is None:  # count robot time as the pipeline's evaluations do
+        reset_seconds = pipeline.reset_time_s
     if videos < 0 or video_size < 16:
         raise typer.BadParameter(f"--videos must be >= 0 and --video-size >= 16, got {videos}, {video_size}")
     spec = _task(task, max_steps)
     chunk_policy, checkpoint_name = _load_policy(policy, beta)
+    require_policy_fits(chunk_policy, spec)  # before any environment starts
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     directory = output_dir or data_root() / "eval" / task / stamp
     rollouts = []
@@ -238,11 +254,17 @@ def evaluate_command(
     metrics = {key: _clean(value) for key, value in result.as_dict().items()}
     metrics["policy"] = checkpoint_name
     metrics["split"] = split
+    metrics["beta"] = beta
+    metrics["pipeline"] = {"preset": preset, "beta": pipeline.beta, "split": pipeline.eval_split}
     metrics["eval_info"] = str(info)
     if as_json:
         typer.echo(json.dumps(metrics))
         return
     typer.echo(f"policy {checkpoint_name} on {task}: {result.episodes} held-out episodes ({split} seeds)")
+    typer.echo(
+        f"  sampled with      beta {beta:g} on {split} seeds; the pipeline's evaluation ({preset} preset) "
+        f"uses beta {pipeline.beta:g} on {pipeline.eval_split} seeds"
+    )
     typer.echo(f"  success rate      {result.success_rate:.3f} ± {result.success_rate_se:.3f}")
     typer.echo(
         f"  mean duration     {result.mean_success_duration_s:.2f} s ± "

@@ -10,7 +10,7 @@ from typing import Annotated
 import polars as pl
 import typer
 
-from pipelines.cli.options import KindOption, StoreOption, StudyOption
+from pipelines.cli.options import USER_ERROR_EXIT, KindOption, StoreOption, StudyOption, command_group
 
 
 def _store(uri: str | None):
@@ -30,10 +30,10 @@ def _existing_store(uri: str | None, study: str = "default"):
     if "://" not in target and not Path(target).is_dir():
         if study != DEFAULT_STUDY:
             typer.echo(f"error: study {study!r} has no episode store (at {target})", err=True)
-            raise typer.Exit(code=1)
+            raise typer.Exit(code=USER_ERROR_EXIT)
         if uri is not None:
             typer.echo(f"error: no episode store at {target} (--store)", err=True)
-            raise typer.Exit(code=1)
+            raise typer.Exit(code=USER_ERROR_EXIT)
         Path(target).mkdir(parents=True, exist_ok=True)  # the default home: empty until data arrives
     return _store(target)
 
@@ -87,7 +87,7 @@ def _simulated_fps(task: str) -> float:
     return 1.0 / get_task(task).make_env().control_period
 
 
-ingest_app = typer.Typer(no_args_is_help=True, help="Ingest episodes into the store.")
+ingest_app = command_group(help="Ingest episodes into the store.")
 
 
 @ingest_app.command("lerobot")
@@ -128,7 +128,7 @@ def ingest_lerobot(
 
     if batch_episodes < 1:
         typer.echo(f"error: --batch-episodes must be >= 1, got {batch_episodes}", err=True)
-        raise typer.Exit(code=1)
+        raise typer.Exit(code=USER_ERROR_EXIT)
     options = LeRobotOptions(
         kind=kind,
         task=task,
@@ -173,12 +173,12 @@ def ingest_lerobot(
             )
         else:
             typer.echo("nothing was written", err=True)
-        raise typer.Exit(code=1) from error
+        raise typer.Exit(code=USER_ERROR_EXIT) from error
     report = {"added": len(added), "skipped": len(skipped), "same_content": len(same_content)}
     typer.echo(json.dumps({**report, "versions": versions}))
 
 
-export_app = typer.Typer(no_args_is_help=True, help="Export stored episodes to other formats.")
+export_app = command_group(help="Export stored episodes to other formats.")
 
 
 @export_app.command("lerobot")
@@ -241,5 +241,5 @@ def query(
         frame = run_query(_existing_store(store, study), sql)
     except duckdb.Error as error:
         typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(code=1) from error
+        raise typer.Exit(code=USER_ERROR_EXIT) from error
     _print_frame(frame, output)

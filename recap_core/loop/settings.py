@@ -19,9 +19,9 @@ from typing import Any
 
 import yaml
 
-import recap_core.sim.variants  # noqa: F401 - registers the strict study tasks the presets name
 from recap_core.locations import DEFAULT_STUDY, require_study_name
 from recap_core.names import require_task_name
+from recap_core.presets import preset_file
 from recap_core.rules.thresholds import FINETUNE_POSITIVE_FRACTION, PRETRAIN_POSITIVE_FRACTION
 from recap_core.seeds import EVAL_SPLITS
 from recap_core.sim.cameras import CameraSpec
@@ -146,39 +146,8 @@ class LoopSettings:
         return json.loads(json.dumps(dataclasses.asdict(self), default=str))
 
 
-PRESET_DIRECTORY = Path(__file__).resolve().parent.parent / "presets"
-"""The named presets, one YAML file each (shipped with the package): tiny.yaml, fast.yaml, ..."""
-
-_PRESET_ORDER = ("tiny", "fast", "full", "study-fast", "study-full")  # smallest first, in messages
-
-
 class SettingsError(ValueError):
     """A preset or an override names an unknown setting or gives one a bad value."""
-
-
-def preset_names() -> tuple[str, ...]:
-    """The shipped presets, smallest first (then any other file in the folder, by name)."""
-    names = sorted(file.stem for file in PRESET_DIRECTORY.glob("*.yaml"))
-    order = {name: i for i, name in enumerate(_PRESET_ORDER)}
-    return tuple(sorted(names, key=lambda name: order.get(name, len(order))))
-
-
-def preset_file(source: str | Path) -> Path:
-    """The YAML file of a preset name ("tiny") or path ("my-study.yaml"); unknown names are refused,
-    naming the presets."""
-    if str(source) in preset_names():
-        return PRESET_DIRECTORY / f"{source}.yaml"
-    path = Path(source).expanduser()
-    if path.suffix in (".yaml", ".yml") and path.is_file():
-        return path.resolve()
-    raise KeyError(
-        f"unknown preset {str(source)!r}; presets: {', '.join(preset_names())} (or a path to a YAML file)"
-    )
-
-
-def preset_label(source: str | Path) -> str:
-    """How a preset is named in run and report names: its name, or its file's stem."""
-    return str(source) if str(source) in preset_names() else Path(source).stem
 
 
 def preset(source: str | Path, **overrides: Any) -> LoopSettings:

@@ -267,6 +267,10 @@ class FlowChunkPolicy:
         return self.net.config.action_dim
 
     @property
+    def obs_dim(self) -> int:
+        return self.net.config.obs_dim
+
+    @property
     def vision(self) -> VisionConfig:
         """The cameras (and frame size) ``act`` needs frames of; none for a state-only policy."""
         return self.net.config.images

@@ -26,6 +26,7 @@ from recap_core.sim.tasks import (
     train_seeds,
     with_max_steps,
 )
+from recap_core.sim.variants import STRICT_PUSH_TOLERANCE_M  # noqa: F401 - registers the study's variants
 
 __all__ = [
     "DEFAULT_OPERATOR",

@@ -126,3 +126,25 @@ def to_episode(rollout: FinishedRollout, task: TaskSpec, *, collected_by: str, i
         source="recap_core.sim",
         images=encode_frames(rollout.frames),
     )
+
+
+def require_policy_fits(policy: ChunkPolicy, task: TaskSpec) -> None:
+    """Refuse a policy whose observation or action size is not the task's, before any environment pool
+    starts (it would otherwise fail in its first forward pass, inside a worker process)."""
+    sizes = {name: getattr(policy, name, None) for name in ("obs_dim", "action_dim")}
+    if all(size is None for size in sizes.values()):
+        return  # a policy that does not say its sizes (any ChunkPolicy may)
+    env = task.make_env()
+    try:
+        wanted = {"obs_dim": env.obs_dim, "action_dim": env.action_dim}
+    finally:
+        close = getattr(env, "close", None)
+        if close is not None:
+            close()
+    wrong = [
+        f"{name} {sizes[name]} (task: {wanted[name]})"
+        for name in sizes
+        if sizes[name] not in (None, wanted[name])
+    ]
+    if wrong:
+        raise ValueError(f"the policy does not fit task {task.name!r}: {', '.join(wrong)}")

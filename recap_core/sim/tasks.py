@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from functools import partial
 
 from recap_core.seeds import (  # noqa: F401 - the seed splits, re-exported beside the tasks they seed
@@ -79,7 +81,16 @@ def get_task(name: str) -> TaskSpec:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise KeyError(f"unknown task {name!r}; known tasks: {', '.join(sorted(_REGISTRY))}") from None
+        raise KeyError(unknown_task_message(name)) from None
+
+
+def unknown_task_message(name: str, others: Iterable[str] = ()) -> str:
+    """One short line: the nearest known names (simulated, and ``others`` such as stored fleet tasks),
+    not all of them (`recap tasks` lists every simulated one)."""
+    known = sorted(set(_REGISTRY) | set(others))
+    nearest = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(nearest)}?" if nearest else ""
+    return f"unknown task {name!r}{hint} (`recap tasks` lists the simulated tasks)"
 
 
 def task_names() -> list[str]:

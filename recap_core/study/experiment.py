@@ -11,7 +11,8 @@ from pathlib import Path
 
 from recap_core.locations import DEFAULT_STUDY, data_root, require_study_name
 from recap_core.loop.seeding import MAX_REPLICATES
-from recap_core.loop.settings import LoopSettings, preset_label
+from recap_core.loop.settings import LoopSettings
+from recap_core.presets import preset_label
 
 DEFAULT_ITERATIONS = 2
 

@@ -89,8 +89,15 @@ def test_training_steps_request_a_gpu_and_collectors_only_cpu():
 
 
 def test_the_k8s_executor_is_chosen_by_the_environment(monkeypatch):
+    import dagster as dg
+
     monkeypatch.delenv("RECAP_EXECUTOR", raising=False)
-    assert executor_from_env() is None
+    assert executor_from_env() is dg.in_process_executor  # one process per run, not per step
+    monkeypatch.setenv("RECAP_EXECUTOR", "multiprocess")
+    assert executor_from_env() is dg.multiprocess_executor
+    monkeypatch.setenv("RECAP_EXECUTOR", "mutliprocess")
+    with pytest.raises(ValueError, match="RECAP_EXECUTOR must be in_process, multiprocess or k8s"):
+        executor_from_env()
     out = subprocess.run(
         [sys.executable, "-c", "from pipelines.definitions import defs; print(defs.executor.name)"],
         env={**os.environ, "RECAP_EXECUTOR": "k8s"}, cwd=PROJECT_ROOT,

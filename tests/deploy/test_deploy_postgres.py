@@ -28,6 +28,7 @@ def deployment(tmp_path, monkeypatch):
             "DAGSTER_HOME": str(home),
             "RECAP_HOME": str(tmp_path / "data"),
             "RECAP_PRESET": "tiny",
+            "RECAP_EXECUTOR": "multiprocess",  # a server that isolates each step in a process of its own
             "PYTHONPATH": str(PROJECT_ROOT),
         }
         for name, value in database.items():

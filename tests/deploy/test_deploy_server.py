@@ -49,6 +49,8 @@ def server(tmp_path, monkeypatch):
             "RECAP_PRESET": "tiny",
             "RECAP_TASKS": ",".join(TASKS),
             "RECAP_NIGHTLY_CRON": "* * * * *",  # tonight's tick, within a minute
+            # a server that isolates steps: each in its own process (the default runs them in the run's)
+            "RECAP_EXECUTOR": "multiprocess",
             "PYTHONPATH": str(PROJECT_ROOT),
         }  # fmt: skip
         for name, value in {**database, **object_storage}.items():

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from recap_core.loop.settings import SettingsError, preset, preset_names
+from recap_core.loop.settings import SettingsError, preset
 from recap_core.models.vision import VisionConfig
+from recap_core.presets import preset_names
 from recap_core.sim.tasks import get_task
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "presets.json"

@@ -81,7 +81,12 @@ def _graphql(port: int, query: str) -> dict:
         return json.loads(response.read())
 
 
-def test_recap_ui_serves_the_asset_graph_and_main_pages(env, tmp_path):
+def test_recap_ui_serves_the_asset_graph_and_main_pages_and_lists_cli_runs_in_the_jobs_runs(env, tmp_path):
+    """`recap ui` on a fresh home; then, while it runs, a failed `recap iterate`: it ends within seconds
+    with its root cause on one line (a step failing inside a Dagster run used to hang it: the exception
+    chain is cyclic and the pretty-traceback renderer looped on it), and its run carries the code
+    location's origin, so the job's Runs tab lists it (CLI runs used to appear on the global Runs page
+    only)."""
     port = _free_port()
     log = tmp_path / "ui.log"
     process = subprocess.Popen(
@@ -115,6 +120,13 @@ def test_recap_ui_serves_the_asset_graph_and_main_pages(env, tmp_path):
         assert groups["policy"] == "recap_iteration"
         assert {"demonstrations", "experience", "advantages", "indicators", "evaluation"} <= set(groups)
         _assert_the_main_pages_load(port)
+        _assert_a_failed_iterate_reports_one_line(env)
+        job_runs = _graphql(port, JOB_RUNS)["data"]["pipelineOrError"]["runs"]
+        every_run = _graphql(port, RUNS)["data"]["runsOrError"]["results"]
+        assert [r["pipelineName"] for r in every_run] == ["recap_iteration"] * 2, every_run  # plain, --debug
+        assert sorted((r["runId"], r["status"]) for r in job_runs) == sorted(
+            (r["runId"], "FAILURE") for r in every_run
+        )
         output = log.read_text()
         assert "Warning" not in output and "WARNING" not in output, output[-3000:]
         children = psutil.Process(process.pid).children(recursive=True)
@@ -208,13 +220,11 @@ def _assert_the_main_pages_load(port: int) -> None:
             assert response.status == 200 and b"<html" in response.read().lower(), page
 
 
-def test_a_failed_step_ends_the_command_with_its_root_cause_on_one_line(env):
-    """A step failing inside a Dagster run used to hang `recap iterate` forever: the exception chain is
-    cyclic and the pretty-traceback renderer looped on it. Now the command exits 1 within seconds."""
+def _assert_a_failed_iterate_reports_one_line(env: dict[str, str]) -> None:
     command = [sys.executable, "-m", "pipelines.cli", "iterate", "--task", TASK, "--iteration", "0"]
     started = time.monotonic()
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 1, result.stderr[-2000:]
+    assert result.returncode == 2, result.stderr[-2000:]
     assert time.monotonic() - started < 120
     last = result.stderr.strip().splitlines()[-2:]
     # nothing was pre-trained, so the iteration's first step finds no demonstrations to learn from.
@@ -224,8 +234,13 @@ def test_a_failed_step_ends_the_command_with_its_root_cause_on_one_line(env):
     assert last[1] == "(add --debug for the full traceback)"
     assert "Traceback" not in result.stderr
     debug = subprocess.run([*command, "--debug"], env=env, capture_output=True, text=True, timeout=120)
-    assert debug.returncode == 1 and "Traceback (most recent call last)" in debug.stderr
+    assert debug.returncode == 2 and "Traceback (most recent call last)" in debug.stderr
     assert debug.stderr.strip().splitlines()[-1].startswith("error: FileNotFoundError: iteration 0")
+
+
+JOB_RUNS = """{ pipelineOrError(params: {pipelineName: "recap_iteration", repositoryName: "__repository__",
+  repositoryLocationName: "recap"}) { ... on Pipeline { runs { runId status } } } }"""
+RUNS = """{ runsOrError { ... on Runs { results { runId pipelineName } } } }"""
 
 
 def test_typos_are_refused_before_anything_is_registered(env):
@@ -240,20 +255,21 @@ def test_typos_are_refused_before_anything_is_registered(env):
         text=True,
         timeout=120,
     )
-    assert typo.returncode == 1
+    assert typo.returncode == 2  # every refused input exits 2, as click's own usage errors do
     error = typo.stderr.strip().splitlines()[-2]
-    assert error.startswith("error: ValueError: unknown task 'psh-v3'; simulated tasks: ")
-    assert "push-v3" in error
+    # one short line with the nearest names (it used to list every task: a 1,069-character line)
+    assert error.startswith("error: ValueError: unknown task 'psh-v3'; did you mean push-v3, "), error
+    assert len(error) < 200, error
     preset = subprocess.run(
         [*base, "run", "--preset", "tiyn"], env=env, capture_output=True, text=True, timeout=120
     )
-    assert preset.returncode == 1
+    assert preset.returncode == 2
     assert "unknown preset 'tiyn'; presets: tiny, fast" in preset.stderr
     reader = subprocess.run(
         [*base, "run", "--preset", "tiny", "--training-reader", "stremaing"],
         env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-    assert reader.returncode == 1
+    assert reader.returncode == 2
     assert "training_reader must be one of ('memory', 'streaming'), got 'stremaing'" in reader.stderr
     ahead = subprocess.run(
         [*base, "partitions", "add", "--task", "push-v3", "--iteration", "3", "--preset", "tiny"],
@@ -262,7 +278,7 @@ def test_typos_are_refused_before_anything_is_registered(env):
         text=True,
         timeout=120,
     )
-    assert ahead.returncode == 1
+    assert ahead.returncode == 2
     assert "iteration 3 of 'push-v3' is out of order" in ahead.stderr
     assert "the next iteration of 'push-v3' is 0" in ahead.stderr
     assert "Traceback" not in typo.stderr + preset.stderr + reader.stderr + ahead.stderr

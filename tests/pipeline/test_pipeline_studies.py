@@ -75,7 +75,7 @@ def test_runs_are_tagged_with_their_study_and_the_cli_reads_one_study(two_studie
         assert result.exit_code == 0, result.output
         assert '"n":4' in result.output.replace(" ", "")  # the tiny preset's 4 demonstrations
         missing = runner.invoke(app, ["episodes", "--study", "nope"])
-        assert missing.exit_code == 1 and "study 'nope' has no episode store" in missing.output
+        assert missing.exit_code == 2 and "study 'nope' has no episode store" in missing.output
 
 
 def test_replicates_are_studies_with_their_own_seed_blocks():

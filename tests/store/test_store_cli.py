@@ -45,7 +45,7 @@ def test_query_cli_over_episodes_steps_derived_and_ledger(tmp_path, monkeypatch)
     ledger = run_query(store, "SELECT success_rate FROM metrics")
     assert ledger["success_rate"].to_list() == [0.8]
     bad = runner.invoke(app, ["query", "SELECT * FROM nowhere", "--store", store.uri])
-    assert bad.exit_code == 1 and "nowhere" in bad.output
+    assert bad.exit_code == 2 and "nowhere" in bad.output
 
 
 def test_queries_answer_on_an_empty_store_and_after_a_crash_mid_creation(tmp_path, monkeypatch):
@@ -93,7 +93,7 @@ def test_readers_refuse_a_store_path_that_does_not_exist(tmp_path):
     runner = CliRunner()
     for args in (["episodes", "--store", str(missing)], ["query", "SELECT 1", "--store", str(missing)]):
         result = runner.invoke(app, args)
-        assert result.exit_code == 1, result.output
+        assert result.exit_code == 2, result.output
         assert f"no episode store at {missing}" in result.output
     assert not missing.exists() and not missing.parent.exists()
 
@@ -114,4 +114,4 @@ def test_store_and_study_resolve_together_as_the_pipeline_resolves_them(tmp_path
     )
     assert default.stdout.splitlines() == ["n", "1"]
     missing = runner.invoke(app, ["episodes", "--store", str(root), "--study", "nope"])
-    assert missing.exit_code == 1 and "study 'nope' has no episode store" in missing.output
+    assert missing.exit_code == 2 and "study 'nope' has no episode store" in missing.output

@@ -135,10 +135,10 @@ def test_cli_ingest_reports_added_skipped_versions_and_fails_cleanly(tmp_path):
         "versions": report["versions"],
     }
     bad = runner.invoke(app, args)  # no success label
-    assert bad.exit_code == 1 and "no success label" in bad.output
+    assert bad.exit_code == 2 and "no success label" in bad.output
     # same ids, different labels (iteration differs): refused as a content conflict, nothing written
     conflict = runner.invoke(app, [*args, "--success-column", "next.success", "--iteration", "3"])
-    assert conflict.exit_code == 1 and "different content" in conflict.output
+    assert conflict.exit_code == 2 and "different content" in conflict.output
     assert "dataset episode 0 (stored id " in conflict.output  # the dataset's index, not just our hash
     assert EpisodeStore(tmp_path / "lance").versions() == report["versions"]
 
@@ -173,4 +173,4 @@ def test_hub_repo_id_resolves_from_the_offline_cache(tmp_path):
     missing = subprocess.run(
         [*command[:5], "acme/not-cached", *command[6:]], env=env, capture_output=True, text=True, timeout=120
     )
-    assert missing.returncode == 1 and "acme/not-cached" in missing.stderr
+    assert missing.returncode == 2 and "acme/not-cached" in missing.stderr

@@ -160,7 +160,7 @@ def test_bad_dataset_is_refused_clearly_and_nothing_is_written(tmp_path, case):
     mutate(root)
     store = tmp_path / "lance"
     result = CliRunner().invoke(app, ["ingest", "lerobot", str(root), *args, "--store", str(store)])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
     errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1, result.output

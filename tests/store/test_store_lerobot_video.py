@@ -231,7 +231,7 @@ def _ingest_fails(root: Path, store: Path, *messages: str) -> None:
     before = EpisodeStore(store).versions()
     args = ["ingest", "lerobot", str(root), "--kind", "demo", "--assume-success", "--store", str(store)]
     result = runner.invoke(app, args)
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output
     for message in (*messages, "nothing was written"):
         assert message in result.output, result.output
     assert EpisodeStore(store).versions() == before and EpisodeStore(store).episodes().frame.is_empty()
