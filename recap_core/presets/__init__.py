@@ -35,5 +35,3 @@ def preset_file(source: str | Path) -> Path:
 def preset_label(source: str | Path) -> str:
     """How a preset is named in run and report names: its name, or its file's stem."""
     return str(source) if str(source) in preset_names() else Path(source).stem
-
-
