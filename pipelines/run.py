@@ -6,6 +6,7 @@ lineage metadata, plots and checks are then visible in `recap ui` exactly as if 
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import uuid
@@ -36,8 +37,12 @@ from recap_core.locations import DEFAULT_STUDY
 from recap_core.loop.known_tasks import require_known_tasks as require_known
 from recap_core.loop.known_tasks import tasks_in_store
 
-# Progress bars are ours; Dagster's per-event log stays in the instance (and the UI), not the terminal.
-CONSOLE_WARNINGS_ONLY = {"console": {"config": {"log_level": "WARNING"}}}
+
+# Progress bars are ours; Dagster's per-event log stays in the instance (and the UI), not the terminal:
+# a failed step is reported by the CLI on one line (its stack trace too, with --debug / RECAP_DEBUG=1).
+def console_logging() -> dict:
+    debugging = os.environ.get("RECAP_DEBUG", "") not in ("", "0")
+    return {"console": {"config": {"log_level": "WARNING" if debugging else "CRITICAL"}}}
 
 
 def require_known_tasks(recap: RecapResource, tasks: Sequence[str]) -> None:
@@ -86,7 +91,7 @@ def execute_job(
     job_def = definitions.resolve_job_def(job_name)
     job = InMemoryJob(job_def)
     progress = {"config": {"label": label, "total": len(job_def.graph.node_names())}}
-    run_config = {"loggers": {**CONSOLE_WARNINGS_ONLY, "progress": progress}, **(op_config or {})}
+    run_config = {"loggers": {**console_logging(), "progress": progress}, **(op_config or {})}
     run_tags = merge_run_tags(
         job_def,
         partition_key,

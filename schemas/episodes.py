@@ -68,3 +68,16 @@ def episodes_validation_schema() -> pa.DataFrameSchema:
         strict=True,
         coerce=False,
     )
+
+
+CONTENTS = "episode_contents"
+"""Which episode holds each recording: content_hash -> episode_id, the hash the table's key. The store
+claims a content here before storing an episode, in the same conflict-checked commit that makes keys
+unique, so two writers importing one recording from two folders store it once."""
+CONTENTS_KEY = ["content_hash"]
+CONTENTS_ARROW_SCHEMA = pyarrow.schema(
+    [
+        pyarrow.field("content_hash", pyarrow.string(), nullable=False),
+        pyarrow.field("episode_id", pyarrow.string(), nullable=False),
+    ]
+)

@@ -15,6 +15,9 @@ import polars as pl
 import pyarrow
 
 IMAGE_COLUMN_PREFIX = "image_"
+CAMERA_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
+"""A camera name becomes a column name (``image_<camera>``; Lance refuses '.') and, in a LeRobot export, a
+folder name: letters, digits, '_' and '-', starting with a letter or digit, 64 characters at most."""
 
 
 def steps_arrow_schema(cameras: Iterable[str] = ()) -> pyarrow.Schema:

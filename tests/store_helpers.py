@@ -81,6 +81,19 @@ def metaworld_episode(seed: int, steps: int = 40, task: str = "reach-v3") -> Epi
     )
 
 
+def frame_png(i: int) -> bytes:
+    """A small PNG that is different for every i (a LeRobot image feature's frame)."""
+    import io
+
+    from PIL import Image
+
+    pixels = np.full((4, 4, 3), i % 256, dtype=np.uint8)
+    pixels[0, 0] = (i // 256) % 256, 7, 11
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def write_lerobot_dataset(
     root,
     lengths: list[int],
@@ -100,7 +113,6 @@ def write_lerobot_dataset(
     cross file boundaries. ``video_without_files`` declares a video feature whose mp4 files are absent
     (a copy fetched without its videos). Returns the per-episode frames written, for comparison.
     """
-    import io
     import json
     from pathlib import Path
 
@@ -160,7 +172,7 @@ def write_lerobot_dataset(
         if with_images:
             n = len(parts["frame_index"])
             columns["observation.images.wrist"] = pa.array(
-                [{"bytes": io.BytesIO(f"png-{i}".encode()).getvalue(), "path": None} for i in range(n)],
+                [{"bytes": frame_png(i), "path": None} for i in range(n)],
                 type=pa.struct([("bytes", pa.binary()), ("path", pa.string())]),
             )
         return pa.table(columns)

@@ -77,6 +77,8 @@ def main() -> None:
     line, or RECAP_DEBUG=1: the full chain too), exit 2 for input it refuses, 1 for any other failure."""
     debug = os.environ.get("RECAP_DEBUG", "") not in ("", "0") or "--debug" in sys.argv[1:]
     sys.argv[1:] = [argument for argument in sys.argv[1:] if argument != "--debug"]
+    if debug:
+        os.environ["RECAP_DEBUG"] = "1"  # runs started by this command log their steps to the console
     try:
         app()  # usage errors, --help and Ctrl-C are handled (and exit) inside
     except Exception as error:

@@ -94,7 +94,9 @@ ingest_app = command_group(help="Ingest episodes into the store.")
 def ingest_lerobot(
     source: Annotated[str, typer.Argument(help="Local LeRobot dataset directory or Hub repo id.")],
     kind: KindOption,
-    task: Annotated[str | None, typer.Option(help="Task name (default: LeRobot's task text).")] = None,
+    task: Annotated[
+        str | None, typer.Option(help="Task name (default: a name made from LeRobot's task text).")
+    ] = None,
     success_column: Annotated[
         str | None, typer.Option(help="Success label column, e.g. next.success")
     ] = None,
@@ -118,6 +120,19 @@ def ingest_lerobot(
             "and a Hub dataset's mp4 files are not downloaded.",
         ),
     ] = True,
+    max_abs_value: Annotated[
+        float | None,
+        typer.Option(
+            help="Refuse state and action values beyond this (default: meta/stats.json's range, else 1e6)."
+        ),
+    ] = None,
+    success_from: Annotated[
+        str | None,
+        typer.Option(
+            help="When meta/episodes and the frames both carry the success column and disagree: meta | "
+            "frames (default: refuse the dataset)."
+        ),
+    ] = None,
     store: StoreOption = None,
 ) -> None:
     """Import a LeRobot v3.0 (or v2.1) dataset; already stored episodes are skipped."""
@@ -139,6 +154,8 @@ def ingest_lerobot(
         state_column=state_column,
         action_column=action_column,
         decode_videos=decode_videos,
+        max_abs_value=max_abs_value,
+        success_source=success_from,
     )
     target = _store(store)
     added: list[str] = []

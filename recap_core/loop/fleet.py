@@ -31,6 +31,8 @@ _OPTION_KEYS = {
     "action_column",
     "collected_by",
     "decode_videos",  # false: a dataset's video features are not decoded (states only)
+    "max_abs_value",  # the bound on state and action values (LeRobotOptions)
+    "success_source",  # "meta" or "frames", when both carry the success label and disagree
 }
 
 

@@ -8,6 +8,8 @@ sizes) live in the store itself.
 from __future__ import annotations
 
 import hashlib
+import io
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,7 +22,7 @@ import pyarrow
 from recap_core.episode import Episode
 from recap_core.store.errors import EpisodeValidationError, Problem
 from schemas.episodes import EPISODES_ARROW_SCHEMA, episodes_validation_schema
-from schemas.steps import IMAGE_COLUMN_PREFIX, steps_arrow_schema, steps_validation_schema
+from schemas.steps import CAMERA_PATTERN, IMAGE_COLUMN_PREFIX, steps_arrow_schema, steps_validation_schema
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,10 @@ def _shape_problems(episode: Episode) -> list[Problem]:
             Problem(eid, "is_correction", episode.is_correction.shape, f"must have shape ({episode.length},)")
         )
     for camera, frames in (episode.images or {}).items():
+        if not re.fullmatch(CAMERA_PATTERN, str(camera)):
+            rule = "letters, digits, '_' or '-', starting with a letter or digit (at most 64)"
+            problems.append(Problem(eid, "camera", camera, f"a camera name must be {rule}"))
+            continue
         if len(frames) != episode.length:
             problems.append(
                 Problem(
@@ -95,9 +101,34 @@ def _shape_problems(episode: Episode) -> list[Problem]:
                     f"frame count differs from {episode.length}",
                 )
             )
+        problems += _frame_problems(eid, camera, frames)
     if not isinstance(episode.collected_at, datetime):
         problems.append(Problem(eid, "collected_at", episode.collected_at, "must be a datetime"))
     return problems
+
+
+def _frame_problems(eid: str, camera: str, frames: list) -> list[Problem]:
+    """Every frame must be an encoded image (its header read, not the pixels: cheap at ingest) of one
+    size: bytes that are not an image used to be accepted and fail a training run later, naming no
+    episode or camera."""
+    from PIL import Image, UnidentifiedImageError
+
+    column = f"{IMAGE_COLUMN_PREFIX}{camera}"
+    size = None
+    for t, frame in enumerate(frames):
+        if not isinstance(frame, bytes | bytearray | memoryview):
+            return [Problem(eid, column, type(frame).__name__, f"frame t={t} is not encoded image bytes")]
+        try:
+            with Image.open(io.BytesIO(frame)) as image:
+                shape = (image.size, image.mode)
+        except (UnidentifiedImageError, OSError, ValueError):
+            head = bytes(frame[:8])
+            return [Problem(eid, column, head, f"frame t={t} is not a readable image (PNG, JPEG, ...)")]
+        if size is None:
+            size = shape
+        elif shape != size:
+            return [Problem(eid, column, shape, f"frame t={t} differs from frame 0's size and mode {size}")]
+    return []
 
 
 def _list_array(matrices: list[np.ndarray]) -> pyarrow.ListArray:

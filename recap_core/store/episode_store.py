@@ -27,7 +27,7 @@ from recap_core.steps import StepArrays
 from recap_core.store.batch import EpisodeBatch, build_batch
 from recap_core.store.errors import EpisodeValidationError, Problem
 from recap_core.store.primary_keys import ensure_primary_key, with_primary_key
-from schemas.episodes import EPISODES_ARROW_SCHEMA
+from schemas.episodes import CONTENTS, CONTENTS_ARROW_SCHEMA, CONTENTS_KEY, EPISODES_ARROW_SCHEMA
 from schemas.steps import IMAGE_COLUMN_PREFIX
 
 EPISODES = "episodes"
@@ -147,27 +147,35 @@ class EpisodeStore:
         batch = build_batch(episodes)
         existing = self._open(EPISODES)
         new_ids = self._new_episode_ids(batch, existing)
-        same_content = self._same_content_ids(batch, existing, new_ids)
-        new_ids = [e for e in new_ids if e not in set(same_content)]
-        if not new_ids:
+        owners = self._claim_contents(batch, new_ids)
+        stored_owners = self._stored_ids([o for o in owners.values() if o is not None])
+        same_content = [e for e in new_ids if owners[e] is not None and owners[e] in stored_owners]
+        # a recording claimed under another id that no episode row holds yet (its writer is storing it
+        # right now, or died before its rows landed) is stored under that id: identical content, one copy
+        renamed = {e: o for e, o in owners.items() if o is not None and o not in stored_owners}
+        to_store = [e for e in new_ids if owners[e] is None or e in renamed]
+        if not to_store:
             return IngestResult([], batch.episode_ids, self.versions(), 0, same_content)
-        wanted = pyarrow.array(new_ids)
+        wanted = pyarrow.array(to_store)
         new_episodes = batch.episodes.filter(pc.is_in(batch.episodes.column("episode_id"), value_set=wanted))
         new_steps = batch.steps.filter(pc.is_in(batch.steps.column("episode_id"), value_set=wanted))
+        if renamed:
+            new_episodes, new_steps = (_renamed(table, renamed) for table in (new_episodes, new_steps))
+        final = [renamed.get(e, e) for e in to_store]
         self._check_step_schema(batch, new_steps)
         # Steps first: until the episode rows land, these steps are invisible to every reader.
         self._upsert(STEPS, new_steps, ["episode_id", "t"], update_matched=True)
         merge = self._upsert(EPISODES, new_episodes, ["episode_id"], update_matched=False)
-        concurrent = self._stored_before(merge, new_ids) if merge.inserted < len(new_ids) else set()
-        added = set(new_ids) - concurrent
+        concurrent = self._stored_before(merge, final) if merge.inserted < len(final) else set()
+        added = {e for e, f in zip(to_store, final, strict=True) if f not in concurrent}
         lengths = dict(zip(batch.episode_ids, batch.episodes.column("length").to_pylist(), strict=True))
         return IngestResult(
-            added=[e for e in batch.episode_ids if e in added],
+            added=[renamed.get(e, e) for e in batch.episode_ids if e in added],
             skipped=[e for e in batch.episode_ids if e not in added],
             versions=self.versions(),
             frames_added=sum(lengths[e] for e in added),
             same_content=same_content,
-            stored_concurrently=[e for e in batch.episode_ids if e in concurrent],
+            stored_concurrently=[e for e in batch.episode_ids if renamed.get(e, e) in concurrent],
         )
 
     def _stored_before(self, merge: _Merge, episode_ids: list[str]) -> set[str]:
@@ -179,25 +187,48 @@ class EpisodeStore:
         found = before.to_table(columns=["episode_id"], filter=pc.field("episode_id").isin(episode_ids))
         return set(found.column("episode_id").to_pylist())
 
-    def _same_content_ids(
-        self, batch: EpisodeBatch, existing: lance.LanceDataset | None, new_ids: list[str]
-    ) -> list[str]:
-        """New ids whose content hash is already stored, or repeats an earlier episode of this batch."""
+    def _stored_ids(self, episode_ids: list[str]) -> set[str]:
+        """Which of ``episode_ids`` have an episode row now (at the latest version: another writer may
+        have committed since this ingest began)."""
+        dataset = self._open(EPISODES) if episode_ids else None
+        if dataset is None:
+            return set()
+        found = dataset.to_table(columns=["episode_id"], filter=pc.field("episode_id").isin(episode_ids))
+        return set(found.column("episode_id").to_pylist())
+
+    def _claim_contents(self, batch: EpisodeBatch, new_ids: list[str]) -> dict[str, str | None]:
+        """Claim each new episode's content hash for its id; return, per new id, None when the content is
+        its own (claimed now, or earlier under the same id) or the id of the episode whose it already is.
+
+        The claim is an insert-only merge on the contents table's declared key: of two writers claiming
+        one hash at once, Lance's conflict check lets exactly one insert it, whatever their ids are."""
+        if not new_ids:
+            return {}
         hashes = dict(zip(batch.episode_ids, batch.episodes.column("content_hash").to_pylist(), strict=True))
-        stored: set[str] = set()
-        if existing is not None and new_ids:
-            wanted = pyarrow.array([hashes[e] for e in new_ids])
-            stored = set(
-                existing.to_table(columns=["content_hash"], filter=pc.field("content_hash").isin(wanted))
-                .column("content_hash")
-                .to_pylist()
-            )
-        duplicates = []
-        for episode_id in new_ids:
-            if hashes[episode_id] in stored:
-                duplicates.append(episode_id)
-            stored.add(hashes[episode_id])
-        return duplicates
+        self._backfill_contents()
+        first_of: dict[str, str] = {}
+        for episode_id in new_ids:  # a recording twice in one batch: its first id claims it
+            first_of.setdefault(hashes[episode_id], episode_id)
+        claims = pyarrow.table(
+            {"content_hash": list(first_of), "episode_id": list(first_of.values())},
+            schema=CONTENTS_ARROW_SCHEMA,
+        )
+        self._upsert(CONTENTS, claims, CONTENTS_KEY, update_matched=False)
+        owners = self.read_derived(CONTENTS, filter=pc.field("content_hash").isin(list(first_of)))
+        owner_of = dict(zip(owners["content_hash"].to_list(), owners["episode_id"].to_list(), strict=True))
+        return {e: None if owner_of[hashes[e]] == e else owner_of[hashes[e]] for e in new_ids}
+
+    def _backfill_contents(self) -> None:
+        """A store written before the contents table existed gets it, from its episodes (first id per
+        content hash); concurrent backfills merge into one table."""
+        episodes = self._open(EPISODES)
+        if episodes is None or self._open(CONTENTS) is not None:
+            return
+        rows = pl.from_arrow(episodes.to_table(columns=["content_hash", "episode_id"]))
+        rows = rows.sort("episode_id").unique("content_hash", keep="first", maintain_order=True)
+        self._upsert(
+            CONTENTS, rows.to_arrow().cast(CONTENTS_ARROW_SCHEMA), CONTENTS_KEY, update_matched=False
+        )
 
     def _new_episode_ids(self, batch: EpisodeBatch, existing: lance.LanceDataset | None) -> list[str]:
         """Ids not yet stored; refuses content conflicts and vector sizes that differ from the task's."""
@@ -536,6 +567,13 @@ class EpisodeStore:
         if dataset is None:
             raise KeyError(f"no derived table {name!r} in {self.uri}")
         return pl.from_arrow(dataset.to_table(filter=filter))
+
+
+def _renamed(table: pyarrow.Table, renamed: Mapping[str, str]) -> pyarrow.Table:
+    """``table`` with the episode ids in ``renamed`` replaced by the ids they map to."""
+    ids = [renamed.get(e, e) for e in table.column("episode_id").to_pylist()]
+    index = table.schema.get_field_index("episode_id")
+    return table.set_column(index, table.schema.field(index), pyarrow.array(ids, pyarrow.string()))
 
 
 def _object_store_tables(uri: str) -> list[str]:

@@ -13,6 +13,7 @@ only passes ``LeRobotOptions(decode_videos=False)``; the video features are then
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from recap_core.names import require_task_name, task_name_from_text
 from recap_core.store import lerobot_video
 from recap_core.store.lerobot_video import VideoDecodeError, VideoSegment, camera_name
 from schemas.episodes import EPISODE_KINDS
+from schemas.steps import CAMERA_PATTERN
 
 
 class LeRobotFormatError(ValueError):
@@ -48,8 +50,20 @@ class LeRobotOptions:
     action_column: str = "action"
     collected_by: str = "lerobot"
     decode_videos: bool = True  # False: states only, video features are reported as skipped
+    # Values beyond this (absolute) are refused; None: meta/stats.json's range (a small margin beyond it)
+    # when present, else DEFAULT_MAX_ABS. Raise it for data that really is that large.
+    max_abs_value: float | None = None
+    # When the success column is in meta/episodes and in the frames and they disagree: None refuses the
+    # dataset, "meta" or "frames" chooses one of them.
+    success_source: str | None = None
 
     def __post_init__(self) -> None:
+        if self.success_source not in (None, "meta", "frames"):
+            raise LeRobotFormatError(
+                f"success_source must be 'meta' or 'frames', got {self.success_source!r}"
+            )
+        if self.max_abs_value is not None and not self.max_abs_value > 0:
+            raise LeRobotFormatError(f"max_abs_value must be > 0, got {self.max_abs_value}")
         if self.task is not None:
             try:
                 require_task_name(self.task)
@@ -69,6 +83,7 @@ class LeRobotDataset:
     episode_lengths: dict[int, int]
     data_files: list[Path]
     video_features: list[str] = field(default_factory=list)
+    stats: dict = field(default_factory=dict)  # meta/stats.json: per feature min / max / mean / std
 
     @property
     def total_frames(self) -> int:
@@ -166,11 +181,37 @@ def _tasks(root: Path) -> dict[int, str]:
         )
         if text is None or "task_index" not in table.columns:
             raise LeRobotFormatError(f"{parquet} needs a task_index column and a task string column")
-        return dict(zip(table["task_index"].to_list(), table[text].to_list(), strict=True))
+        return _task_texts(parquet, zip(table["task_index"].to_list(), table[text].to_list(), strict=True))
     jsonl = root / "meta" / "tasks.jsonl"
     if jsonl.is_file():
-        return {int(r["task_index"]): str(r["task"]) for r in read_jsonl(jsonl)}
+        return _task_texts(jsonl, ((r["task_index"], r["task"]) for r in read_jsonl(jsonl)))
     raise LeRobotFormatError(f"{root}/meta has neither tasks.parquet (v3.0) nor tasks.jsonl (v2.1)")
+
+
+def _task_texts(path: Path, pairs) -> dict[int, str]:
+    """task_index -> text; one index naming two texts (the last used to win silently, and its episodes
+    got the wrong task) or a missing text is refused."""
+    texts: dict[int, str] = {}
+    for index, text in pairs:
+        if index is None or not isinstance(text, str) or not text.strip():
+            raise LeRobotFormatError(f"{path}: task_index {index!r} has no task text ({text!r})")
+        if int(index) in texts and texts[int(index)] != text:
+            raise LeRobotFormatError(
+                f"{path}: task_index {index} names two tasks, {texts[int(index)]!r} and {text!r}"
+            )
+        texts[int(index)] = text
+    return texts
+
+
+def _stats(root: Path) -> dict:
+    """meta/stats.json (per feature min, max, ...), or {} when the dataset has none."""
+    path = root / "meta" / "stats.json"
+    if not path.is_file():
+        return {}
+    stats = read_json(path)
+    if not isinstance(stats, dict):
+        raise LeRobotFormatError(f"{path}: expected a JSON object of feature -> statistics")
+    return stats
 
 
 def _episode_lengths(root: Path) -> dict[int, int]:
@@ -226,13 +267,32 @@ def open_dataset(
     if not data_files:
         raise LeRobotFormatError(f"{source}: no parquet files under data/chunk-*/")
     features = info.get("features", {})
+    if not isinstance(features, dict) or not all(isinstance(spec, dict) for spec in features.values()):
+        found = type(features).__name__ if not isinstance(features, dict) else "a feature that is not one"
+        raise LeRobotFormatError(
+            f"{root}/meta/info.json: 'features' must map each feature name to its spec (a JSON object), "
+            f"got {found}"
+        )
     videos = sorted(name for name, spec in features.items() if spec.get("dtype") == "video")
     lengths = _episode_lengths(root)
     _check_info_counts(root, info, lengths)
-    return LeRobotDataset(root, source_id, version, info, _tasks(root), lengths, data_files, videos)
+    return LeRobotDataset(
+        root, source_id, version, info, _tasks(root), lengths, data_files, videos, _stats(root)
+    )
 
 
-def _matrix(column: pyarrow.ChunkedArray, rows: int, name: str, episode: int) -> np.ndarray:
+DEFAULT_MAX_ABS = 1e6
+"""The bound on state and action values when a dataset has no meta/stats.json: far beyond any robot's
+states and actions (in SI units or normalised), far below the 3e38 or 1e30 of a corrupted file."""
+STATS_MARGIN = 0.01
+"""How far beyond meta/stats.json's [min, max] a value may lie, as a share of that range (rounding)."""
+
+
+def _matrix(
+    column: pyarrow.ChunkedArray, rows: int, name: str, episode: int, declared: str | None = None
+) -> np.ndarray:
+    """The column's vectors as a (rows, dim) float32 matrix; ``declared`` is info.json's dtype, which
+    the stored values must have (int64 states declared float32 were cast silently)."""
     values = column.combine_chunks()
     kind = values.type
     is_list = pyarrow.types.is_list(kind) or pyarrow.types.is_fixed_size_list(kind)
@@ -244,6 +304,11 @@ def _matrix(column: pyarrow.ChunkedArray, rows: int, name: str, episode: int) ->
         raise LeRobotFormatError(
             f"episode {episode}: column {name!r} = {str(first)[:60]} ({kind}): expected numeric vectors"
         )
+    if declared is not None and _dtype_family(str(kind.value_type)) != _dtype_family(declared):
+        raise LeRobotFormatError(
+            f"episode {episode}: column {name!r} holds {kind.value_type} values, meta/info.json declares "
+            f"{declared}"
+        )
     lengths = pc.list_value_length(values).to_numpy(zero_copy_only=False)
     if rows and (lengths.min() != lengths.max()):
         bad = int(np.argmax(lengths != lengths[0]))
@@ -252,6 +317,46 @@ def _matrix(column: pyarrow.ChunkedArray, rows: int, name: str, episode: int) ->
         )
     flat = values.flatten().to_numpy(zero_copy_only=False)
     return flat.reshape(rows, -1).astype(np.float32, copy=False)
+
+
+def _dtype_family(dtype: str) -> str:
+    """float / int / other: a declared float32 holds any float, an int64 no float."""
+    if dtype.startswith(("float", "double", "halffloat")):
+        return "float"
+    if dtype.startswith(("int", "uint", "bool")):
+        return "int"
+    return dtype
+
+
+def _bounds(
+    dataset: LeRobotDataset, options: LeRobotOptions, column: str, dim: int
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """The range a column's values must lie in, and where it comes from."""
+    if options.max_abs_value is not None:
+        bound = float(options.max_abs_value)
+        return np.full(dim, -bound), np.full(dim, bound), "--max-abs-value"
+    stats = dataset.stats.get(column) or {}
+    low, high = stats.get("min"), stats.get("max")
+    if isinstance(low, list) and isinstance(high, list) and len(low) == len(high) == dim:
+        low, high = np.asarray(low, np.float64), np.asarray(high, np.float64)
+        margin = STATS_MARGIN * np.maximum(high - low, 1.0) + 1e-6
+        return low - margin, high + margin, "meta/stats.json's min and max"
+    return np.full(dim, -DEFAULT_MAX_ABS), np.full(dim, DEFAULT_MAX_ABS), "the default bound"
+
+
+def _check_bounds(
+    dataset: LeRobotDataset, options: LeRobotOptions, column: str, matrix: np.ndarray, episode: int
+) -> None:
+    """Refuse values outside the column's range, naming episode, column, frame, element and value."""
+    low, high, source = _bounds(dataset, options, column, matrix.shape[1])
+    outside = (matrix < low) | (matrix > high)
+    if outside.any():
+        frame, element = (int(i) for i in np.argwhere(outside)[0])
+        raise LeRobotFormatError(
+            f"episode {episode}: column {column!r} frame {frame} element {element} = "
+            f"{float(matrix[frame, element]):.6g} is outside [{low[element]:.6g}, {high[element]:.6g}] "
+            f"({source}); pass --max-abs-value for data that really is that large"
+        )
 
 
 def flags(values: pyarrow.ChunkedArray | pyarrow.Array, column: str, episode: int) -> np.ndarray:
@@ -284,14 +389,28 @@ def _image_frames(column: pyarrow.ChunkedArray) -> list[bytes]:
 
 
 def _episode_level_success(dataset: LeRobotDataset, column: str) -> dict[int, bool] | None:
-    """A success label stored per episode in meta/episodes (v3.0), if the column lives there."""
+    """A success label stored per episode in meta/episodes (v3.0), if the column lives there; a null or
+    a non-flag value is refused naming its episode."""
     files = sorted((dataset.root / "meta" / "episodes").glob("chunk-*/file-*.parquet"))
     if not files or column not in read_schema_names(files[0]):
         return None
     table = pyarrow.concat_tables([read_parquet(f, columns=["episode_index", column]) for f in files])
-    values = flags(table.column(column), column, -1) if table.num_rows else np.zeros(0, bool)
-    episodes = table.column("episode_index").to_pylist()
-    return {int(e): bool(s) for e, s in zip(episodes, values, strict=True)}
+    out: dict[int, bool] = {}
+    for episode, value in zip(table.column("episode_index").to_pylist(), table.column(column), strict=True):
+        if not value.is_valid:
+            raise LeRobotFormatError(f"episode {episode}: meta/episodes column {column!r} is null")
+        out[int(episode)] = bool(flags(pyarrow.array([value.as_py()], value.type), column, int(episode))[0])
+    return out
+
+
+def _frame_level_success(rows: pyarrow.Table, column: str, episode: int) -> bool:
+    """An episode succeeded when any of its frames says so; a null frame is refused, naming it (the only
+    True frame set to null used to turn a success into a failure)."""
+    values = rows.column(column)
+    if values.null_count:
+        frame = int(np.flatnonzero(pc.is_null(values).to_numpy(zero_copy_only=False))[0])
+        raise LeRobotFormatError(f"episode {episode}: column {column!r} frame {frame} is null")
+    return bool(flags(values, column, episode).any())
 
 
 def _check_columns(
@@ -322,6 +441,12 @@ def _check_columns(
     features = dataset.info.get("features", {})
     image_columns = [n for n in names if features.get(n, {}).get("dtype") == "image"]
     cameras = [camera_name(c) for c in image_columns + video_keys]
+    for feature, camera in zip(image_columns + video_keys, cameras, strict=True):
+        if not re.fullmatch(CAMERA_PATTERN, camera):
+            raise LeRobotFormatError(
+                f"feature {feature!r}: its camera name {camera!r} must be letters, digits, '_' or '-', "
+                "starting with a letter or digit"
+            )
     clashing = sorted({c for c in cameras if cameras.count(c) > 1})
     if clashing:
         raise LeRobotFormatError(
@@ -406,7 +531,11 @@ def iter_episodes(dataset: LeRobotDataset, options: LeRobotOptions) -> Iterator[
                 f"success column {options.success_column!r} is in neither meta/episodes nor the data files "
                 f"(data columns: {names})"
             )
-    frame_success = options.success_column is not None and episode_success is None
+    frame_success = options.success_column is not None and options.success_column in names
+    if episode_success is not None and frame_success and options.success_source == "meta":
+        frame_success = False  # chosen: the frames' labels are not read
+    if episode_success is not None and frame_success and options.success_source == "frames":
+        episode_success = None
     columns = ["episode_index", "frame_index", "task_index", options.state_column, options.action_column]
     columns += [c for c in (options.intervention_column,) if c]
     columns += [options.success_column] if frame_success else []
@@ -487,20 +616,19 @@ def _episode(
             "need exactly one task listed in meta/tasks"
         )
     prompt = dataset.tasks[int(task_indices[0])]
+    success = bool(options.assume_success)
+    if frame_success:
+        success = _frame_level_success(rows, options.success_column, episode_index)
     if episode_success is not None:
         if episode_index not in episode_success:
             raise LeRobotFormatError(f"episode {episode_index}: column {options.success_column!r} is missing")
-        success = episode_success[episode_index]
-    elif frame_success:
-        values = rows.column(options.success_column)
-        if values.null_count == len(values):
+        if frame_success and episode_success[episode_index] != success:
             raise LeRobotFormatError(
-                f"episode {episode_index}: column {options.success_column!r} is all null"
+                f"episode {episode_index}: meta/episodes column {options.success_column!r} = "
+                f"{episode_success[episode_index]}, but its frames say {success}; choose one with "
+                "--success-from meta or --success-from frames"
             )
-        valid = values.filter(pc.is_valid(values)) if values.null_count else values
-        success = bool(flags(valid, options.success_column, episode_index).any())
-    else:
-        success = bool(options.assume_success)
+        success = episode_success[episode_index]
     is_correction = None
     if options.intervention_column:
         is_correction = flags(
@@ -508,16 +636,20 @@ def _episode(
         )
     images = {camera_name(column): _image_frames(rows.column(column)) for column in image_columns}
     n = rows.num_rows
-    observations = _matrix(rows.column(options.state_column), n, options.state_column, episode_index)
-    actions = _matrix(rows.column(options.action_column), n, options.action_column, episode_index)
     features = dataset.info.get("features", {})
-    for column, matrix in ((options.state_column, observations), (options.action_column, actions)):
-        declared = (features.get(column) or {}).get("shape")
+    matrices = {}
+    for column in (options.state_column, options.action_column):
+        spec = features.get(column) or {}
+        matrix = _matrix(rows.column(column), n, column, episode_index, spec.get("dtype"))
+        declared = spec.get("shape")
         if declared is not None and list(declared) != [matrix.shape[1]]:
             raise LeRobotFormatError(
                 f"episode {episode_index}: column {column!r} has vectors of size {matrix.shape[1]}, "
                 f"meta/info.json declares shape {list(declared)}"
             )
+        _check_bounds(dataset, options, column, matrix, episode_index)
+        matrices[column] = matrix
+    observations, actions = matrices[options.state_column], matrices[options.action_column]
     for key, segment in videos.items():  # last: decoding is the slow part, after every cheap check
         images[camera_name(key)] = _video_frames(
             dataset, segment, episode_index, key, rows.column("timestamp")

@@ -346,3 +346,101 @@ def test_a_training_config_holds_its_network_unsized() -> None:
     assert trained.net.config == config.architecture.sized(4, 2, conditioned=False)
     with pytest.raises(ValueError, match=r"build from config.sized\(obs_dim\)"):
         DistributionalValueFunction(ValueNetConfig())
+
+
+def _edit_config(directory: Path, edit) -> None:
+    config = json.loads((directory / "config.json").read_text())
+    edit(config)
+    (directory / "config.json").write_text(json.dumps(config))
+
+
+def _scale_weights(directory: Path, factor: float) -> None:
+    """Every weight times ``factor``, the recorded weights sha256 updated to match (what a careless or
+    malicious edit would do), the content sha256 left as it was."""
+    from safetensors.torch import load_file, save_file
+
+    from recap_core.checkpoints.format import file_sha256
+
+    tensors = {
+        name: tensor * factor for name, tensor in load_file(str(directory / "model.safetensors")).items()
+    }
+    save_file(tensors, str(directory / "model.safetensors"), metadata={"format": "recap-checkpoint"})
+    _edit_config(directory, lambda c: c.update(weights_sha256=file_sha256(directory / "model.safetensors")))
+
+
+# Edits that change what a checkpoint does; each used to load and be reported "verified": true.
+EDITS = {
+    ("policy", "flow_steps 10 -> 1"): lambda d: _edit_config(
+        d, lambda c: c["architecture"].update(flow_steps=1)
+    ),
+    ("policy", "conditioned true -> false"): lambda d: _edit_config(
+        d, lambda c: c["architecture"].update(conditioned=False)
+    ),
+    ("policy", "method"): lambda d: _edit_config(d, lambda c: c.update(method="sft")),
+    ("policy", "normalisation statistics"): lambda d: _edit_config(
+        d, lambda c: c["normalisation"]["action_std"].__setitem__(0, 0.2)
+    ),
+    ("policy", "parent sha256"): lambda d: _edit_config(
+        d, lambda c: c.update(parent={"path": "/x", "sha256": "0" * 64})
+    ),
+    ("policy", "weights x3, weights sha updated"): lambda d: _scale_weights(d, 3.0),
+    ("value", "task_max_length"): lambda d: _edit_config(
+        d, lambda c: c["reward"]["task_max_length"].update(toy=999)
+    ),
+    ("value", "weights_sha256 removed"): lambda d: _edit_config(d, lambda c: c.pop("weights_sha256")),
+}
+
+
+@pytest.mark.parametrize(("kind", "edit"), sorted(EDITS))
+def test_an_edited_checkpoint_is_refused_on_load_and_by_inspect(trained_checkpoints, tmp_path, kind, edit):
+    from typer.testing import CliRunner
+
+    from pipelines.cli.main import app
+
+    directory = tmp_path / kind
+    shutil.copytree(trained_checkpoints[kind], directory)
+    EDITS[(kind, edit)](directory)
+    loader = load_value_function if kind == "value" else load_policy
+    with pytest.raises(ValueError, match=r"sha256 \w+ does not match"):
+        loader(directory)
+    result = CliRunner().invoke(app, ["checkpoints", "inspect", str(directory)])
+    assert result.exit_code != 0 and isinstance(result.exception, ValueError), result.output
+    assert '"verified"' not in result.output
+
+
+def test_a_checkpoint_without_its_content_sha_loads_only_as_an_explicit_legacy_load(
+    trained_checkpoints, tmp_path
+):
+    from typer.testing import CliRunner
+
+    from pipelines.cli.main import app
+
+    directory = tmp_path / "policy"
+    shutil.copytree(trained_checkpoints["policy"], directory)
+    _edit_config(directory, lambda c: c.pop("content_sha256"))
+    with pytest.raises(ValueError, match="no content_sha256"):
+        load_policy(directory)
+    refused = CliRunner().invoke(app, ["checkpoints", "inspect", str(directory)])
+    assert refused.exit_code != 0 and isinstance(refused.exception, ValueError)
+    legacy = CliRunner().invoke(app, ["checkpoints", "inspect", str(directory), "--allow-legacy"])
+    assert legacy.exit_code == 0, legacy.output
+    report = json.loads(legacy.output)
+    assert report["verified"] is False and report["legacy"] is True
+    # a legacy checkpoint is still checked against the weights sha256 it records
+    _scale_weights(directory, 3.0)
+    _edit_config(directory, lambda c: c.update(weights_sha256="f" * 64))
+    with pytest.raises(ValueError, match="does not match"):
+        load_policy(directory, allow_legacy=True)
+
+
+def test_a_config_of_another_kind_is_named_not_a_type_error(trained_checkpoints, tmp_path):
+    """A value checkpoint's config relabelled as a policy's, its content sha recomputed to match: the
+    loader names the file and the architecture (it used to raise TypeError: unexpected keyword)."""
+    from recap_core.checkpoints.format import content_sha256
+
+    directory = tmp_path / "relabelled"
+    shutil.copytree(trained_checkpoints["value"], directory)
+    _edit_config(directory, lambda c: c.update(kind="policy"))
+    _edit_config(directory, lambda c: c.update(content_sha256=content_sha256(c, c["weights_sha256"])))
+    with pytest.raises(ValueError, match=r"config.json: its architecture is not a policy network's"):
+        load_policy(directory)

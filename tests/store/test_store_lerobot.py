@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import polars as pl
 import pytest
-from store_helpers import write_lerobot_dataset
+from store_helpers import frame_png, write_lerobot_dataset
 from typer.testing import CliRunner
 
 from pipelines.cli.main import app
@@ -74,14 +74,14 @@ def test_image_features_become_blob_columns(tmp_path):
     _, episodes = _import(tmp_path / "ds", kind="demo", assume_success=True)
     store = EpisodeStore(tmp_path / "lance")
     store.add_episodes(episodes)
-    assert store.episode_images(episodes[1].episode_id, "wrist") == [f"png-{i}".encode() for i in range(3, 7)]
+    assert store.episode_images(episodes[1].episode_id, "wrist") == [frame_png(i) for i in range(3, 7)]
     # SQL sees the encoded frames (`SELECT *` failed on the blob column's declared type before)
     every_column = run_query(store, "SELECT * FROM steps ORDER BY episode_id, t")
     assert every_column.height == 7 and every_column["image_wrist"].dtype == pl.Binary
     frames = run_query(
         store, f"SELECT t, image_wrist FROM steps WHERE episode_id = '{episodes[1].episode_id}' ORDER BY t"
     )
-    assert frames["image_wrist"].to_list() == [f"png-{i}".encode() for i in range(3, 7)]
+    assert frames["image_wrist"].to_list() == [frame_png(i) for i in range(3, 7)]
 
 
 def test_missing_labels_and_columns_are_named(tmp_path):

@@ -1,7 +1,7 @@
 """A corpus of broken LeRobot datasets, each with the refusal it must get.
 
 Every case is built in the test from a valid dataset, imported through `recap ingest lerobot`, and must
-exit 1 with a one-line error naming the episode, column or file and the bad value, with nothing written.
+exit 2 with a one-line error naming the episode, column or file and the bad value, with nothing written.
 Before these checks, string or fractional flags marked every frame a correction, missing or extra rows
 were imported silently, and corrupt files raised raw Arrow/JSON tracebacks.
 """
@@ -70,8 +70,146 @@ def _extra_rows(root: Path) -> None:
     _edit_info(root, lambda info: info.update(total_frames=sum(LENGTHS) - 5))
 
 
+def _set_value(root: Path, column: str, row: int, element: int, value: float) -> None:
+    """One element of one row of a vector column, in the data file that holds that row."""
+    offset = 0
+    for path in _data_files(root):
+        table = pq.read_table(path)
+        if offset <= row < offset + table.num_rows:
+            index = table.schema.get_field_index(column)
+            vectors = table.column(column).to_pylist()
+            vectors[row - offset][element] = value
+            pq.write_table(
+                table.set_column(index, column, pa.array(vectors, table.schema.field(index).type)), path
+            )
+            return
+        offset += table.num_rows
+
+
+def _with_stats(root: Path, column: str, low: float, high: float) -> None:
+    """meta/stats.json as LeRobot writes it, for one feature."""
+    dim = len(pq.read_table(_data_files(root)[0]).column(column)[0].as_py())
+    stats = {column: {"min": [low] * dim, "max": [high] * dim, "mean": [0.0] * dim, "std": [0.5] * dim}}
+    (root / "meta" / "stats.json").write_text(json.dumps(stats))
+
+
+def _huge_action_beyond_stats(root: Path) -> None:
+    _replace_column(root, "action", lambda n: pa.array([[0.5, -0.5]] * n, pa.list_(pa.float32())))
+    _with_stats(root, "action", -0.999, 0.999)
+    _set_value(root, "action", 15, 1, 3e38)
+
+
+def _int64_states(root: Path) -> None:
+    _replace_column(
+        root, "observation.state", lambda n: pa.array([[1, 2, 3, 4, 5, 6]] * n, pa.list_(pa.int64()))
+    )
+
+
+def _one_task_index_two_texts(root: Path) -> None:
+    path = root / "meta" / "tasks.parquet"
+    pq.write_table(pa.table({"task_index": [0, 1, 0], "__index_level_0__": ["pick", "open", "place"]}), path)
+
+
+def _meta_success(root: Path, values: list) -> None:
+    path = root / "meta" / "episodes" / "chunk-000" / "file-000.parquet"
+    table = pq.read_table(path)
+    pq.write_table(table.append_column("next.success", pa.array(values, pa.bool_())), path)
+
+
+def _null_success_frame(root: Path) -> None:
+    """Episode 0 succeeds on its last frame (row 6): that frame's label set to null."""
+
+    for path in _data_files(root):
+        table = pq.read_table(path)
+        index = table.schema.get_field_index("next.success")
+        values = table.column("next.success").to_pylist()
+        rows = table.column("episode_index").to_pylist()
+        frames = table.column("frame_index").to_pylist()
+        values = [
+            None if (e, f) == (0, LENGTHS[0] - 1) else v for v, e, f in zip(values, rows, frames, strict=True)
+        ]
+        pq.write_table(table.set_column(index, "next.success", pa.array(values, pa.bool_())), path)
+
+
+def _not_images(root: Path) -> None:
+    column = "observation.images.wrist"
+    for path in _data_files(root):
+        table = pq.read_table(path)
+        index = table.schema.get_field_index(column)
+        rows = [{"bytes": b"not an image", "path": None}] * table.num_rows
+        pq.write_table(table.set_column(index, column, pa.array(rows, table.schema.field(index).type)), path)
+
+
+def _camera_escaping(root: Path) -> None:
+    for path in _data_files(root):
+        table = pq.read_table(path)
+        index = table.schema.get_field_index("observation.images.wrist")
+        pq.write_table(table.rename_columns([
+            "observation.images.../../x" if i == index else n for i, n in enumerate(table.column_names)
+        ]), path)  # fmt: skip
+    _edit_info(root, lambda info: info["features"].update(
+        {"observation.images.../../x": info["features"].pop("observation.images.wrist")}
+    ))  # fmt: skip
+
+
 # (mutation, extra CLI args, expected error)
 CASES = {
+    # implausible data (each used to be stored as it was)
+    "action of 3e38, stats.json says max 0.999": (
+        _huge_action_beyond_stats,
+        ["--kind", "demo", "--assume-success"],
+        r"episode 1: column 'action' frame 8 element 1 = 3e\+38 is outside \[-1.01898, 1.01898\] "
+        r"\(meta/stats.json's min and max\); pass --max-abs-value",
+    ),
+    "state of 1e30, no stats.json": (
+        lambda r: _set_value(r, "observation.state", 3, 2, 1e30),
+        ["--kind", "demo", "--assume-success"],
+        r"episode 0: column 'observation.state' frame 3 element 2 = 1e\+30 is outside \[-1e\+06, 1e\+06\] "
+        r"\(the default bound\)",
+    ),
+    "int64 states, info.json declares float32": (
+        _int64_states,
+        ["--kind", "demo", "--assume-success"],
+        r"episode 0: column 'observation.state' holds int64 values, meta/info.json declares float32",
+    ),
+    "tasks.parquet maps one task_index to two texts": (
+        _one_task_index_two_texts,
+        ["--kind", "demo", "--assume-success"],
+        r"tasks.parquet: task_index 0 names two tasks, 'pick' and 'place'",
+    ),
+    "meta/episodes success contradicts the frames": (
+        lambda r: _meta_success(r, [True, True, True, False, True]),  # episode 1 failed in its frames
+        ["--kind", "demo", "--success-column", "next.success"],
+        r"episode 1: meta/episodes column 'next.success' = True, but its frames say False; choose one with "
+        r"--success-from meta or --success-from frames",
+    ),
+    "the only True success frame is null": (
+        _null_success_frame,
+        ["--kind", "demo", "--success-column", "next.success"],
+        r"episode 0: column 'next.success' frame 6 is null",
+    ),
+    "image bytes that are not images": (
+        _not_images,
+        ["--kind", "demo", "--assume-success"],
+        r"dataset episode 0 \(stored id \w+\): column 'image_wrist' = b'not an i': frame t=0 is "
+        r"not a readable image",
+    ),
+    "a camera name that leaves its folder": (
+        _camera_escaping,
+        ["--kind", "demo", "--assume-success"],
+        r"feature 'observation.images.../../x': its camera name '__/__/x' must be letters, digits",
+    ),
+    # unclear messages
+    "features block is a list": (
+        lambda r: _edit_info(r, lambda info: info.update(features=list(info["features"]))),
+        ["--kind", "demo", "--assume-success"],
+        r"meta/info.json: 'features' must map each feature name to its spec \(a JSON object\), got list",
+    ),
+    "a null in meta/episodes' success": (
+        lambda r: _meta_success(r, [True, False, None, False, True]),
+        ["--kind", "demo", "--success-column", "next.success", "--success-from", "meta"],
+        r"episode 2: meta/episodes column 'next.success' is null",
+    ),
     "intervention flags as yes/no strings": (
         lambda r: _replace_column(
             r, "is_intervention", lambda n: pa.array(["yes", "no"] * (n // 2) + ["no"] * (n % 2))
@@ -152,11 +290,14 @@ CASES = {
 }
 
 
+IMAGE_CASES = {"image bytes that are not images", "a camera name that leaves its folder"}
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_bad_dataset_is_refused_clearly_and_nothing_is_written(tmp_path, case):
     mutate, args, expected = CASES[case]
     root = tmp_path / "ds"
-    write_lerobot_dataset(root, LENGTHS, rows_per_file=10)
+    write_lerobot_dataset(root, LENGTHS, rows_per_file=10, with_images=case in IMAGE_CASES)
     mutate(root)
     store = tmp_path / "lance"
     result = CliRunner().invoke(app, ["ingest", "lerobot", str(root), *args, "--store", str(store)])
@@ -180,3 +321,20 @@ def test_the_same_dataset_from_another_path_is_recognised_by_content(tmp_path):
     report = json.loads(copy.stdout.strip().splitlines()[-1])
     assert report["added"] == 0 and report["skipped"] == 5 and report["same_content"] == 5
     assert EpisodeStore(tmp_path / "lance").episodes().frame.height == 5
+
+
+def test_data_that_really_is_that_large_imports_with_an_explicit_bound_and_a_side_can_be_chosen(tmp_path):
+    root = tmp_path / "ds"
+    write_lerobot_dataset(root, LENGTHS, rows_per_file=10)
+    _huge_action_beyond_stats(root)
+    _meta_success(root, [True, True, True, False, True])
+    runner = CliRunner()
+    base = ["ingest", "lerobot", str(root), "--kind", "demo", "--store", str(tmp_path / "lance")]
+    result = runner.invoke(
+        app,
+        [*base, "--success-column", "next.success", "--max-abs-value", "1e39", "--success-from", "frames"],
+    )
+    assert result.exit_code == 0, result.output
+    stored = EpisodeStore(tmp_path / "lance").episodes().frame.sort("source")
+    assert stored["success"].to_list() == [True, False, True, False, True], "the frames' labels"
+    assert EpisodeStore(tmp_path / "lance").load_steps().actions.max() == pytest.approx(3e38, rel=1e-6)

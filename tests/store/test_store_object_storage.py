@@ -25,7 +25,7 @@ def test_ingest_and_reads_on_s3_match_the_local_store(s3, tmp_path):
     for store in (remote, local):
         assert len(store.add_episodes(episodes[:4]).added) == 4
         assert store.add_episodes(episodes).added == [e.episode_id for e in episodes[4:]]  # idempotent
-    assert remote.table_names() == ["episodes", "steps"]
+    assert remote.table_names() == ["episode_contents", "episodes", "steps"]  # listed on S3 as on disk
     a, b = remote.load_steps(), local.load_steps()
     assert a.episodes["episode_id"].to_list() == b.episodes["episode_id"].to_list()
     np.testing.assert_array_equal(a.observations, b.observations)

@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 import pytest
-from store_helpers import make_episode
+from store_helpers import frame_png, make_episode
 
 from recap_core.episode import Episode
 from recap_core.loop.labels import partition_filter
@@ -95,7 +95,7 @@ def test_episode_steps_in_order_and_lazy_frames(store):
 def test_images_are_stored_as_lazily_read_blobs(tmp_path):
     store = EpisodeStore(tmp_path / "lance")
     base = make_episode(0, length=3)
-    frames = [f"jpeg-bytes-{t}".encode() * (t + 1) for t in range(3)]
+    frames = [frame_png(t) for t in range(3)]
     with_images = Episode(**{**base.__dict__, "images": {"wrist": frames}})
     store.add_episodes([with_images])
     assert "image_wrist" in store.dataset("steps").schema.names
