@@ -7,6 +7,9 @@ would change nothing but the episode lengths, which the report states alongside.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
 
@@ -102,22 +105,82 @@ def bench_collect(
     return results
 
 
+RENDER_SETTINGS = {
+    # every frame before render qualities, with llvmpipe's own default of one thread per core
+    "before": ("presentation", str(os.cpu_count() or 1)),
+    "fast": ("fast", "0"),  # recorded cameras now (LP_NUM_THREADS=0: recap_core/sim/__init__.py)
+    "presentation": ("presentation", "0"),  # evaluation videos now
+}
+"""Render settings ``bench_render`` compares: (render quality, LP_NUM_THREADS)."""
+
+
 def bench_render(task_name: str = "push-v3", episodes: int = 2, max_steps: int = 40) -> dict[str, object]:
-    """Demo collection with one camera rendered offscreen, per image size, against no camera: what
-    recording images costs on this machine (frames/s include the PNG encoding the store keeps)."""
+    """What recording a camera costs on this machine, per image size and render setting, in one run.
+
+    ``frames_per_s_<size>px_<setting>``: rendering alone, one process per setting (llvmpipe reads its
+    thread count once per process), the state of a reset episode, so only the renderer is timed;
+    ``before`` is how every camera rendered before render qualities existed. ``demo_steps_per_s_*``:
+    demo collection in this process with one camera recorded (simulation, rendering and the PNG encoding
+    the store keeps), against none.
+    """
     from recap_core.sim.cameras import CameraSpec, with_cameras
     from recap_core.sim.tasks import with_max_steps
 
     task = with_max_steps(get_task(task_name), max_steps)
     camera = "corner" if task.family == "metaworld" else "top"
     seeds = train_seeds(episodes, start=600_000)
-    results: dict[str, object] = {"task": task.name, "camera": camera, "backend": "offscreen (MUJOCO_GL)"}
-    for size in (None, 64, 84):
-        rendering = task if size is None else with_cameras(task, CameraSpec((camera,), size))
+    results: dict[str, object] = {
+        "task": task.name,
+        "camera": camera,
+        "backend": os.environ.get("MUJOCO_GL", "osmesa"),
+        "settings": {name: {"quality": q, "LP_NUM_THREADS": lp} for name, (q, lp) in RENDER_SETTINGS.items()},
+    }
+    for size in (64, 84):
+        for name, (quality, threads) in RENDER_SETTINGS.items():
+            fps = _frames_per_second_in_a_process(task_name, camera, size, quality, threads)
+            results[f"frames_per_s_{size}px_{name}"] = round(fps, 1)
+        fast, before = results[f"frames_per_s_{size}px_fast"], results[f"frames_per_s_{size}px_before"]
+        results[f"speedup_{size}px"] = round(float(fast) / float(before), 2)  # type: ignore[arg-type]
+    start = time.perf_counter()
+    demos = list(collect_demos(task, seeds, DemoConfig()))
+    results["demo_steps_per_s_no_camera"] = round(
+        sum(d.length for d in demos) / (time.perf_counter() - start), 1
+    )
+    for quality in ("fast", "presentation"):
+        rendering = with_cameras(task, CameraSpec((camera,), 64, (quality,)))
         start = time.perf_counter()
         demos = list(collect_demos(rendering, seeds, DemoConfig()))
         seconds = time.perf_counter() - start
-        steps = sum(d.length for d in demos)
-        label = "no_camera" if size is None else f"{size}px"
-        results[f"demo_steps_per_s_{label}"] = round(steps / seconds, 1)
+        results[f"demo_steps_per_s_64px_{quality}"] = round(sum(d.length for d in demos) / seconds, 1)
     return results
+
+
+def _frames_per_second_in_a_process(
+    task_name: str, camera: str, size: int, quality: str, lp_threads: str
+) -> float:
+    env = {**os.environ, "LP_NUM_THREADS": lp_threads}
+    code = (
+        "import sys; from recap_core.bench.collect import frames_per_second; "
+        f"print(frames_per_second({task_name!r}, {camera!r}, {size}, {quality!r}))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def frames_per_second(task_name: str, camera: str, size: int, quality: str, seconds: float = 2.0) -> float:
+    """Frames rendered per second by one environment of ``task_name`` recording ``camera`` at
+    ``quality``, after a warm-up frame (the first one creates the OpenGL context); best of three."""
+    from recap_core.sim.cameras import CameraSpec, with_cameras
+
+    env = with_cameras(get_task(task_name), CameraSpec((camera,), size, (quality,))).make_env()
+    env.reset(600_000)
+    inner = env.env  # type: ignore[attr-defined]
+    inner.render()
+    best = 0.0
+    for _ in range(3):
+        frames, start = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - start) < seconds / 3:
+            inner.render()
+            frames += 1
+        best = max(best, frames / elapsed)
+    return best

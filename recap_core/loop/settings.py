@@ -76,6 +76,11 @@ class LoopSettings:
     # simulating on a CPU (docs/simulator.md).
     cameras: tuple[str, ...] = ()
     image_size: int = 64
+    # Render quality per recorded camera (recap_core/sim/render_quality.py): "fast" (no shadows,
+    # reflections or multisampling: ~10x faster on a CPU, what a 64 px policy input needs) unless named
+    # here as "presentation" (MuJoCo's defaults, as evaluation videos render). Networks record it, so
+    # evaluation renders each camera as its policy was trained.
+    camera_quality: dict[str, str] = field(default_factory=dict)
     demo: DemoConfig = field(default_factory=DemoConfig)
     value_pretrain: ValueTrainConfig = field(default_factory=lambda: ValueTrainConfig(epochs=20))
     # V^k labels the very data it is trained on, so it keeps its last weights (in-sample fit): picking the
@@ -132,12 +137,27 @@ class LoopSettings:
 
     def _with_cameras(self, architecture: Any) -> Any:
         vision = dataclasses.replace(
-            architecture.images, cameras=tuple(self.cameras), image_size=self.image_size
+            architecture.images,
+            cameras=tuple(self.cameras),
+            image_size=self.image_size,
+            render_quality=self.render_qualities(),
         )
         return dataclasses.replace(architecture, images=vision)
 
+    def render_qualities(self) -> tuple[str, ...]:
+        """One render quality per camera, in ``cameras`` order; a quality for a camera that is not
+        recorded is refused, naming it (it would otherwise be ignored)."""
+        unknown = sorted(set(self.camera_quality) - set(self.cameras))
+        if unknown:
+            raise ValueError(
+                f"camera_quality names cameras {unknown} not recorded (cameras: {list(self.cameras)})"
+            )
+        return tuple(self.camera_quality.get(camera, "fast") for camera in self.cameras)
+
     def camera_spec(self) -> CameraSpec | None:
-        return CameraSpec(tuple(self.cameras), self.image_size) if self.cameras else None
+        if not self.cameras:
+            return None
+        return CameraSpec(tuple(self.cameras), self.image_size, self.render_qualities())
 
     def positive_fraction(self, task: str) -> float:
         return float(self.finetune_positive_fraction_overrides.get(task, self.finetune_positive_fraction))
@@ -197,9 +217,13 @@ DERIVED_SETTINGS: dict[str, str] = {
         for kind in ("value", "policy")
     },
     **{
-        f"{section}.architecture.images.{name}": f"every network reads the recorded cameras: set '{name}'"
+        f"{section}.architecture.images.{name}": f"every network reads the recorded cameras: set '{setting}'"
         for section in _SECTIONS
-        for name in ("cameras", "image_size")
+        for name, setting in (
+            ("cameras", "cameras"),
+            ("image_size", "image_size"),
+            ("render_quality", "camera_quality"),
+        )
     },
 }
 """Settings a preset may not name, because the code derives them from another one (and would not

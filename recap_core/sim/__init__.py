@@ -4,6 +4,16 @@ Everything speaks ``SimEnv``/``TaskSpec``, so Meta-World and any gymnasium env w
 expert plug in the same way. No Dagster here.
 """
 
+import os
+
+# llvmpipe, OSMesa's CPU rasteriser, splits each frame over threads by default. For the small fast frames
+# recorded cameras render that costs more than it gains (a 64 px Meta-World frame: ~120 frames/s without
+# rasteriser threads against ~80 with them, measured by `recap bench collect`), and collection already
+# runs one worker per core. It is read once, when OpenGL loads, so it is set here, before any simulator
+# module can load it; presentation-quality videos render ~25% slower for it; a value in the environment
+# wins.
+os.environ.setdefault("LP_NUM_THREADS", "0")
+
 from recap_core.sim.environment import SimEnv, TaskSpec
 from recap_core.sim.evaluation import EvalResult, evaluate_policy, summarize
 from recap_core.sim.gym_adapter import GymnasiumEnv

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from recap_core.sim.environment import SimEnv, TaskSpec
+from recap_core.sim.render_quality import FAST, RenderQuality, render_quality
 from recap_core.sim.video import use_offscreen_rendering
 
 _CAMERA_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")  # becomes the store column image_<camera>
@@ -26,19 +27,32 @@ _CAMERA_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")  # becomes the store colum
 
 @dataclass(frozen=True)
 class CameraSpec:
-    """Which cameras to render and at what square resolution."""
+    """Which cameras to render, at what square resolution, and at which render quality each
+    (``qualities``: one name of recap_core.sim.render_quality.QUALITIES per camera; empty: all fast)."""
 
     names: tuple[str, ...]
     size: int = 64
+    qualities: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.names or len(set(self.names)) != len(self.names):
             raise ValueError(f"cameras must be distinct and at least one, got {self.names}")
+        if not self.qualities:
+            object.__setattr__(self, "qualities", (FAST.name,) * len(self.names))
+        if len(self.qualities) != len(self.names):
+            raise ValueError(
+                f"one render quality per camera: cameras {self.names}, qualities {self.qualities}"
+            )
+        for quality in self.qualities:
+            render_quality(quality)
         bad = [n for n in self.names if not _CAMERA_NAME.match(n)]
         if bad:
             raise ValueError(f"camera names {bad} must be letters, digits and '_' (they name store columns)")
         if not 16 <= self.size <= 512:
             raise ValueError(f"image size must be in [16, 512] pixels, got {self.size}")
+
+    def quality_of(self, camera: str) -> RenderQuality:
+        return render_quality(self.qualities[self.names.index(camera)])
 
 
 class CameraEnv:
@@ -48,7 +62,8 @@ class CameraEnv:
         if not hasattr(env, "enable_rendering"):
             raise TypeError(f"{type(env).__name__} cannot render: it has no cameras")
         use_offscreen_rendering()
-        env.enable_rendering(spec.size, spec.size, spec.names[0])  # type: ignore[attr-defined]
+        first = spec.names[0]
+        env.enable_rendering(spec.size, spec.size, first, spec.quality_of(first))  # type: ignore[attr-defined]
         self.env, self.spec = env, spec
         self.obs_dim, self.action_dim = env.obs_dim, env.action_dim
         self.control_period = env.control_period
@@ -58,6 +73,7 @@ class CameraEnv:
     def _capture(self) -> None:
         for name in self.spec.names:
             self.env.select_camera(name)  # type: ignore[attr-defined]
+            self.env.set_render_quality(self.spec.quality_of(name))  # type: ignore[attr-defined]
             self._frames[name] = self.env.render()  # type: ignore[attr-defined]
 
     def reset(self, seed: int) -> np.ndarray:
@@ -96,25 +112,40 @@ def cameras_of(task: TaskSpec) -> CameraSpec | None:
     return None
 
 
-def with_policy_cameras(task: TaskSpec, cameras: Sequence[str], size: int) -> TaskSpec:
-    """``task`` rendering what a policy reads: ``cameras`` at ``size`` pixels, besides what it already
-    records. One environment renders one frame size, so a recording size other than the policy's is
-    refused, naming both (record at the policy's size, or train the policy at the recording's)."""
+def with_policy_cameras(
+    task: TaskSpec, cameras: Sequence[str], size: int, qualities: Sequence[str] = ()
+) -> TaskSpec:
+    """``task`` rendering what a policy reads: ``cameras`` at ``size`` pixels and the render quality
+    it was trained on (``qualities``, one per camera; empty: fast), besides what it already records.
+    One environment renders one frame size, and one camera one quality, so a recording that differs
+    from the policy's is refused, naming both (record as the policy reads, or train it on the
+    recording)."""
     if not cameras:
         return task
+    wanted = CameraSpec(tuple(cameras), size, tuple(qualities))
     current = cameras_of(task)
     if current is None:
-        return with_cameras(task, CameraSpec(tuple(cameras), size))
+        return with_cameras(task, wanted)
     if current.size != size:
         raise ValueError(
             f"task {task.name}: the policy reads cameras {list(cameras)} at {size}x{size} px, but the "
             f"task records cameras {list(current.names)} at {current.size}x{current.size} px"
         )
-    names = current.names + tuple(c for c in cameras if c not in current.names)
-    if names == current.names:
+    clashes = [
+        c for c in wanted.names if c in current.names and current.quality_of(c) != wanted.quality_of(c)
+    ]
+    if clashes:
+        described = ", ".join(
+            f"{c}: {wanted.quality_of(c).name} (policy) against {current.quality_of(c).name} (recording)"
+            for c in clashes
+        )
+        raise ValueError(f"task {task.name}: the policy was trained on another render quality ({described})")
+    extra = tuple(c for c in wanted.names if c not in current.names)
+    if not extra:
         return task
     inner = dataclasses.replace(task, make_env=task.make_env.args[0])  # type: ignore[attr-defined]
-    return with_cameras(inner, CameraSpec(names, size))
+    qualities_all = current.qualities + tuple(wanted.quality_of(c).name for c in extra)
+    return with_cameras(inner, CameraSpec(current.names + extra, size, qualities_all))
 
 
 class FrameRecorder:

@@ -8,6 +8,9 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from recap_core.sim.camera_renderer import CameraRenderer
+from recap_core.sim.render_quality import RenderQuality
+
 Expert = Callable[[Any, np.ndarray], np.ndarray]
 """An expert maps (the raw gymnasium env, its latest raw observation) to an action."""
 
@@ -31,6 +34,9 @@ class GymnasiumEnv:
         self.obs_dim = int(np.prod(env.observation_space.shape))
         self._raw_obs: np.ndarray | None = None
         self.camera: str | None = None  # the camera ``render`` draws from (None: the environment's default)
+        self.quality: RenderQuality | None = None  # None: the environment's own renderer and quality
+        self._size: tuple[int, int] = (0, 0)
+        self._renderers: dict[RenderQuality, CameraRenderer] = {}
 
     def _reset_raw(self, seed: int) -> np.ndarray:
         obs, _ = self.env.reset(seed=int(seed))
@@ -47,10 +53,15 @@ class GymnasiumEnv:
         self._raw_obs = obs
         return np.asarray(obs, dtype=np.float32).reshape(-1), bool(info.get("success", False))
 
-    def enable_rendering(self, width: int, height: int, camera: str | None = None) -> None:
+    def enable_rendering(
+        self, width: int, height: int, camera: str | None = None, quality: RenderQuality | None = None
+    ) -> None:
         """Offscreen RGB frames: from the environment's MuJoCo renderer, or from its own gymnasium
-        ``rgb_array`` rendering (an environment without MuJoCo, such as the point mass)."""
+        ``rgb_array`` rendering (an environment without MuJoCo, such as the point mass, which has no
+        render quality to choose). ``quality``: see ``set_render_quality``."""
         self.env.render_mode = "rgb_array"
+        self._size = (int(width), int(height))
+        self.set_render_quality(quality)
         renderer = getattr(self.env, "mujoco_renderer", None)
         if renderer is not None:
             renderer.width, renderer.height = int(width), int(height)
@@ -81,8 +92,35 @@ class GymnasiumEnv:
             self.env.camera = camera
         self.camera = camera
 
+    def set_render_quality(self, quality: RenderQuality | None) -> None:
+        """Render MuJoCo cameras at ``quality`` from now on, through one renderer per quality kept for
+        the environment's life (None: the environment's own renderer, at MuJoCo's default quality).
+        Ignored by environments without MuJoCo, whose frames have no such settings."""
+        self.quality = quality
+
+    def _quality_renderer(self) -> CameraRenderer | None:
+        """None where the environment's own renderer draws: no quality chosen, no MuJoCo, or no named
+        camera (gymnasium's free camera has a configuration of its own)."""
+        mujoco_renderer = getattr(self.env, "mujoco_renderer", None)
+        if self.quality is None or mujoco_renderer is None or mujoco_renderer.camera_id is None:
+            return None
+        renderer = self._renderers.get(self.quality)
+        if renderer is None:
+            model, data = self.env.unwrapped.model, self.env.unwrapped.data
+            renderer = CameraRenderer(model, data, *self._size, self.quality)
+            self._renderers[self.quality] = renderer
+        return renderer
+
     def render(self) -> np.ndarray:
         """The current frame, (height, width, 3) uint8; call ``enable_rendering`` first."""
+        renderer = self._quality_renderer()
+        if renderer is not None:
+            return renderer.render(self.env.mujoco_renderer.camera_id)
+        # another renderer in this process may have made its OpenGL context current since (gymnasium
+        # makes its own current only when it creates it): without this its frames come out black
+        viewer = getattr(getattr(self.env, "mujoco_renderer", None), "viewer", None)
+        if viewer is not None:
+            viewer.make_context_current()
         return np.asarray(self.env.render(), dtype=np.uint8)
 
     def expert_action(self) -> np.ndarray:

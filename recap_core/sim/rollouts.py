@@ -57,7 +57,7 @@ def run_policy(
     vision = getattr(policy, "vision", None)
     cameras: tuple[str, ...] = tuple(vision.cameras) if vision is not None else ()
     if cameras:
-        task = with_policy_cameras(task, cameras, vision.image_size)
+        task = with_policy_cameras(task, cameras, vision.image_size, vision.render_quality)
     horizon = int(policy.horizon)
     k = horizon if config.execute_steps is None else config.execute_steps
     if k > horizon:

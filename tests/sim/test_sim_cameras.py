@@ -7,8 +7,19 @@ import numpy as np
 import pytest
 
 from recap_core.loop.settings import LoopSettings
-from recap_core.sim.cameras import CameraEnv, CameraSpec, decode_frames, encode_frames, with_cameras
+from recap_core.models.vision import VisionConfig
+from recap_core.sim.cameras import (
+    CameraEnv,
+    CameraSpec,
+    cameras_of,
+    decode_frames,
+    encode_frames,
+    with_cameras,
+    with_policy_cameras,
+)
+from recap_core.sim.gym_adapter import GymnasiumEnv
 from recap_core.sim.operator import DemoConfig, collect_demos
+from recap_core.sim.render_quality import FAST, PRESENTATION
 from recap_core.sim.rollouts import RolloutConfig, run_policy
 from recap_core.sim.tasks import get_task, with_max_steps
 from recap_core.store import EpisodeStore
@@ -105,9 +116,94 @@ def test_metaworld_corner_cameras_are_upright():
     raw = env.env
     for name in names:
         raw.select_camera(name)
-        drawn = np.asarray(raw.env.render())
+        drawn = GymnasiumEnv.render(raw)  # the adapter's frame, before Meta-World's correction
         expected = drawn[::-1] if name.startswith("corner") else drawn
         np.testing.assert_array_equal(frames[name], expected, err_msg=name)
+
+
+def test_recorded_cameras_render_fast_and_presentation_is_exactly_gymnasiums_rendering():
+    """Fast frames show the same scene (the same mean colour within a few levels, the same arm and
+    object positions) without MuJoCo's costly effects; ``presentation`` is gymnasium's own renderer
+    pixel for pixel, so a camera named ``presentation`` records what every camera recorded before."""
+    spec = CameraSpec(("corner", "topview"), size=64, qualities=("fast", "presentation"))
+    env = with_cameras(get_task("push-v3"), spec).make_env()
+    env.reset(3)
+    frames = env.frames()
+    raw = env.env
+    for name in spec.names:
+        raw.select_camera(name)
+        raw.set_render_quality(None)  # gymnasium's renderer, at MuJoCo's defaults
+        gymnasiums = raw.render()
+        raw.set_render_quality(PRESENTATION)
+        np.testing.assert_array_equal(raw.render(), gymnasiums, err_msg=name)
+        raw.set_render_quality(FAST)
+        fast = raw.render()
+        difference = np.abs(fast.astype(int) - gymnasiums.astype(int))
+        assert 0.5 < difference.mean() < 20, f"{name}: fast differs from presentation by {difference.mean()}"
+        assert abs(float(fast.mean()) - float(gymnasiums.mean())) < 15, name
+    np.testing.assert_array_equal(frames["topview"], _render(raw, "topview", PRESENTATION))
+    assert not np.array_equal(frames["corner"], _render(raw, "corner", PRESENTATION))
+    np.testing.assert_array_equal(frames["corner"], _render(raw, "corner", FAST)[::-1])  # upright
+
+
+def _render(env, camera, quality):
+    env.select_camera(camera)
+    env.set_render_quality(quality)
+    return GymnasiumEnv.render(env)
+
+
+def test_a_fast_frame_still_shows_where_the_hidden_goal_is():
+    """reach-proprio-v3 hides the goal from the state: the topview camera's goal dot is all a policy has.
+    Every reset puts the arm in the same pose, so what differs between two seeds' first frames is the
+    goal alone; in fast frames it must differ at the same place as in presentation frames."""
+    spec = CameraSpec(("topview",), size=64)
+    env = with_cameras(get_task("reach-proprio-v3"), spec).make_env()
+    frames = {}
+    for seed in (1, 2, 3):
+        env.reset(seed)
+        frames[seed] = {
+            "fast": env.frames()["topview"],
+            "presentation": _render(env.env, "topview", PRESENTATION),
+        }
+    for a, b in ((1, 2), (2, 3), (3, 1)):
+        centres = {
+            quality: _goal_centre(frames[a][quality], frames[b][quality])
+            for quality in ("fast", "presentation")
+        }
+        assert np.abs(centres["fast"] - centres["presentation"]).max() <= 1.0, (a, b, centres)
+
+
+def _goal_centre(frame: np.ndarray, other_goal: np.ndarray) -> np.ndarray:
+    """Centre of the goal dot in ``frame``: the bright red pixels (the dot is pure red, the arm a dark
+    one) that another goal's frame does not have."""
+    pixels = frame.astype(int)
+    changed = np.abs(pixels - other_goal.astype(int)).sum(-1) > 60
+    red = (pixels[..., 0] > 180) & (pixels[..., 1] < 60) & (pixels[..., 2] < 60)
+    ys, xs = np.nonzero(changed & red)
+    assert 0 < len(xs) < 20, f"{len(xs)} pixels of a goal dot"
+    return np.array([xs.mean(), ys.mean()])
+
+
+def test_a_policy_is_rendered_the_quality_it_learnt_from_and_a_clash_is_refused():
+    task = with_cameras(get_task("push-v3"), CameraSpec(("corner",), 64))
+    with pytest.raises(ValueError, match=r"corner: presentation \(policy\) against fast \(recording\)"):
+        with_policy_cameras(task, ("corner",), 64, ("presentation",))
+    both = with_policy_cameras(task, ("corner", "topview"), 64, ("fast", "presentation"))
+    assert cameras_of(both) == CameraSpec(("corner", "topview"), 64, ("fast", "presentation"))
+    # a layout stored before render qualities existed learnt from MuJoCo's defaults
+    assert VisionConfig.from_dict({"cameras": ["corner"], "image_size": 64}).render_quality == (
+        "presentation",
+    )
+    assert VisionConfig(cameras=("corner",)).render_quality == ("fast",)
+    settings = LoopSettings(
+        tasks=("push-v3",), cameras=("corner", "topview"), camera_quality={"topview": "presentation"}
+    )
+    assert settings.camera_spec().qualities == ("fast", "presentation")
+    assert settings.policy_finetune.architecture.images.render_quality == ("fast", "presentation")
+    with pytest.raises(ValueError, match=r"camera_quality names cameras \['wrist'\] not recorded"):
+        LoopSettings(tasks=("push-v3",), cameras=("corner",), camera_quality={"wrist": "fast"})
+    with pytest.raises(ValueError, match="unknown render quality 'pretty'"):
+        LoopSettings(tasks=("push-v3",), cameras=("corner",), camera_quality={"corner": "pretty"})
 
 
 def test_proprioceptive_metaworld_hides_the_goal_and_objects():

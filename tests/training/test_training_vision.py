@@ -3,6 +3,7 @@ a local Hugging Face folder, and a learning test that fails if the image path is
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -132,11 +133,22 @@ def test_mismatched_camera_layouts_are_refused_naming_both(tmp_path: Path) -> No
     other = VisionConfig(cameras=("wrist",), image_size=32, feature_dim=8, encoder_width=4, shift_pad=2)
     with pytest.raises(
         ValueError,
-        match=r"expects cameras \['top'\] at 16x16x3 px \(encoder 'conv'\), got cameras \['wrist'\] at 32",
+        match=r"expects cameras \['top'\] at 16x16x3 px rendered fast \(encoder 'conv'\), got cameras \['w",
     ):
         train_value_function(
             steps,
             ValueTrainConfig(**QUICK, architecture=ValueNetConfig(**NET, images=other)),
+            init_from=tmp_path / "v",
+        )
+    # frames rendered at another quality are another input distribution: refused like another camera
+    shaded = dataclasses.replace(CAMERA, render_quality=("presentation",))
+    with pytest.raises(
+        ValueError,
+        match=r"rendered fast \(encoder 'conv'\), got cameras \['top'\] at 16x16x3 px rendered presentation",
+    ):
+        train_value_function(
+            steps,
+            ValueTrainConfig(**QUICK, architecture=ValueNetConfig(**NET, images=shaded)),
             init_from=tmp_path / "v",
         )
     with pytest.raises(ValueError, match=r"expects cameras \['top'\].*got no cameras \(state only\)"):
