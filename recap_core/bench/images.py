@@ -33,6 +33,7 @@ from recap_core.episode import Episode
 from recap_core.sim.cameras import decode_frames, encode_frames
 from recap_core.steps import StepArrays, action_chunks
 from recap_core.store.episode_store import STEPS, EpisodeStore
+from recap_core.store.frame_cache import FrameCache
 from schemas.steps import IMAGE_COLUMN_PREFIX
 
 _BLOBS = 3  # moving blobs per frame
@@ -285,6 +286,19 @@ def measure_streaming(
     memory_rate = memory_samples / memory_seconds
     with_load = memory_samples / (memory_seconds + load_seconds)
     streaming_rate = streamed / streaming_seconds
+    # the same stream with the frame cache: the first epoch decodes and writes it, later ones read it
+    cached_rates = []
+    with tempfile.TemporaryDirectory(prefix="recap-frame-cache-") as folder:
+        cache = FrameCache(folder)
+        cached = StreamingStepReader(
+            store, selection, versions, budget_mb * 2**20, cameras, image_size, cache
+        )
+        for epoch in range(2):
+            samples, seconds, _ = _epoch(
+                streaming_data(cached, None, 0.0, seed + epoch), cameras, batch_size, horizon, seed + epoch
+            )
+            cached_rates.append(samples / seconds)
+        hits, misses = cache.hits, cache.misses
     return {
         "budget_mib": budget_mb,
         "shards": shards,
@@ -295,6 +309,11 @@ def measure_streaming(
         "streaming_samples_per_s": round(streaming_rate),
         "streaming_vs_memory": round(streaming_rate / memory_rate, 3),
         "streaming_vs_memory_with_load": round(streaming_rate / with_load, 3),
+        "streaming_frame_cache_first_epoch_samples_per_s": round(cached_rates[0]),
+        "streaming_frame_cache_second_epoch_samples_per_s": round(cached_rates[1]),
+        "streaming_frame_cache_second_epoch_vs_memory": round(cached_rates[1] / memory_rate, 3),
+        "frame_cache_hits": hits,
+        "frame_cache_misses": misses,
     }
 
 

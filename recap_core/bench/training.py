@@ -12,7 +12,7 @@ import torch
 from recap_core.checkpoints.value import ValueFunction, predict_values
 from recap_core.models.flow_policy import FlowChunkPolicy, FlowPolicyConfig
 from recap_core.models.value import DistributionalValueFunction, ValueNetConfig
-from recap_core.models.vision import VisionConfig
+from recap_core.models.vision import CameraInputs, VisionConfig
 from recap_core.steps import StepArrays
 from recap_core.training.config import PolicyTrainConfig, ValueTrainConfig
 from recap_core.training.policy_training import train_policy
@@ -48,12 +48,41 @@ def synthetic_steps(
 
 
 def image_benchmark(train_batches: int, image_size: int = 64, seed: int = 0) -> dict:
-    """Training samples/s and inference latency with one camera of random frames (default encoder)."""
+    """Training samples/s and inference latency with one camera of random frames, with today's default
+    encoder and, in the same run, as it was before (``before``: 32 channels wide, frames reordered to
+    channels-first), so the two are measured under the same load."""
+    out: dict[str, object] = {"cameras": 1, "image_size": image_size, "encoder": "conv"}
+    for label, width, memory_format in (
+        ("before", 32, torch.contiguous_format),
+        ("now", VisionConfig().encoder_width, CameraInputs.memory_format),
+    ):
+        previous = CameraInputs.memory_format
+        CameraInputs.memory_format = memory_format
+        try:
+            numbers = _image_numbers(
+                train_batches,
+                VisionConfig(cameras=("top",), image_size=image_size, encoder_width=width),
+                seed,
+            )
+        finally:
+            CameraInputs.memory_format = previous
+        out[label] = {
+            "encoder_width": width,
+            "channels_last": memory_format == torch.channels_last,
+            **numbers,
+        }
+    before, now = out["before"], out["now"]
+    for key in ("value_training_samples_per_s", "policy_training_samples_per_s"):
+        out[f"{key}_speedup"] = round(now[key] / before[key], 2)  # type: ignore[index]
+    return out
+
+
+def _image_numbers(train_batches: int, vision: VisionConfig, seed: int) -> dict[str, float]:
     steps = synthetic_steps(10, 200, seed=seed)
     rng = np.random.default_rng(seed)
-    frames = rng.integers(0, 256, size=(len(steps), image_size, image_size, 3), dtype=np.uint8)
+    size = vision.image_size
+    frames = rng.integers(0, 256, size=(len(steps), size, size, 3), dtype=np.uint8)
     steps = steps.with_images({"top": frames})
-    vision = VisionConfig(cameras=("top",), image_size=image_size)
     optimisation = {"epochs": 1, "steps_per_epoch": train_batches, "val_fraction": 0.0, "seed": seed}
     value_config = ValueTrainConfig(**optimisation, architecture=ValueNetConfig(images=vision))
     _, value_history = train_value_function(steps, value_config)
@@ -70,9 +99,6 @@ def image_benchmark(train_batches: int, image_size: int = 64, seed: int = 0) -> 
         chunk_policy.act(obs, prompts, images=images)
     latency = (time.perf_counter() - start) / repeats
     return {
-        "cameras": 1,
-        "image_size": image_size,
-        "encoder": vision.encoder,
         "value_training_samples_per_s": round(value_history.samples_per_second, 1),
         "policy_training_samples_per_s": round(policy_history.samples_per_second, 1),
         "policy_act_batch32_beta1_ms": round(latency * 1000, 2),

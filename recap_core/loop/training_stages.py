@@ -38,6 +38,7 @@ from recap_core.loop.settings import LoopSettings
 from recap_core.models.vision import VisionConfig
 from recap_core.steps import StepArrays
 from recap_core.store import EpisodeStore
+from recap_core.store.frame_cache import FrameCache, default_frame_cache_dir
 from recap_core.store.streaming import StreamingStepReader
 from recap_core.training import PolicyTrainConfig, ValueTrainConfig, train_policy, train_value_function
 from recap_core.training.distributed import SINGLE_PROCESS, Distributed
@@ -103,7 +104,13 @@ def _training_data(
     vision: VisionConfig = config.architecture.images
     if settings.training_reader == "streaming":
         reader = StreamingStepReader(
-            store, episodes, versions, settings.training_memory_mb * 2**20, vision.cameras, vision.image_size
+            store,
+            episodes,
+            versions,
+            settings.training_memory_mb * 2**20,
+            vision.cameras,
+            vision.image_size,
+            FrameCache(default_frame_cache_dir()) if vision.cameras else None,
         )
         return streaming_data(
             reader, columns, config.val_fraction, config.seed, distributed.world_size, distributed.data_rank

@@ -50,7 +50,9 @@ class VisionConfig:
     ``cameras`` empty: a state-only network (every field below is then ignored). ``image_size``:
     square frames of this many pixels, ``channels`` per pixel (3 = RGB). ``encoder``: a name in
     ``ENCODERS``; ``feature_dim``: the length of the vector each camera contributes; ``encoder_width``:
-    channels of the default conv encoder. ``shift_pad``: random-shift augmentation in training (pixels
+    channels of the default conv encoder (16: the later layers do a quarter of the work they did at 32,
+    which was 2-4x the training samples/s on this CPU, and the hidden-goal learning test passes at 16).
+    ``shift_pad``: random-shift augmentation in training (pixels
     of padding; 0 = off). ``pretrained``: a local folder or Hugging Face repo id (read offline) whose
     weights initialise every camera's encoder when a network is built fresh; a saved checkpoint
     carries the encoder weights itself and never reads it again. ``render_quality``: per camera, the
@@ -63,7 +65,7 @@ class VisionConfig:
     channels: int = 3
     encoder: str = "conv"
     feature_dim: int = 64
-    encoder_width: int = 32
+    encoder_width: int = 16
     shift_pad: int = 4
     pretrained: str = ""
     render_quality: tuple[str, ...] = ()
@@ -294,10 +296,17 @@ class CameraInputs(nn.Module):
                     f"camera {camera!r}: frames of shape {tuple(frames.shape)}, the network expects "
                     f"{expected} ({cfg.layout()})"
                 )
-            frames = frames.permute(0, 3, 1, 2)  # a view: (B, C, H, W)
-            frames = random_shift(frames, cfg.shift_pad) if self.training else frames.contiguous()
+            frames = frames.permute(0, 3, 1, 2)  # a view: (B, C, H, W), stored channels-last
+            frames = random_shift(frames, cfg.shift_pad) if self.training else frames
+            frames = frames.contiguous(memory_format=self.memory_format)
             out.append(self.encoders[camera](frames.float() / 255.0))
         return out
+
+    memory_format = torch.channels_last
+    """How frames are laid out for the encoder. Channels-last (the stored (H, W, C) order) lets the CPU's
+    convolution kernels run without reordering: 1.7x the training samples/s of the 32-wide conv
+    encoder here, same results to float rounding; ``recap bench core`` measures ``contiguous_format``
+    beside it."""
 
 
 def image_tensors(images: Mapping[str, Any], cameras: Sequence[str]) -> dict[str, torch.Tensor]:

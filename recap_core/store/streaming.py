@@ -21,7 +21,8 @@ import pyarrow.compute as pc
 
 from recap_core.steps import StepArrays
 from recap_core.store.episode_store import STEPS, EpisodeStore, _matrix
-from recap_core.store.step_images import with_step_images
+from recap_core.store.frame_cache import FrameCache
+from recap_core.store.step_images import load_step_images, with_step_images
 
 # Resident memory at the peak of reading a shard, per byte of its steps' columns: Lance's decode and
 # I/O buffers for the taken rows, the Arrow result and its numpy views. Measured 7-10x with pylance 14
@@ -124,7 +125,8 @@ class StreamingStepReader:
 
     ``episodes`` lists the selection in stored order (the order ``load_steps`` returns), so a shard that
     holds every episode is exactly the in-memory ``StepArrays``. ``cameras``: each shard also carries
-    these cameras' frames, decoded once per shard (``image_size`` pixels square, counted in the budget).
+    these cameras' frames, decoded once per shard (``image_size`` pixels square, counted in the budget),
+    or read from ``frame_cache`` where an earlier epoch decoded them.
     """
 
     def __init__(
@@ -135,8 +137,10 @@ class StreamingStepReader:
         budget_bytes: int,
         cameras: Sequence[str] = (),
         image_size: int = 0,
+        frame_cache: FrameCache | None = None,
     ) -> None:
         self.store = store
+        self.frame_cache = frame_cache  # decoded frames of earlier epochs (recap_core/store/frame_cache.py)
         self.cameras = tuple(cameras)
         self.image_size = int(image_size)
         self.versions = dict(versions)
@@ -215,7 +219,32 @@ class StreamingStepReader:
             is_correction=is_correction,
             episodes=self.episodes[rows.tolist()],
         )
-        return with_step_images(self.dataset, steps, self.cameras, self.image_size or None)
+        return self._with_frames(steps)
+
+    def _with_frames(self, steps: StepArrays) -> StepArrays:
+        """``steps`` with their cameras' frames: from the frame cache when every episode of the shard
+        is there (no decoding), else decoded from the table and each episode's frames cached."""
+        cache = self.frame_cache
+        if not self.cameras or cache is None or "content_hash" not in steps.episodes.columns:
+            return with_step_images(self.dataset, steps, self.cameras, self.image_size or None)
+        hashes = steps.episodes["content_hash"].to_list()
+        lengths = steps.episodes["length"].to_list()
+        size = self.image_size
+        cached = {
+            camera: [
+                cache.get(h, camera, size, n) if size else None for h, n in zip(hashes, lengths, strict=True)
+            ]
+            for camera in self.cameras
+        }
+        if size and all(frames is not None for per_episode in cached.values() for frames in per_episode):
+            return steps.with_images({camera: np.concatenate(cached[camera]) for camera in self.cameras})
+        images = load_step_images(self.dataset, steps, self.cameras, size or None)
+        bounds = np.concatenate([[0], np.cumsum(lengths)])
+        for camera, frames in images.items():
+            for i, content_hash in enumerate(hashes):
+                if cached[camera][i] is None:
+                    cache.put(content_hash, camera, frames[bounds[i] : bounds[i + 1]])
+        return steps.with_images(images)
 
     def _read_positions(self, positions: np.ndarray) -> pyarrow.Table:
         """Rows at ``positions``, in that order. Long contiguous ranges are scanned (offset / limit, about

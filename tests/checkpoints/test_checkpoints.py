@@ -200,7 +200,9 @@ def test_cli_bench_and_inspect_print_json(tmp_path: Path) -> None:
         "policy_act_batch32_beta1_ms",
     ):
         assert numbers[key] > 0
-    assert numbers["images"]["image_size"] == 64 and numbers["images"]["policy_training_samples_per_s"] > 0
+    images = numbers["images"]
+    assert images["image_size"] == 64 and images["now"]["policy_training_samples_per_s"] > 0
+    assert images["now"]["encoder_width"] == 16 and images["before"]["encoder_width"] == 32
     train_value_function(_steps(), value_config(), out_dir=tmp_path / "v")
     result = runner.invoke(app, ["checkpoints", "inspect", str(tmp_path / "v")])
     assert result.exit_code == 0, result.output

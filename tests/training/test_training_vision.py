@@ -259,6 +259,40 @@ def test_store_loads_the_frames_a_network_reads_in_memory_and_streamed(hidden_go
         store.load_steps(task=HIDDEN_GOAL, cameras=("top",), image_size=64)
 
 
+def test_streamed_frames_come_from_the_frame_cache_after_the_first_read_and_are_the_same(
+    hidden_goal_store, tmp_path
+) -> None:
+    from recap_core.store.frame_cache import FrameCache
+    from recap_core.store.streaming import StreamingStepReader
+
+    store, _ = hidden_goal_store
+    versions = store.versions()
+    selection = store.episodes(task=HIDDEN_GOAL, versions=versions).frame
+    uncached = StreamingStepReader(store, selection, versions, 64 * 2**20, ("top",), 32)
+    cache = FrameCache(tmp_path / "frames")
+    reader = StreamingStepReader(store, selection, versions, 64 * 2**20, ("top",), 32, cache)
+    rows = np.arange(2, 12)
+    expected = uncached.read(rows).images["top"]
+    np.testing.assert_array_equal(reader.read(rows).images["top"], expected)  # decoded, then cached
+    assert (cache.hits, cache.misses) == (0, 10)
+    np.testing.assert_array_equal(reader.read(rows).images["top"], expected)  # from the cache alone
+    assert (cache.hits, cache.misses) == (10, 10)
+    # another shard: cached episodes and new ones mixed; the new ones are decoded and cached too
+    np.testing.assert_array_equal(
+        reader.read(np.arange(8, 16)).images["top"], uncached.read(np.arange(8, 16)).images["top"]
+    )
+    assert len(list((tmp_path / "frames").rglob("*.npy"))) == 14 and not list(
+        (tmp_path / "frames").rglob("*.partial")
+    )
+    # an entry of the wrong shape (a file cut short, replaced) is a miss, decoded and written again
+    victim = next((tmp_path / "frames").rglob("*.npy"))
+    np.save(victim, np.zeros((1, 32, 32, 3), np.uint8))
+    np.testing.assert_array_equal(
+        reader.read(np.arange(0, 20)).images["top"], uncached.read(np.arange(0, 20)).images["top"]
+    )
+    assert np.load(victim).shape[0] > 1
+
+
 def _final_distances(policy, task, seeds: list[int]) -> np.ndarray:
     """How far from its goal each episode ends (the goal is read from the environment, not the policy)."""
     from recap_core.sim.rollouts import RolloutConfig, run_policy
