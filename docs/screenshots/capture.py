@@ -4,6 +4,14 @@ Needs the Debian package `chromium` and `pip install playwright` (driving the sy
 download), and a running `recap ui --port PORT` whose instance holds a finished `recap run`:
 
     recap run && (recap ui --port 3000 &) && python docs/screenshots/capture.py --port 3000
+
+The job's Runs tab and a stale iteration (``job-runs.png``, ``stale-iteration.png``) were captured on an
+instance where iteration 2 of push-v3 was re-run with changed settings after a 3-iteration run, so
+iteration 3, trained on the old pi^2's rollouts, is stale:
+
+    recap run --preset tiny --tasks push-v3 --iterations 3
+    recap iterate --task push-v3 --iteration 2 --preset tiny-with-longer-finetuning.yaml
+    python docs/screenshots/capture.py --port 3000 --stale-partition "3|push-v3"
 """
 
 from __future__ import annotations
@@ -42,7 +50,7 @@ def _show_first_plot(page: Page) -> None:
     page.wait_for_timeout(2000)
 
 
-def capture(port: int) -> list[Path]:
+def capture(port: int, stale_partition: str | None = None) -> list[Path]:
     shots: list[Path] = []
     partition = PARTITION.replace("|", "%7C")
     with sync_playwright() as playwright:
@@ -61,6 +69,12 @@ def capture(port: int) -> list[Path]:
         _shot(page, "checks", shots)
         _open(page, "/locations/recap/schedules/nightly_recap")
         _shot(page, "schedule", shots)
+        _open(page, "/locations/recap/jobs/recap_iteration/runs")
+        _shot(page, "job-runs", shots)  # CLI runs carry the code location's origin, so the job lists them
+        if stale_partition:
+            stale = stale_partition.replace("|", "%7C")
+            _open(page, f"/assets/experience?view=partitions&partition={stale}")
+            _shot(page, "stale-iteration", shots)
         browser.close()
     return shots
 
@@ -68,5 +82,7 @@ def capture(port: int) -> list[Path]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=3000)
-    for shot in capture(parser.parse_args().port):
+    parser.add_argument("--stale-partition", default=None, help='e.g. "3|push-v3" (see above)')
+    arguments = parser.parse_args()
+    for shot in capture(arguments.port, arguments.stale_partition):
         print(shot)
