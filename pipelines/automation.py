@@ -2,10 +2,12 @@
 
 Dagster cannot build a schedule from dynamic partitions, so both compute the partitions themselves: each
 task's next iteration is one past its newest evaluated one (assets/partitions.py), added as a dynamic
-partition before its run is requested. A tick never requests an evaluated partition. A task partition
-that cannot run (a name outside the names' rule, a typo added in the UI's launch dialog: neither
-simulated nor with stored episodes, or a task without demonstrations for its iteration 0) is skipped
-with a warning that names it, and the other tasks run.
+partition before its run is requested. A tick never requests an evaluated partition, nor one whose run
+is still queued or running (a tick that comes before the last one's run has ended: every minute in a
+test, or after a night's backlog in production). A task partition that cannot run (a name outside the
+names' rule, a typo added in the UI's launch dialog: neither simulated nor with stored episodes, or a
+task without demonstrations for its iteration 0) is skipped with a warning that names it, and the other
+tasks run.
 """
 
 import json
@@ -46,6 +48,35 @@ def runnable_tasks(
     return plan, skipped
 
 
+IN_PROGRESS = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+
+
+def partitions_in_progress(instance: dg.DagsterInstance) -> dict[str, str]:
+    """Partition key -> id of a run of the iteration job that has not ended yet (queued or running)."""
+    runs = instance.get_runs(dg.RunsFilter(job_name=iteration_job.name, statuses=IN_PROGRESS))
+    return {run.tags["dagster/partition"]: run.run_id for run in runs if "dagster/partition" in run.tags}
+
+
+def without_runs_in_progress(
+    instance: dg.DagsterInstance, plan: dict[str, int]
+) -> tuple[dict[str, int], str]:
+    """``plan`` without the partitions whose run has not ended; and what was left out, for the tick's log.
+    Their tasks' next iteration is still the same one (it is not evaluated yet), so asking again would
+    queue a second run of the same partition."""
+    running = partitions_in_progress(instance)
+    busy = {task: running[key] for task, it in plan.items() if (key := partition_key(task, it)) in running}
+    note = "; ".join(
+        f"{partition_key(t, plan[t])} is already queued or running (run {busy[t]})" for t in busy
+    )
+    return {task: it for task, it in plan.items() if task not in busy}, note
+
+
 def _requests(plan: dict[str, int], reason: str) -> list[dg.RunRequest]:
     return [
         dg.RunRequest(
@@ -76,8 +107,11 @@ def nightly_recap(context: dg.ScheduleEvaluationContext, recap: RecapResource):
     tasks = set(recap.settings().tasks) | set(context.instance.get_dynamic_partitions(TASKS.name))
     plan, skipped = runnable_tasks(context.instance, recap, tasks)
     message = _warn_skipped(context, skipped)
+    plan, busy = without_runs_in_progress(context.instance, plan)
+    if busy:
+        context.log.info(busy)
     if not plan:
-        return dg.SkipReason(message or "no task to run")
+        return dg.SkipReason("; ".join(m for m in (message, busy) if m) or "no task to run")
     for task, iteration in plan.items():
         register_partitions(context.instance, [task], [iteration])
     night = context.scheduled_execution_time.strftime("%Y-%m-%d")
@@ -94,6 +128,9 @@ def new_fleet_data(context: dg.SensorEvaluationContext, recap: RecapResource):
     if not new:
         return dg.SkipReason("no new datasets in the drop folder")
     plan = {task: next_iteration(context.instance, task) for task in sorted({d.task for d in new})}
+    # never a second run of a partition that is queued or running; the datasets stay pending (not yet
+    # stored) and the task's next iteration ingests them
+    plan, _ = without_runs_in_progress(context.instance, plan)
     names = "+".join(sorted(d.name for d in new))
     return dg.SensorResult(
         run_requests=_requests(plan, f"fleet-{names}"),

@@ -11,7 +11,9 @@ from store_helpers import write_lerobot_dataset
 
 from assets.partitions import ITERATIONS, TASKS, next_iteration
 from assets.resources import RecapResource
-from pipelines.automation import new_fleet_data, nightly_recap, runnable_tasks
+from pipelines.automation import new_fleet_data, nightly_recap, partitions_in_progress, runnable_tasks
+from pipelines.definitions import defs
+from pipelines.jobs import iteration_job
 
 
 @pytest.fixture
@@ -99,6 +101,32 @@ def test_after_a_single_task_iterate_the_tick_requests_only_unevaluated_iteratio
     _materialised(instance, "evaluation", "0|reach-v3")
     tick = _schedule(instance, recap, 26)
     assert sorted(r.partition_key for r in tick) == ["1|reach-v3", "4|push-v3"]
+
+
+def test_a_tick_never_requests_a_partition_whose_run_is_still_queued_or_running(instance, recap):
+    """A tick that came before the previous tick's run of a task had ended asked for that task's iteration
+    again (it is not evaluated yet, so it is still the next one): two runs of one partition. It now
+    leaves it to that run; a run that has ended (here: failed) does not hold the partition."""
+    _materialised(instance, "policy_pretrained")
+    _demos(recap, "reach-v3", "push-v3")
+    _materialised(instance, "evaluation", "0|push-v3")
+
+    job = defs.resolve_job_def(iteration_job.name)
+
+    def run_of(partition: str, status: dg.DagsterRunStatus) -> dg.DagsterRun:
+        return instance.create_run_for_job(job, tags={"dagster/partition": partition}, status=status)
+
+    queued = run_of("0|reach-v3", dg.DagsterRunStatus.NOT_STARTED)  # created, not yet launched
+    assert partitions_in_progress(instance) == {"0|reach-v3": queued.run_id}
+    assert [r.partition_key for r in _schedule(instance, recap, 28)] == ["1|push-v3"]
+    instance.report_run_failed(queued)
+    assert sorted(r.partition_key for r in _schedule(instance, recap, 29)) == ["0|reach-v3", "1|push-v3"]
+    running = run_of("1|push-v3", dg.DagsterRunStatus.STARTED)
+    again = run_of("0|reach-v3", dg.DagsterRunStatus.STARTING)
+    skip = _schedule(instance, recap, 30)
+    assert isinstance(skip, dg.SkipReason)
+    assert f"1|push-v3 is already queued or running (run {running.run_id})" in skip.skip_message
+    assert f"0|reach-v3 is already queued or running (run {again.run_id})" in skip.skip_message
 
 
 def test_a_typo_added_in_the_ui_is_skipped_with_a_warning_and_derails_nothing(instance, recap, capfd):
