@@ -38,8 +38,7 @@ def policy_config(net: dict | None = None, **optimisation) -> PolicyTrainConfig:
     )
 
 
-# the module's fixtures are built once, so its tests run on one xdist worker
-pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.xdist_group("test_checkpoints")]
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _steps(seed: int = 0, n_episodes: int = 12, obs_dim: int = 4):

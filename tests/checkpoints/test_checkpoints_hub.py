@@ -19,9 +19,6 @@ from recap_core.checkpoints.value import ValueFunction
 from recap_core.training import train_policy
 from recap_core.training import train_value_function as train_value
 
-# the module's fixtures are built once, so its tests run on one xdist worker
-pytestmark = pytest.mark.xdist_group("test_checkpoints_hub")
-
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):

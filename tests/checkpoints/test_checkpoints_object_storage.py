@@ -12,10 +12,6 @@ from recap_core.checkpoints.serialise import save_checkpoint
 from recap_core.checkpoints.verification import checkpoint_sha256
 from recap_core.locations import DEFAULT_STUDY, checkpoint_root
 
-# the module's fixtures are built once, so its tests run on one xdist worker
-pytestmark = pytest.mark.xdist_group("test_checkpoints_object_storage")
-
-
 TASK = "reach-v3"
 
 

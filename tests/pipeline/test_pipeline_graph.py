@@ -26,10 +26,6 @@ from recap_core.checkpoints import checkpoint_sha256, read_checkpoint_config
 from recap_core.checkpoints.layout import read_lineage
 from recap_core.ledger import read_ledger
 
-# the module's fixtures are built once, so its tests run on one xdist worker
-pytestmark = pytest.mark.xdist_group("test_pipeline_graph")
-
-
 TASK = "reach-v3"
 
 

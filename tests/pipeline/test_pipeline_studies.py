@@ -15,10 +15,6 @@ from recap_core.loop.evaluation import evaluate_iteration
 from recap_core.loop.seeding import REPLICATE_SEED_STRIDE
 from recap_core.study.experiment import ExperimentPlan
 
-# the module's fixtures are built once, so its tests run on one xdist worker
-pytestmark = pytest.mark.xdist_group("test_pipeline_studies")
-
-
 TASK = "reach-v3"
 
 

@@ -19,9 +19,6 @@ from recap_core.sim import (
     with_max_steps,
 )
 
-# the module's fixtures are built once, so its tests run on one xdist worker
-pytestmark = pytest.mark.xdist_group("test_sim_metaworld")
-
 
 @pytest.fixture(scope="module")
 def push_env() -> MetaWorldEnv:

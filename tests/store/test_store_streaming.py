@@ -16,9 +16,6 @@ from recap_core.store import EpisodeStore
 from recap_core.store.streaming import COPIES_AT_PEAK, StreamingStepReader
 from recap_core.training.sources import in_memory_data, streaming_data
 
-# the module's fixtures are built once, so its tests run on one xdist worker
-pytestmark = pytest.mark.xdist_group("test_store_streaming")
-
 EPISODES = 60
 
 

@@ -30,10 +30,6 @@ from recap_core.study.baselines import BaselineOutcome, audit_baselines, baselin
 from recap_core.study.report import write_report
 from recap_core.training import TrainingHistory
 
-# the module's fixtures are built once, so its tests run on one xdist worker
-pytestmark = pytest.mark.xdist_group("test_study")
-
-
 TASK = "reach-v3"
 ITERATIONS = 1
 

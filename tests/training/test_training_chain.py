@@ -31,10 +31,6 @@ from recap_core.sim import (
 )
 from recap_core.training import PolicyTrainConfig, ValueTrainConfig, train_policy, train_value_function
 
-# the module's fixtures are built once, so its tests run on one xdist worker
-pytestmark = pytest.mark.xdist_group("test_training_chain")
-
-
 warnings.filterwarnings("ignore", message=r"Constant\(s\) may be too high")
 TASK = "drawer-open-v3"
 LOOKAHEAD = 50

@@ -26,8 +26,7 @@ warnings.filterwarnings("ignore", message=r"Constant\(s\) may be too high")
 REACH_PROMPT = "reach the goal position with the gripper"
 
 
-# the module's fixtures are built once, so its tests run on one xdist worker
-pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.xdist_group("test_training_learning")]
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _auc(positive: np.ndarray, negative: np.ndarray) -> float:

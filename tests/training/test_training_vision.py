@@ -31,8 +31,7 @@ HIDDEN_GOAL = "point-reach-hidden-goal"
 QUICK = {"epochs": 2, "batch_size": 32}
 
 
-# the module's fixtures are built once, so its tests run on one xdist worker
-pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.xdist_group("test_training_vision")]
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _value_config(vision: VisionConfig) -> ValueTrainConfig:
