@@ -27,6 +27,7 @@ from recap_core.checkpoints.format import (
     read_checkpoint_config,
 )
 from recap_core.checkpoints.hub_pull import pull_checkpoint
+from recap_core.hub_offline import hub_offline
 
 LIBRARY_NAME = "recap-pipeline"
 
@@ -64,7 +65,11 @@ class RecapHubMixin(
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | Path, **kwargs: Any) -> Self:
-        """huggingface_hub's loader, with a missing offline copy named like a local load names it."""
+        """huggingface_hub's loader, with a missing offline copy named like a local load names it, and
+        HF_HUB_OFFLINE read when it is called (``hub_offline``: the mixin would ask the network for
+        config.json first, and with no network wait ~20 s for its retries)."""
+        if kwargs.get("local_files_only") is None:
+            kwargs["local_files_only"] = hub_offline()
         try:
             return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
         except LocalEntryNotFoundError as error:

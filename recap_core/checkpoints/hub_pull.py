@@ -13,6 +13,7 @@ from huggingface_hub.errors import LocalEntryNotFoundError
 
 from recap_core.checkpoints.format import TRANSFER_FILES, read_checkpoint_config
 from recap_core.checkpoints.verification import checkpoint_sha256
+from recap_core.hub_offline import hub_offline
 
 
 def pull_checkpoint(
@@ -28,8 +29,10 @@ def pull_checkpoint(
 ) -> Path:
     """Download (or resolve from the local cache / ``local_dir`` when offline) a checkpoint directory.
 
-    ``local_files_only`` None follows huggingface_hub's HF_HUB_OFFLINE setting.
+    ``local_files_only`` None follows HF_HUB_OFFLINE as it is when this is called (``hub_offline``).
     """
+    if local_files_only is None:
+        local_files_only = hub_offline()
     try:
         folder = snapshot_download(
             repo_id,
@@ -37,7 +40,7 @@ def pull_checkpoint(
             cache_dir=cache_dir,
             local_dir=local_dir,
             allow_patterns=TRANSFER_FILES,
-            local_files_only=bool(local_files_only),
+            local_files_only=local_files_only,
             token=token,
             endpoint=endpoint,
         )

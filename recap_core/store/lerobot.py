@@ -102,9 +102,9 @@ def resolve(
 ) -> tuple[Path, str]:
     """A local directory as is, otherwise a Hub dataset repo id through the huggingface_hub cache.
 
-    ``snapshot_download`` honours HF_HUB_OFFLINE (then only the local cache is used) and fetches the
-    metadata and parquet files, and the mp4 files under videos/ unless ``fetch_videos`` is False (they
-    are most of a dataset's size, and a state-only import does not read them).
+    HF_HUB_OFFLINE, as it is when this is called, means the local cache only (``hub_offline``); else
+    it fetches the metadata and parquet files, and the mp4 files under videos/ unless ``fetch_videos``
+    is False (they are most of a dataset's size, and a state-only import does not read them).
     """
     path = Path(source).expanduser()
     if path.exists():
@@ -118,6 +118,8 @@ def resolve(
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
 
+    from recap_core.hub_offline import hub_offline
+
     try:
         local = snapshot_download(
             source,
@@ -125,6 +127,7 @@ def resolve(
             revision=revision,
             cache_dir=cache_dir,
             allow_patterns=["meta/*", "meta/**", "data/**", *(["videos/**"] if fetch_videos else [])],
+            local_files_only=hub_offline(),
         )
     except (LocalEntryNotFoundError, OfflineModeIsEnabled, HfHubHTTPError) as error:
         raise LeRobotFormatError(
