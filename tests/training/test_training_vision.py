@@ -130,31 +130,25 @@ def test_mismatched_camera_layouts_are_refused_naming_both(tmp_path: Path) -> No
         ValueTrainConfig(**QUICK, architecture=ValueNetConfig(**NET, images=CAMERA)),
         out_dir=tmp_path / "v",
     )
+
+    def finetune(images: VisionConfig) -> None:
+        config = ValueTrainConfig(**QUICK, architecture=ValueNetConfig(**NET, images=images))
+        train_value_function(steps, config, init_from=tmp_path / "v")
+
     other = VisionConfig(cameras=("wrist",), image_size=32, feature_dim=8, encoder_width=4, shift_pad=2)
     with pytest.raises(
         ValueError,
         match=r"expects cameras \['top'\] at 16x16x3 px rendered fast \(encoder 'conv'\), got cameras \['w",
     ):
-        train_value_function(
-            steps,
-            ValueTrainConfig(**QUICK, architecture=ValueNetConfig(**NET, images=other)),
-            init_from=tmp_path / "v",
-        )
+        finetune(other)
     # frames rendered at another quality are another input distribution: refused like another camera
-    shaded = dataclasses.replace(CAMERA, render_quality=("presentation",))
     with pytest.raises(
         ValueError,
         match=r"rendered fast \(encoder 'conv'\), got cameras \['top'\] at 16x16x3 px rendered presentation",
     ):
-        train_value_function(
-            steps,
-            ValueTrainConfig(**QUICK, architecture=ValueNetConfig(**NET, images=shaded)),
-            init_from=tmp_path / "v",
-        )
+        finetune(dataclasses.replace(CAMERA, render_quality=("presentation",)))
     with pytest.raises(ValueError, match=r"expects cameras \['top'\].*got no cameras \(state only\)"):
-        train_value_function(
-            steps, ValueTrainConfig(**QUICK, architecture=ValueNetConfig(**NET)), init_from=tmp_path / "v"
-        )
+        finetune(VisionConfig())
     vf = load_value_function(tmp_path / "v")
     with pytest.raises(ValueError, match=r"no frames of camera\(s\) \['top'\] \(loaded: \['wrist'\]\)"):
         predict_values(vf, _steps_with_frames(cameras=("wrist",)))
