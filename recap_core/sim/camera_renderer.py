@@ -5,7 +5,8 @@ Gymnasium's own renderer draws at MuJoCo's default quality only; this one applie
 environment's own corrections (Meta-World's upside-down corner cameras) apply unchanged. It owns its
 OpenGL context, made from the backend MUJOCO_GL names when the renderer is created (``mujoco.Renderer``
 would use the backend chosen when mujoco was first imported, which in a worker can be before MUJOCO_GL
-is set), and makes it current before every frame, so several renderers share a process.
+is set), and makes it current before every frame, so several renderers share a process. The OpenGL
+and MuJoCo contexts are freed with the renderer (both free themselves when collected).
 """
 
 from __future__ import annotations
@@ -66,7 +67,3 @@ class CameraRenderer:
         mujoco.mjr_render(self._viewport, self._scene, self._gpu)
         mujoco.mjr_readPixels(self._pixels, None, self._viewport, self._gpu)
         return self._pixels[::-1].copy()  # OpenGL's first row is the bottom one; gymnasium flips it too
-
-    def close(self) -> None:
-        self._gpu.free()
-        self._context.free()

@@ -224,21 +224,18 @@ class StreamingStepReader:
     def _with_frames(self, steps: StepArrays) -> StepArrays:
         """``steps`` with their cameras' frames: from the frame cache when every episode of the shard
         is there (no decoding), else decoded from the table and each episode's frames cached."""
-        cache = self.frame_cache
-        if not self.cameras or cache is None or "content_hash" not in steps.episodes.columns:
-            return with_step_images(self.dataset, steps, self.cameras, self.image_size or None)
+        cache, size = self.frame_cache, self.image_size
+        if not self.cameras or cache is None or not size or "content_hash" not in steps.episodes.columns:
+            return with_step_images(self.dataset, steps, self.cameras, size or None)
         hashes = steps.episodes["content_hash"].to_list()
         lengths = steps.episodes["length"].to_list()
-        size = self.image_size
         cached = {
-            camera: [
-                cache.get(h, camera, size, n) if size else None for h, n in zip(hashes, lengths, strict=True)
-            ]
+            camera: [cache.get(h, camera, size, n) for h, n in zip(hashes, lengths, strict=True)]
             for camera in self.cameras
         }
-        if size and all(frames is not None for per_episode in cached.values() for frames in per_episode):
+        if all(frames is not None for per_episode in cached.values() for frames in per_episode):
             return steps.with_images({camera: np.concatenate(cached[camera]) for camera in self.cameras})
-        images = load_step_images(self.dataset, steps, self.cameras, size or None)
+        images = load_step_images(self.dataset, steps, self.cameras, size)
         bounds = np.concatenate([[0], np.cumsum(lengths)])
         for camera, frames in images.items():
             for i, content_hash in enumerate(hashes):
