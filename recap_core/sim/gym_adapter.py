@@ -60,6 +60,8 @@ class GymnasiumEnv:
         ``rgb_array`` rendering (an environment without MuJoCo, such as the point mass, which has no
         render quality to choose). ``quality``: see ``set_render_quality``."""
         self.env.render_mode = "rgb_array"
+        if (int(width), int(height)) != self._size:
+            self._renderers.clear()  # made for the old frame size
         self._size = (int(width), int(height))
         self.set_render_quality(quality)
         renderer = getattr(self.env, "mujoco_renderer", None)
