@@ -144,6 +144,8 @@ def test_recorded_cameras_render_fast_and_presentation_is_exactly_gymnasiums_ren
     np.testing.assert_array_equal(frames["topview"], _render(raw, "topview", PRESENTATION))
     assert not np.array_equal(frames["corner"], _render(raw, "corner", PRESENTATION))
     np.testing.assert_array_equal(frames["corner"], _render(raw, "corner", FAST)[::-1])  # upright
+    raw.enable_rendering(32, 32, "corner", FAST)  # another size: renderers of the new size
+    assert raw.render().shape == (32, 32, 3)
 
 
 def _render(env, camera, quality):
