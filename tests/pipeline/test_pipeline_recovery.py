@@ -11,12 +11,14 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import dagster as dg
 import pytest
 from pipeline_helpers import project_env, unresolved_references
 
 from assets.resources import RecapResource
+from pipelines.instance import initialise_storage
 from pipelines.recovery import recover_dead_runs
 
 TASK = "reach-v3"
@@ -100,6 +102,8 @@ def _kill_inside_training(instance: dg.DagsterInstance, child: subprocess.Popen)
 
 
 def test_a_run_killed_inside_a_training_step_does_not_block_the_next(env, monkeypatch):
+    # as every recap command does first: the child and this test open the fresh home at the same moment
+    initialise_storage(Path(env["DAGSTER_HOME"]))
     child = _start(CHILD, env)
     monkeypatch.setenv("DAGSTER_HOME", env["DAGSTER_HOME"])
     try:
