@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from recap_core.sim.environment import TaskSpec
 from recap_core.sim.operator import DemoConfig, collect_demos
 from recap_core.sim.rollouts import RolloutConfig, run_policy
 from recap_core.sim.supervisor import SupervisorConfig
@@ -141,18 +142,17 @@ def bench_render(task_name: str = "push-v3", episodes: int = 2, max_steps: int =
             results[f"frames_per_s_{size}px_{name}"] = round(fps, 1)
         fast, before = results[f"frames_per_s_{size}px_fast"], results[f"frames_per_s_{size}px_before"]
         results[f"speedup_{size}px"] = round(float(fast) / float(before), 2)  # type: ignore[arg-type]
-    start = time.perf_counter()
-    demos = list(collect_demos(task, seeds, DemoConfig()))
-    results["demo_steps_per_s_no_camera"] = round(
-        sum(d.length for d in demos) / (time.perf_counter() - start), 1
-    )
+    results["demo_steps_per_s_no_camera"] = _demo_steps_per_second(task, seeds)
     for quality in ("fast", "presentation"):
         rendering = with_cameras(task, CameraSpec((camera,), 64, (quality,)))
-        start = time.perf_counter()
-        demos = list(collect_demos(rendering, seeds, DemoConfig()))
-        seconds = time.perf_counter() - start
-        results[f"demo_steps_per_s_64px_{quality}"] = round(sum(d.length for d in demos) / seconds, 1)
+        results[f"demo_steps_per_s_64px_{quality}"] = _demo_steps_per_second(rendering, seeds)
     return results
+
+
+def _demo_steps_per_second(task: TaskSpec, seeds: Sequence[int]) -> float:
+    start = time.perf_counter()
+    demos = list(collect_demos(task, seeds, DemoConfig()))
+    return round(sum(d.length for d in demos) / (time.perf_counter() - start), 1)
 
 
 def _frames_per_second_in_a_process(
@@ -160,7 +160,7 @@ def _frames_per_second_in_a_process(
 ) -> float:
     env = {**os.environ, "LP_NUM_THREADS": lp_threads}
     code = (
-        "import sys; from recap_core.bench.collect import frames_per_second; "
+        "from recap_core.bench.collect import frames_per_second; "
         f"print(frames_per_second({task_name!r}, {camera!r}, {size}, {quality!r}))"
     )
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
