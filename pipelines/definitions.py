@@ -10,6 +10,7 @@ from assets.advantages import advantages
 from assets.baselines import baselines
 from assets.collecting_policy import collecting_policy
 from assets.demonstrations import demonstrations
+from assets.deployment import deployment
 from assets.evaluation import evaluation
 from assets.experience import experience
 from assets.indicators import indicators
@@ -37,6 +38,7 @@ ALL_ASSETS = [
     indicators,
     policy,
     evaluation,
+    deployment,
     baselines,
     experiment_report,
 ]

@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from pipelines.cli import pipeline, sim, store
+from pipelines.cli import pipeline, serve, sim, store
 from pipelines.cli.bench import bench_app
 from pipelines.cli.checkpoints import checkpoints_app
 from pipelines.cli.options import FAILURE_EXIT, USER_ERROR_EXIT, command_group
@@ -38,6 +38,9 @@ app.command("query")(store.query)
 app.command("tasks")(sim.tasks)
 app.add_typer(sim.collect_app, name="collect")
 app.command("evaluate")(sim.evaluate_command)
+# robots: serving pi^k and the pointer it follows
+app.command("serve")(serve.serve)
+app.add_typer(serve.deploy_app, name="deploy")
 # checkpoints and benchmarks
 app.add_typer(checkpoints_app, name="checkpoints")
 app.add_typer(bench_app, name="bench")

@@ -41,7 +41,9 @@ KindOption = Annotated[str, typer.Option(help="demo | autonomous | intervention"
 MaxStepsOption = Annotated[
     int | None, typer.Option("--max-steps", help="Episode limit (default: the task's registered one).")
 ]
-PolicyOption = Annotated[str, typer.Option("--policy", help="Policy checkpoint directory.")]
+PolicyOption = Annotated[
+    str, typer.Option("--policy", help="Policy checkpoint directory, or ws://host:port of a served policy.")
+]
 NumEnvsOption = Annotated[int, typer.Option(help="Environments stepped together.")]
 ExecuteStepsOption = Annotated[int | None, typer.Option(help="Actions executed per chunk (default: all).")]
 WorkersOption = Annotated[int, typer.Option(help="Environment worker processes (0 = in-process).")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from itertools import islice
 from pathlib import Path
 from typing import Annotated
@@ -12,7 +13,6 @@ import typer
 
 from pipelines.cli.options import (
     USER_ERROR_EXIT,
-    BetaOption,
     ExecuteStepsOption,
     MaxStepsOption,
     NumEnvsOption,
@@ -35,16 +35,37 @@ def _task(name: str, max_steps: int | None):
         raise typer.Exit(code=USER_ERROR_EXIT) from error
 
 
-def _load_policy(path: str, beta: float):
-    """The trained flow-matching policy; imported lazily so `recap collect demos` never loads torch models."""
+def _load_policy(path: str, beta: float | None):
+    """The trained flow-matching policy, or a served one for ``ws://host:port`` (`recap serve`, or any
+    openpi-protocol server); imported lazily so `recap collect demos` never loads torch models."""
+    from recap_core.serving.client import is_remote
+
+    if is_remote(path):
+        return _remote_policy(path, beta)
     from recap_core.checkpoints import load_policy
-    from recap_core.loop.collection import policy_label
+    from recap_core.checkpoints.labels import policy_label
 
     checkpoint = Path(path)
     if not checkpoint.is_dir():
         typer.echo(f"error: policy checkpoint {path} is not a directory", err=True)
         raise typer.Exit(code=USER_ERROR_EXIT)
-    return load_policy(checkpoint, beta=beta), policy_label(checkpoint)
+    return load_policy(checkpoint, beta=1.0 if beta is None else beta), policy_label(checkpoint)
+
+
+def _remote_policy(url: str, beta: float | None):
+    """A served policy; the server samples it with its own beta (``beta``, when given, must be it)."""
+    from recap_core.serving.client import RemotePolicy
+    from recap_core.serving.server import API_KEY_VARIABLE
+
+    remote = RemotePolicy(url, api_key=os.environ.get(API_KEY_VARIABLE) or None)
+    served_beta = float(remote.client.metadata.get("beta", 1.0))
+    if beta is not None and beta != served_beta:
+        remote.close()
+        raise ValueError(
+            f"--beta {beta:g}: {url} samples with beta {served_beta:g}; "
+            "set it on the server (recap serve --beta)"
+        )
+    return remote, remote.label
 
 
 def _store_in_batches(episodes, store_uri: str | None, total: int, desc: str, batch: int = 25) -> dict:
@@ -129,7 +150,10 @@ def collect_rollouts_command(
     num_envs: NumEnvsOption = 16,
     execute_steps: ExecuteStepsOption = None,
     workers: WorkersOption = 2,
-    beta: BetaOption = 1.0,
+    beta: Annotated[
+        float | None,
+        typer.Option(help="Classifier-free guidance weight (default 1; a served policy: the server's)."),
+    ] = None,
     max_steps: MaxStepsOption = None,
     store: StoreOption = None,
 ) -> None:
@@ -210,13 +234,19 @@ def evaluate_command(
     from recap_core.sim.rollouts import require_policy_fits
 
     pipeline = read_preset(preset)  # what the pipeline's evaluation of this preset uses
+    from recap_core.serving.client import is_remote
+
+    remote = is_remote(policy)
+    requested_beta = beta
     beta = pipeline.beta if beta is None else beta
     if reset_seconds is None:  # count robot time as the pipeline's evaluations do
         reset_seconds = pipeline.reset_time_s
     if videos < 0 or video_size < 16:
         raise typer.BadParameter(f"--videos must be >= 0 and --video-size >= 16, got {videos}, {video_size}")
     spec = _task(task, max_steps)
-    chunk_policy, checkpoint_name = _load_policy(policy, beta)
+    chunk_policy, checkpoint_name = _load_policy(policy, requested_beta if remote else beta)
+    if remote:
+        beta = float(chunk_policy.client.metadata.get("beta", 1.0))
     require_policy_fits(chunk_policy, spec)  # before any environment starts
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     directory = output_dir or data_root() / "eval" / task / stamp

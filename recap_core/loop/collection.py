@@ -7,13 +7,12 @@ the store skips them: re-materialising a collection stage never duplicates data.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pyarrow as pa
 
-from recap_core.checkpoints import checkpoint_sha256, load_policy
+from recap_core.checkpoints import load_policy
+from recap_core.checkpoints.labels import policy_label
 from recap_core.episode import stable_episode_id
 from recap_core.loop.context import RunContext
 from recap_core.loop.fleet import ingest_pending
@@ -94,23 +93,6 @@ def record_collected_seeds(
         schema=ROLLOUT_SEEDS_ARROW_SCHEMA,
     )
     store.write_derived(ROLLOUT_SEEDS, table, ROLLOUT_SEEDS_KEY)
-
-
-VERSION_FOLDER = re.compile(r"\.[^.]+\.[0-9a-f]{12}")  # atomic_directory's hidden versions
-
-
-def policy_label(path: Path) -> str:
-    """``collected_by`` of a rollout: which checkpoint (and exact weights) drove the robot.
-
-    The one label every collector writes (the pipeline and `recap collect rollouts`), so the same
-    rollouts get the same episode ids whichever way they were collected. A checkpoint reached through
-    its version folder (``.iteration-001.<uuid>``, where the ``iteration-001`` link points) is named by
-    the link.
-    """
-    name = path.name
-    if name.startswith(".") and VERSION_FOLDER.fullmatch(name):
-        name = name[1:].split(".")[0]
-    return f"policy:{path.parent.name}/{name}@{checkpoint_sha256(path)[:12]}"
 
 
 def collect_iteration_experience(

@@ -59,6 +59,9 @@ class LoopSettings:
     beta: float = 1.0
     max_steps: int | None = None
     reset_time_s: float = 5.0
+    # The deployment gate: pi^k goes to the robots (the serving pointer) only if its held-out success
+    # rate is at least the deployed version's, on the same seeds and beta, minus this margin.
+    deploy_margin: float = 0.05
     rollout_seed_stride: int = 10_000
     demo_seed_start: int = 0
     seed: int = 0

@@ -24,6 +24,7 @@ CPU_ONLY = {
     "demonstrations",
     "experience",
     "evaluation",
+    "deployment",
     "advantages",
     "indicators",
     "pretraining_indicators",

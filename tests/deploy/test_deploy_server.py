@@ -181,7 +181,7 @@ def test_a_server_queues_restarts_and_runs_the_nightly_tick_per_task_on_postgres
     assert len(processes[pretraining]) == 4 and len(set(processes[pretraining])) == 4
     nightly_processes = [set(processes[r.run_id]) for r in finished]
     assert all(len(p) == 1 for p in nightly_processes) and len(set.union(*nightly_processes)) == len(finished)
-    assert all(len(processes[r.run_id]) == 6 for r in finished)  # the iteration's six asset steps
+    assert all(len(processes[r.run_id]) == 7 for r in finished)  # the iteration's seven asset steps
     assert os.getpid() not in pids.values() and not set.union(*nightly_processes) & set(
         processes[pretraining]
     )

@@ -197,7 +197,7 @@ def test_every_asset_check_is_described_and_correctness_checks_block():
         if isinstance(a, dg.AssetsDefinition)  # not the external collecting_policy
         for spec in a.check_specs
     }
-    assert len(specs) == 8
+    assert len(specs) == 9
     assert all(spec.description for spec in specs.values()), [
         k for k, s in specs.items() if not s.description
     ]

@@ -154,6 +154,27 @@ def test_every_iteration_is_evaluated_into_the_ledger(loop):
     assert _checks(instance, "evaluation") == {"evaluated_on_held_out_seeds": True}
 
 
+def test_each_evaluated_iteration_is_gated_into_the_serving_pointer(loop):
+    """pi^0 is the first deployment; pi^1 is published only if its held-out success is within the margin
+    of pi^0's on the same seeds, and the step's metadata carries the numbers it decided on."""
+    from recap_core.serving.deployment import DeploymentPointer
+
+    recap, instance, _, _ = loop
+    pointer = DeploymentPointer(recap.checkpoint_layout().root, TASK)
+    first = latest_metadata(instance, "deployment", f"0|{TASK}")
+    assert first["published"] and first["reason"] == "first deployment of the task"
+    history = pointer.history()
+    assert history[0].iteration == 0 and history[0].version == 1
+    assert history[0].sha256 == latest_metadata(instance, "policy", f"0|{TASK}")["checkpoint_sha256"]
+    ledger = read_ledger(recap.ledger()).filter(task=TASK, method="recap").sort("iteration")
+    rates = ledger["success_rate"].to_list()
+    second = latest_metadata(instance, "deployment", f"1|{TASK}")
+    assert (second["candidate_success_rate"], second["deployed_success_rate"]) == (rates[1], rates[0])
+    assert second["published"] == (rates[1] >= rates[0] - second["margin"]) and second["margin"] == 0.05
+    assert pointer.current().iteration == (1 if second["published"] else 0)
+    assert second["serving_version"] == pointer.current().version
+
+
 def test_rematerialising_an_iteration_is_idempotent(loop):
     """Nothing is added twice, and an unchanged iteration retrains into exactly the checkpoints it had:
     the same content sha256, the same version folders, the same single ledger row."""

@@ -125,8 +125,8 @@ def test_unknown_task_is_a_clear_error(recap_home):
 def test_the_cli_and_the_pipeline_label_rollouts_alike(recap_home):
     """`recap collect rollouts` used to label rollouts with the resolved hidden version folder of the
     checkpoint link, so the same rollouts got other episode ids than the pipeline's. One label now."""
+    from recap_core.checkpoints.labels import policy_label
     from recap_core.checkpoints.layout import CheckpointLayout
-    from recap_core.loop.collection import policy_label
 
     runner = CliRunner()
     assert runner.invoke(app, ["collect", "demos", "--task", "point-reach", "--episodes", "6"]).exit_code == 0
