@@ -60,7 +60,8 @@ def _nested_policy(old: dict) -> dict:
 def _expected(name: str) -> dict:
     old = json.loads(SNAPSHOT.read_text())[name]
     # settings added after the snapshot, at their defaults
-    old = {**old, "cameras": [], "image_size": 64, "camera_quality": {}, "c_fail": None, "deploy_margin": 0.05}
+    added = {"cameras": [], "image_size": 64, "camera_quality": {}, "c_fail": None, "deploy_margin": 0.05}
+    old = {**old, **added}
     for key in ("value_pretrain", "value_finetune"):
         old[key] = _nested_value(old[key])
     for key in ("policy_pretrain", "policy_finetune"):
