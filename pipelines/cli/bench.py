@@ -27,6 +27,20 @@ def bench_train(
     typer.echo(json.dumps(run_training_benchmark(frames, counts, reader, epochs, batch_size), indent=2))
 
 
+@bench_app.command("serve")
+def bench_serve(
+    requests: int = typer.Option(200, help="Requests per client."),
+    clients: str = typer.Option("1,4", help="Comma-separated numbers of clients at once."),
+    threads: int = typer.Option(1, help="torch threads of the server."),
+) -> None:
+    """`recap serve`: chunks/s, actions/s and round-trip latency for 1 and N robots, state only and one
+    64 px camera; JSON."""
+    from recap_core.bench.serving import run_serving_benchmark
+
+    counts = tuple(int(count) for count in clients.split(","))
+    typer.echo(json.dumps(run_serving_benchmark(requests, counts, threads), indent=2))
+
+
 @bench_app.command("core")
 def bench_core(
     json_output: bool = typer.Option(False, "--json", help="Print JSON only."),
