@@ -18,8 +18,5 @@ def test_bench_serve_prints_throughput_and_latency_per_client_count():
         assert [row["clients"] for row in report[name]] == [1, 2]
         assert [row["requests"] for row in report[name]] == [5, 10]
         for row in report[name]:
-            assert (
-                row["actions_per_s"] == round(row["chunks_per_s"] * 10, 1)
-                or abs(row["actions_per_s"] - row["chunks_per_s"] * 10) < 1
-            )
+            assert abs(row["actions_per_s"] - row["chunks_per_s"] * 10) < 1  # H actions per chunk
             assert 0 < row["latency_ms_p50"] <= row["latency_ms_p95"]
