@@ -127,7 +127,9 @@ def new_fleet_data(context: dg.SensorEvaluationContext, recap: RecapResource):
     new = [d for d in pending_datasets(recap.store(), recap.lerobot_drop_folder) if d.name not in seen]
     if not new:
         return dg.SkipReason("no new datasets in the drop folder")
-    plan = {task: next_iteration(context.instance, task) for task in sorted({d.task for d in new})}
+    plan = {
+        task: next_iteration(context.instance, task) for task in sorted({t for d in new for t in d.tasks})
+    }
     # never a second run of a partition that is queued or running; the datasets stay pending (not yet
     # stored) and the task's next iteration ingests them
     plan, _ = without_runs_in_progress(context.instance, plan)

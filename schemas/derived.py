@@ -15,6 +15,7 @@ INDICATORS = "indicators"
 THRESHOLDS = "thresholds"
 ROLLOUT_SEEDS = "rollout_seeds"  # which initial states of an iteration's rollouts are collected
 FLEET_IMPORTS = "fleet_imports"  # which dropped LeRobot datasets were ingested, into which iteration
+# (the dataset column: its folder name, or "<name>/<task>" per task of a dataset of several tasks)
 PRETRAINING_ITERATION = -1
 
 STEP_KEY = ["task", "iteration", "episode_id", "t"]

@@ -10,7 +10,7 @@ from typing import Annotated
 import polars as pl
 import typer
 
-from pipelines.cli.options import USER_ERROR_EXIT, KindOption, StoreOption, StudyOption, command_group
+from pipelines.cli.options import USER_ERROR_EXIT, StoreOption, StudyOption, command_group
 
 
 def _store(uri: str | None):
@@ -93,9 +93,15 @@ ingest_app = command_group(help="Ingest episodes into the store.")
 @ingest_app.command("lerobot")
 def ingest_lerobot(
     source: Annotated[str, typer.Argument(help="Local LeRobot dataset directory or Hub repo id.")],
-    kind: KindOption,
+    kind: Annotated[
+        str | None,
+        typer.Option(help="demo | autonomous | intervention (default: the dataset's recap_import.json)."),
+    ] = None,
     task: Annotated[
-        str | None, typer.Option(help="Task name (default: a name made from LeRobot's task text).")
+        str | None,
+        typer.Option(
+            help="Task name (default: recap_import.json's, else a name made from LeRobot's task text)."
+        ),
     ] = None,
     success_column: Annotated[
         str | None, typer.Option(help="Success label column, e.g. next.success")
@@ -109,17 +115,17 @@ def ingest_lerobot(
     ] = None,
     iteration: Annotated[int, typer.Option(help="RECAP iteration the data belongs to.")] = 0,
     revision: Annotated[str | None, typer.Option(help="Hub revision (branch, tag or commit).")] = None,
-    state_column: str = "observation.state",
-    action_column: str = "action",
+    state_column: Annotated[str | None, typer.Option(help="Default: observation.state.")] = None,
+    action_column: Annotated[str | None, typer.Option(help="Default: action.")] = None,
     batch_episodes: Annotated[int, typer.Option(help="Episodes per atomic write.")] = 200,
     decode_videos: Annotated[
-        bool,
+        bool | None,
         typer.Option(
             "--decode-videos/--no-decode-videos",
             help="Decode video features into image_<camera> columns (PNG per step); off: states only, "
-            "and a Hub dataset's mp4 files are not downloaded.",
+            "and a Hub dataset's mp4 files are not downloaded (default: on).",
         ),
-    ] = True,
+    ] = None,
     max_abs_value: Annotated[
         float | None,
         typer.Option(
@@ -133,30 +139,40 @@ def ingest_lerobot(
             "frames (default: refuse the dataset)."
         ),
     ] = None,
+    import_file: Annotated[
+        bool,
+        typer.Option(
+            "--import-file/--no-import-file",
+            help="Read the dataset's recap_import.json (written by `recap export lerobot` and by robots) for "
+            "the options not given here.",
+        ),
+    ] = True,
     store: StoreOption = None,
 ) -> None:
-    """Import a LeRobot v3.0 (or v2.1) dataset; already stored episodes are skipped."""
+    """Import a LeRobot v3.0 (or v2.1) dataset; already stored episodes are skipped.
+
+    Options not given take the values of the dataset's recap_import.json, if it has one: a dataset
+    exported by `recap export lerobot` is read back with each episode's task and kind as they were."""
     from tqdm import tqdm
 
     from recap_core.store import EpisodeValidationError
-    from recap_core.store.lerobot import LeRobotFormatError, LeRobotOptions, iter_episodes, open_dataset
+    from recap_core.store.lerobot import LeRobotFormatError, iter_episodes, open_dataset
 
     if batch_episodes < 1:
         typer.echo(f"error: --batch-episodes must be >= 1, got {batch_episodes}", err=True)
         raise typer.Exit(code=USER_ERROR_EXIT)
-    options = LeRobotOptions(
-        kind=kind,
-        task=task,
-        success_column=success_column,
-        assume_success=assume_success,
-        intervention_column=intervention_column,
-        iteration=iteration,
-        state_column=state_column,
-        action_column=action_column,
-        decode_videos=decode_videos,
-        max_abs_value=max_abs_value,
-        success_source=success_from,
-    )
+    given = {
+        "kind": kind,
+        "task": task,
+        "success_column": success_column,
+        "assume_success": assume_success,
+        "intervention_column": intervention_column,
+        "state_column": state_column,
+        "action_column": action_column,
+        "decode_videos": decode_videos,
+        "max_abs_value": max_abs_value,
+        "success_source": success_from,
+    }
     target = _store(store)
     added: list[str] = []
     skipped: list[str] = []
@@ -164,7 +180,8 @@ def ingest_lerobot(
     batch: list = []
     versions: dict[str, int] = target.versions()
     try:
-        dataset = open_dataset(source, revision=revision, fetch_videos=decode_videos)
+        dataset = open_dataset(source, revision=revision, fetch_videos=decode_videos is not False)
+        options = _ingest_options(dataset, given, iteration, import_file)
         if skipped_features := dataset.skipped_features(options):
             typer.echo(f"not imported (video features): {', '.join(skipped_features)}", err=True)
         episodes = iter_episodes(dataset, options)
@@ -195,17 +212,42 @@ def ingest_lerobot(
     typer.echo(json.dumps({**report, "versions": versions}))
 
 
+def _ingest_options(dataset, given: dict, iteration: int, import_file: bool):
+    """The command line's options over the dataset's recap_import.json. A fixed --task or --kind replaces
+    the file's per-episode column for it, and --success-column its assumed label."""
+    from recap_core.store.lerobot import LeRobotOptions
+    from recap_core.store.lerobot_sidecar import read_import_file
+
+    sidecar = (read_import_file(dataset.root, dataset.source_id) if import_file else None) or {}
+    for fixed, column in (
+        ("task", "task_column"),
+        ("kind", "kind_column"),
+        ("success_column", "assume_success"),
+    ):
+        if given[fixed] is not None:
+            sidecar.pop(column, None)
+    chosen = {**sidecar, **{key: value for key, value in given.items() if value is not None}}
+    if used := sorted(key for key in sidecar if given.get(key) is None):
+        typer.echo(f"options from {dataset.source_id}/recap_import.json: {', '.join(used)}", err=True)
+    return LeRobotOptions(iteration=iteration, **chosen)
+
+
 export_app = command_group(help="Export stored episodes to other formats.")
 
 
 @export_app.command("lerobot")
 def export_lerobot_command(
     out: Annotated[Path, typer.Argument(help="New folder for the LeRobot v3.0 dataset.")],
-    task: Annotated[str, typer.Option(help="The task whose episodes to export.")],
-    kind: KindOption,
+    task: Annotated[str | None, typer.Option(help="Only this task (default: every task).")] = None,
+    kind: Annotated[
+        str | None, typer.Option(help="Only this kind: demo | autonomous | intervention (default: all).")
+    ] = None,
     iteration: Annotated[int | None, typer.Option(help="Only this RECAP iteration.")] = None,
     fps: Annotated[
-        float | None, typer.Option(help="Frames per second (default: the simulated task's control rate).")
+        float | None,
+        typer.Option(
+            help="Frames per second (default: the simulated tasks' control rate, if they share one)."
+        ),
     ] = None,
     video: Annotated[
         bool,
@@ -217,16 +259,31 @@ def export_lerobot_command(
     ] = False,
     store: StoreOption = None,
 ) -> None:
-    """Write one task's episodes of one kind as a LeRobot v3.0 dataset that `recap ingest lerobot` (with
-    the options in its recap_import.json) reads back identically."""
-    from recap_core.store.lerobot_export import export_lerobot
+    """Write the stored episodes (every task and kind, or those selected) as one LeRobot v3.0 dataset that
+    `recap ingest lerobot` reads back identically, task names and kinds included (its recap_import.json
+    says how)."""
+    from recap_core.store.lerobot_export import describe_selection, export_lerobot
 
+    source = _existing_store(store)
     if fps is None:
-        fps = _simulated_fps(task)
-    result = export_lerobot(
-        _existing_store(store), out, task=task, kind=kind, iteration=iteration, fps=fps, video=video
-    )
+        tasks = [task] if task is not None else _stored_tasks(source, kind, iteration)
+        if not tasks:
+            raise ValueError(f"no {describe_selection(task, kind, iteration)} in the store")
+        fps = _shared_simulated_fps(tasks)
+    result = export_lerobot(source, out, task=task, kind=kind, iteration=iteration, fps=fps, video=video)
     typer.echo(json.dumps(result.to_dict()))
+
+
+def _stored_tasks(store, kind: str | None, iteration: int | None) -> list[str]:
+    return sorted(set(store.episodes(kind=kind, iteration=iteration).frame["task"].to_list()))
+
+
+def _shared_simulated_fps(tasks: list[str]) -> float:
+    """The control rate of the simulated ``tasks``; several rates (or none known) need --fps."""
+    rates = {_simulated_fps(task) for task in tasks}
+    if len(rates) > 1:
+        raise typer.BadParameter(f"tasks {tasks} run at different rates: pass the recording rate with --fps")
+    return rates.pop()
 
 
 def episodes_summary(

@@ -1,47 +1,42 @@
 """The fleet's drop folder: LeRobot datasets uploaded by robots, ingested into the iteration that finds them.
 
 Each dataset is a folder in LeRobot format (v3.0 or v2.1) with a ``recap_import.json`` beside its
-``meta/`` saying how to read it: {"task": ..., "kind": "demo|autonomous|intervention",
-"success_column": ..., "assume_success": ..., "intervention_column": ...}. A dataset is ingested once,
-into the first iteration that runs after it arrived; the ``fleet_imports`` table remembers which.
+``meta/`` saying how to read it (``recap_core.store.lerobot_sidecar``): {"task": ..., "kind":
+"demo|autonomous|intervention", "success_column": ..., "assume_success": ..., "intervention_column":
+...}, or, for a dataset of several tasks or kinds (an export, a robot's batch of autonomous and
+intervention episodes), "task_column" / "kind_column" naming the meta/episodes columns that hold each
+episode's. A dataset is ingested once per task, into the first iteration of that task that runs after it
+arrived; the ``fleet_imports`` table remembers which (a row per dataset, or per task of a dataset of
+several: ``import_id``). Hidden folders (a name starting with ".") are
+skipped: writers stage a dataset under a hidden name and rename it into place when it is complete.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
 
-from recap_core.names import require_task_name
+from recap_core.lerobot_v3.layout import IMPORT_FILE
 from recap_core.store import EpisodeStore
 from recap_core.store.lerobot import LeRobotFormatError, LeRobotOptions, iter_episodes, open_dataset
+from recap_core.store.lerobot_sidecar import dataset_tasks, read_import_file
 from schemas.derived import FLEET_IMPORTS, FLEET_IMPORTS_ARROW_SCHEMA, FLEET_IMPORTS_KEY
-
-IMPORT_FILE = "recap_import.json"
-_OPTION_KEYS = {
-    "task",
-    "kind",
-    "success_column",
-    "assume_success",
-    "intervention_column",
-    "state_column",
-    "action_column",
-    "collected_by",
-    "decode_videos",  # false: a dataset's video features are not decoded (states only)
-    "max_abs_value",  # the bound on state and action values (LeRobotOptions)
-    "success_source",  # "meta" or "frames", when both carry the success label and disagree
-}
 
 
 @dataclass(frozen=True)
 class DroppedDataset:
     name: str
     path: Path
-    task: str
+    tasks: tuple[str, ...]  # the recap tasks its episodes belong to (one, unless it has a task_column)
     options: dict
+
+
+def is_dataset_folder(path: Path) -> bool:
+    """A complete dataset: not hidden (a writer's staging folder is) and with its meta/info.json."""
+    return not path.name.startswith(".") and (path / "meta" / "info.json").is_file()
 
 
 def dropped_datasets(folder: str | Path) -> list[DroppedDataset]:
@@ -50,28 +45,24 @@ def dropped_datasets(folder: str | Path) -> list[DroppedDataset]:
     if not folder.is_dir():
         return []
     out = []
-    for path in sorted(p for p in folder.iterdir() if (p / "meta" / "info.json").is_file()):
-        sidecar = path / IMPORT_FILE
-        if not sidecar.is_file():
-            raise LeRobotFormatError(
-                f"dropped dataset {path.name}: no {IMPORT_FILE} saying its task and kind"
-            )
-        options = json.loads(sidecar.read_text())
-        unknown = set(options) - _OPTION_KEYS
-        if unknown or "task" not in options or "kind" not in options:
-            raise LeRobotFormatError(
-                f"dropped dataset {path.name}: {IMPORT_FILE} needs 'task' and 'kind'"
-                + (f"; unknown keys {sorted(unknown)}" if unknown else "")
-            )
-        try:
-            task = require_task_name(options["task"])
-        except ValueError as error:
-            raise LeRobotFormatError(f"dropped dataset {path.name}: {IMPORT_FILE}: {error}") from None
-        out.append(DroppedDataset(path.name, path, task, options))
+    for path in sorted(p for p in folder.iterdir() if is_dataset_folder(p)):
+        where = f"dropped dataset {path.name}"
+        options = read_import_file(path, where, require_task_and_kind=True)
+        if options is None:
+            raise LeRobotFormatError(f"{where}: no {IMPORT_FILE} saying its task and kind")
+        tasks = [options["task"]] if "task" in options else dataset_tasks(open_dataset(str(path)), options)
+        out.append(DroppedDataset(path.name, path, tuple(tasks), options))
     return out
 
 
-def imported_names(store: EpisodeStore) -> set[str]:
+def import_id(dataset: DroppedDataset, task: str) -> str:
+    """The ``fleet_imports`` key of one task's import of a dataset: its name, or ``<name>/<task>`` for a
+    dataset of several tasks (a folder name holds no "/"), so the table keeps its (dataset) key."""
+    return dataset.name if dataset.tasks == (task,) else f"{dataset.name}/{task}"
+
+
+def imported(store: EpisodeStore) -> set[str]:
+    """The import ids (``import_id``) already ingested."""
     if FLEET_IMPORTS not in store.table_names():
         return set()
     return set(store.read_derived(FLEET_IMPORTS)["dataset"].to_list())
@@ -80,16 +71,22 @@ def imported_names(store: EpisodeStore) -> set[str]:
 def pending_datasets(
     store: EpisodeStore, folder: str | Path, task: str | None = None
 ) -> list[DroppedDataset]:
-    done = imported_names(store)
-    return [d for d in dropped_datasets(folder) if d.name not in done and (task is None or d.task == task)]
+    """Datasets with episodes of a task (``task``, or any) that no iteration of it has ingested yet."""
+    done = imported(store)
+    return [
+        d
+        for d in dropped_datasets(folder)
+        if any(import_id(d, t) not in done and (task is None or t == task) for t in d.tasks)
+    ]
 
 
 def ingest_pending(store: EpisodeStore, folder: str | Path, task: str, iteration: int) -> dict[str, int]:
-    """Ingest the task's new datasets as data of ``iteration``; returns episodes added per dataset."""
+    """Ingest the task's episodes of new datasets as data of ``iteration``; returns episodes added per
+    dataset (a dataset of several tasks contributes only this task's episodes)."""
     added: dict[str, int] = {}
     for dataset in pending_datasets(store, folder, task):
         options = LeRobotOptions(iteration=iteration, **dataset.options)
-        episodes = list(iter_episodes(open_dataset(str(dataset.path)), options))
+        episodes = [e for e in iter_episodes(open_dataset(str(dataset.path)), options) if e.task == task]
         # A crash between the ingest and its fleet_imports record leaves the episodes stored under an
         # earlier iteration: finish that import instead of re-ingesting them as a conflicting iteration.
         stored = dict(store.episodes(task=task).frame.select("episode_id", "iteration").iter_rows())
@@ -99,7 +96,7 @@ def ingest_pending(store: EpisodeStore, folder: str | Path, task: str, iteration
         iterations = {stored[e.episode_id] for e in episodes if e.episode_id in stored}
         record = pa.table(
             {
-                "dataset": [dataset.name],
+                "dataset": [import_id(dataset, task)],
                 "task": [task],
                 "iteration": pa.array([min(iterations | ({iteration} if new else set()))], pa.int32()),
                 "episodes": pa.array([len(episodes)], pa.int64()),

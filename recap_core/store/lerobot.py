@@ -8,6 +8,11 @@ encoded frame per step: image features stored inside the parquet files (``{bytes
 their bytes, and video features (mp4 files under ``videos/``) are decoded frame-aligned with the rows
 by timestamp and stored as lossless PNG (``recap_core.store.lerobot_video``). A user who wants states
 only passes ``LeRobotOptions(decode_videos=False)``; the video features are then reported as skipped.
+
+A dataset of several tasks or kinds says each episode's in meta/episodes columns (``task_column``,
+``kind_column``; ours are ``recap/task`` and ``recap/kind``, written by ``recap_core.lerobot_v3``), which
+is how an export of ours, or a robot's batch, reads back exactly; ``recap_import.json`` beside the
+dataset names them (``recap_core.store.lerobot_sidecar``).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from recap_core.episode import Episode, stable_episode_id
+from recap_core.lerobot_v3.layout import IMPORT_FILE
 from recap_core.names import require_task_name, task_name_from_text
 from recap_core.store import lerobot_video
 from recap_core.store.lerobot_video import VideoDecodeError, VideoSegment, camera_name
@@ -40,8 +46,8 @@ class LeRobotFormatError(ValueError):
 class LeRobotOptions:
     """How LeRobot columns map onto episodes. Success and intervention columns are dataset-specific."""
 
-    kind: str
-    task: str | None = None  # our task name; default: a name made from LeRobot's task text (names.py)
+    kind: str | None = None  # every episode's kind; or kind_column
+    task: str | None = None  # our task name; default: task_column, else a name made from LeRobot's task text
     success_column: str | None = None  # per-frame or per-episode bool (e.g. next.success): any() per episode
     assume_success: bool | None = None  # label every episode when the dataset has no success column
     intervention_column: str | None = None  # per-frame bool: a human provided this action
@@ -56,8 +62,27 @@ class LeRobotOptions:
     # When the success column is in meta/episodes and in the frames and they disagree: None refuses the
     # dataset, "meta" or "frames" chooses one of them.
     success_source: str | None = None
+    # Per-episode columns of meta/episodes (v3.0), for a dataset holding several tasks or kinds (ours are
+    # recap/task, recap/kind and recap/collected_by: recap_core.lerobot_v3.layout); each is the
+    # alternative to the fixed value above it.
+    task_column: str | None = None
+    kind_column: str | None = None
+    collected_by_column: str | None = None  # a null falls back to collected_by
 
     def __post_init__(self) -> None:
+        for fixed, column in (("task", "task_column"), ("kind", "kind_column")):
+            if getattr(self, fixed) is not None and getattr(self, column) is not None:
+                raise LeRobotFormatError(
+                    f"{fixed} {getattr(self, fixed)!r} and {column} {getattr(self, column)!r} both say each "
+                    f"episode's {fixed}: give one"
+                )
+        if self.kind is None and self.kind_column is None:
+            raise LeRobotFormatError(
+                "no episode kind: pass --kind (demo | autonomous | intervention), or name the meta/episodes "
+                "column holding each episode's (kind_column in recap_import.json)"
+            )
+        if self.kind is not None and self.kind not in EPISODE_KINDS:
+            raise LeRobotFormatError(f"kind {self.kind!r} is not one of {EPISODE_KINDS}")
         if self.success_source not in (None, "meta", "frames"):
             raise LeRobotFormatError(
                 f"success_source must be 'meta' or 'frames', got {self.success_source!r}"
@@ -126,7 +151,13 @@ def resolve(
             repo_type="dataset",
             revision=revision,
             cache_dir=cache_dir,
-            allow_patterns=["meta/*", "meta/**", "data/**", *(["videos/**"] if fetch_videos else [])],
+            allow_patterns=[
+                "meta/*",
+                "meta/**",
+                "data/**",
+                IMPORT_FILE,
+                *(["videos/**"] if fetch_videos else []),
+            ],
             local_files_only=hub_offline(),
         )
     except (LocalEntryNotFoundError, OfflineModeIsEnabled, HfHubHTTPError) as error:
@@ -394,7 +425,7 @@ def _image_frames(column: pyarrow.ChunkedArray) -> list[bytes]:
 def _episode_level_success(dataset: LeRobotDataset, column: str) -> dict[int, bool] | None:
     """A success label stored per episode in meta/episodes (v3.0), if the column lives there; a null or
     a non-flag value is refused naming its episode."""
-    files = sorted((dataset.root / "meta" / "episodes").glob("chunk-*/file-*.parquet"))
+    files = _episode_meta_files(dataset)
     if not files or column not in read_schema_names(files[0]):
         return None
     table = pyarrow.concat_tables([read_parquet(f, columns=["episode_index", column]) for f in files])
@@ -404,6 +435,69 @@ def _episode_level_success(dataset: LeRobotDataset, column: str) -> dict[int, bo
             raise LeRobotFormatError(f"episode {episode}: meta/episodes column {column!r} is null")
         out[int(episode)] = bool(flags(pyarrow.array([value.as_py()], value.type), column, int(episode))[0])
     return out
+
+
+def _episode_meta_files(dataset: LeRobotDataset) -> list[Path]:
+    return sorted((dataset.root / "meta" / "episodes").glob("chunk-*/file-*.parquet"))
+
+
+def episode_metadata(dataset: LeRobotDataset, column: str) -> dict[int, object]:
+    """episode_index -> the value of a per-episode column of meta/episodes (v3.0), such as recap/task;
+    a dataset without the column is refused naming the columns it has."""
+    files = _episode_meta_files(dataset)
+    if not files:
+        raise LeRobotFormatError(
+            f"{dataset.source_id}: column {column!r} is read from meta/episodes/chunk-*/file-*.parquet "
+            "(LeRobot v3.0), which this dataset does not have"
+        )
+    names = read_schema_names(files[0])
+    if column not in names:
+        raise LeRobotFormatError(
+            f"{dataset.source_id}: meta/episodes has no column {column!r}; it has {names}"
+        )
+    table = pyarrow.concat_tables([read_parquet(f, columns=["episode_index", column]) for f in files])
+    return dict(zip(table.column("episode_index").to_pylist(), table.column(column).to_pylist(), strict=True))
+
+
+def _per_episode_columns(dataset: LeRobotDataset, options: LeRobotOptions) -> dict[str, dict[int, object]]:
+    """The per-episode columns the options name (task, kind, collected_by), read once per dataset."""
+    wanted = {"task": options.task_column, "kind": options.kind_column}
+    wanted["collected_by"] = options.collected_by_column
+    return {field: episode_metadata(dataset, column) for field, column in wanted.items() if column}
+
+
+def _episode_text(columns: dict[str, dict[int, object]], field: str, column: str | None, episode: int) -> str:
+    value = columns[field].get(episode)
+    if not isinstance(value, str) or not value:
+        raise LeRobotFormatError(
+            f"episode {episode}: meta/episodes column {column!r} = {value!r}: need a {field}"
+        )
+    return value
+
+
+def _task_and_kind(
+    options: LeRobotOptions, columns: dict[str, dict[int, object]], episode: int, prompt: str
+) -> tuple[str, str]:
+    """The episode's recap task name and kind: the fixed option, else its meta/episodes column."""
+    task = options.task
+    if task is None and options.task_column:
+        task = _episode_text(columns, "task", options.task_column, episode)
+        try:
+            require_task_name(task)
+        except ValueError as error:
+            raise LeRobotFormatError(f"episode {episode}: column {options.task_column!r}: {error}") from None
+    kind = options.kind or _episode_text(columns, "kind", options.kind_column, episode)
+    if kind not in EPISODE_KINDS:
+        raise LeRobotFormatError(
+            f"episode {episode}: meta/episodes column {options.kind_column!r} = {kind!r}: not one of "
+            f"{EPISODE_KINDS}"
+        )
+    if kind == "intervention" and not options.intervention_column:
+        raise LeRobotFormatError(
+            f"episode {episode} is an intervention episode: pass --intervention-column naming the per-frame "
+            "flag of human-provided actions"
+        )
+    return task or task_name_from_text(prompt), kind
 
 
 def _frame_level_success(rows: pyarrow.Table, column: str, episode: int) -> bool:
@@ -420,8 +514,6 @@ def _check_columns(
     dataset: LeRobotDataset, options: LeRobotOptions, names: list[str], video_keys: list[str]
 ) -> list[str]:
     """Fail early, naming what is missing and what is available; return image columns to import."""
-    if options.kind not in EPISODE_KINDS:
-        raise LeRobotFormatError(f"kind {options.kind!r} is not one of {EPISODE_KINDS}")
     required = ["episode_index", "frame_index", "task_index", options.state_column, options.action_column]
     required += ["timestamp"] if video_keys else []  # video frames are matched to rows by timestamp
     if options.intervention_column:
@@ -545,6 +637,7 @@ def iter_episodes(dataset: LeRobotDataset, options: LeRobotOptions) -> Iterator[
     columns += image_columns
     columns += ["timestamp"] if video_keys else []
     segments = _video_segments(dataset, video_keys)
+    per_episode = _per_episode_columns(dataset, options)
     pending: dict[int, list[pyarrow.Table]] = {}
     seen: set[int] = set()
     for path in dataset.data_files:
@@ -578,6 +671,7 @@ def iter_episodes(dataset: LeRobotDataset, options: LeRobotOptions) -> Iterator[
                     episode_success,
                     frame_success,
                     {key: segments.get((int(episode_index), key)) for key in video_keys},
+                    per_episode,
                 )
     if pending:
         first = next(iter(pending))
@@ -602,6 +696,7 @@ def _episode(
     episode_success: dict[int, bool] | None,
     frame_success: bool,
     videos: dict[str, VideoSegment | None],
+    per_episode: dict[str, dict[int, object]],
 ) -> Episode:
     rows = rows.sort_by("frame_index")
     frames = rows.column("frame_index").to_numpy()
@@ -619,6 +714,8 @@ def _episode(
             "need exactly one task listed in meta/tasks"
         )
     prompt = dataset.tasks[int(task_indices[0])]
+    task, kind = _task_and_kind(options, per_episode, episode_index, prompt)
+    collected_by = per_episode.get("collected_by", {}).get(episode_index) or options.collected_by
     success = bool(options.assume_success)
     if frame_success:
         success = _frame_level_success(rows, options.success_column, episode_index)
@@ -659,15 +756,15 @@ def _episode(
         )
     return Episode(
         episode_id=stable_episode_id("lerobot", dataset.source_id, episode_index),
-        task=options.task or task_name_from_text(prompt),
+        task=task,
         prompt=prompt,
-        kind=options.kind,
+        kind=kind,
         success=success,
         observations=observations,
         actions=actions,
         is_correction=is_correction,
         iteration=options.iteration,
-        collected_by=options.collected_by,
+        collected_by=str(collected_by),
         robot=str(dataset.info.get("robot_type") or "unknown"),
         source=f"lerobot:{dataset.source_id}#{episode_index}",
         images=images or None,

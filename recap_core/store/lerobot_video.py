@@ -1,4 +1,5 @@
-"""LeRobot video features with PyAV: where an episode's frames are, decoding them, and writing them.
+"""LeRobot video features with PyAV: where an episode's frames are, and decoding them (writing them:
+``recap_core.lerobot_v3.mp4``, re-exported here).
 
 LeRobot keeps camera streams as mp4 files next to the parquet data. In format v3.0 several episodes are
 concatenated in one file per camera (``videos/<key>/chunk-XXX/file-XXX.mp4``) and each episode's row in
@@ -13,16 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
-from recap_core.sim.cameras import png_bytes
+from recap_core.lerobot_v3.frames import png_bytes
+from recap_core.lerobot_v3.layout import V3_VIDEO_PATH
+from recap_core.lerobot_v3.mp4 import PIX_FMT, Mp4Writer, video_codec  # noqa: F401 - re-exported
 
-V3_VIDEO_PATH = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
 V21_VIDEO_PATH = "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4"
-PIX_FMT = "yuv420p"  # what every player and LeRobot's own encoder use
 
 
 class VideoDecodeError(ValueError):
@@ -149,65 +149,3 @@ def _within(chosen: tuple[float, object], time: float, tolerance: float, start: 
             f"file; nearest frame at {chosen[0]:.4f}s): the video is shorter than the data or not aligned"
         )
     return chosen[1]
-
-
-def video_codec() -> str:
-    """H.264 (libx264) when this PyAV build has it, else MPEG-4 part 2, which every FFmpeg build has."""
-    import av
-
-    return "libx264" if "libx264" in av.codecs_available else "mpeg4"
-
-
-class Mp4Writer:
-    """One camera's mp4 file: episodes are appended back to back, as LeRobot v3.0 concatenates them,
-    so an episode starts at ``frames_written / fps`` seconds (its ``from_timestamp``)."""
-
-    def __init__(self, path: Path, fps: float, width: int, height: int, codec: str | None = None) -> None:
-        import av
-
-        if width % 2 or height % 2:
-            raise ValueError(
-                f"{path.name}: {width}x{height} frames cannot be stored as {PIX_FMT} video (needs even "
-                "sizes); export them as images instead"
-            )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path, self.fps, self.codec = path, fps, codec or video_codec()
-        self.frames_written = 0
-        self._container = av.open(str(path), mode="w", format="mp4")
-        rate = Fraction(fps).limit_denominator(1001)
-        # g=2: a keyframe every other frame makes seeking to an episode start cheap (LeRobot does the same)
-        options = {"crf": "18", "g": "2"} if self.codec == "libx264" else {"g": "2", "qscale": "2"}
-        self._stream = self._container.add_stream(self.codec, rate=rate, options=options)
-        self._stream.width, self._stream.height, self._stream.pix_fmt = width, height, PIX_FMT
-        self.width, self.height = width, height
-        if self.codec == "mpeg4":
-            self._stream.codec_context.qscale = 2  # near-transparent quality; mpeg4 ignores "crf"
-        self._time_base = 1 / rate
-
-    def append(self, frames: Iterable[np.ndarray]) -> None:
-        """Encode (H, W, 3) uint8 RGB frames after those already written."""
-        import av
-
-        for array in frames:
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")
-            frame.pts, frame.time_base = self.frames_written, self._time_base
-            self._container.mux(self._stream.encode(frame))
-            self.frames_written += 1
-
-    def close(self) -> None:
-        """Flush the encoder and finish the file."""
-        self._container.mux(self._stream.encode())
-        self._container.close()
-
-    def feature_info(self) -> dict:
-        """The ``info`` block LeRobot writes for a video feature in meta/info.json."""
-        return {
-            "video.height": self.height,
-            "video.width": self.width,
-            "video.codec": "h264" if self.codec == "libx264" else self.codec,
-            "video.pix_fmt": PIX_FMT,
-            "video.is_depth_map": False,
-            "video.fps": self.fps,
-            "video.channels": 3,
-            "has_audio": False,
-        }

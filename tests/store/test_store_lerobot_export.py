@@ -1,5 +1,6 @@
 """`recap export lerobot` writes a LeRobot v3.0 dataset that `recap ingest lerobot` reads back identically:
-real Meta-World demonstrations, and intervention episodes with corrections and camera images."""
+real Meta-World demonstrations, intervention episodes with corrections and camera images, and a store of
+two tasks and every kind exported whole and read back with its task names and kinds (recap_import.json)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
+from store_helpers import make_episode, write_lerobot_dataset
 from typer.testing import CliRunner
 
 from pipelines.cli.main import app
 from recap_core.episode import Episode
+from recap_core.lerobot_v3 import layout
 from recap_core.store import EpisodeStore
+from schemas.episodes import EPISODE_KINDS
 
 
 def _png(value: int) -> bytes:
@@ -152,4 +156,102 @@ def test_nothing_is_written_for_an_empty_selection_or_an_existing_folder(tmp_pat
         app, [*export, str(tmp_path / "x"), "--task", "fleet-pick", "--kind", "intervention", *store_option]
     )
     assert unsimulated.exit_code == 2 and "--fps" in unsimulated.output
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["source", "taken"]
+    source.add_episodes([make_episode(0, task="reach-v3")])  # 39-d states beside fleet-pick's 7-d ones
+    mixed = runner.invoke(app, [*export, str(tmp_path / "mixed"), "--fps", "10", *store_option])
+    assert mixed.exit_code != 0 and "one LeRobot dataset has one shape per feature" in str(mixed.exception)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["source", "taken"], "nor a staging folder"
+
+
+def _mixed_store(tmp_path) -> EpisodeStore:
+    """Every kind, imported from real v3.0 folders of two task texts: demos (iteration 0) under one task
+    name given for both texts, autonomous and intervention episodes (iteration 1, with per-frame
+    corrections) under names made from the texts; cameras on all. Three tasks, and a task name that
+    cannot be told from its prompt."""
+    uri = str(tmp_path / "source")
+    for seed, (kind, extra) in enumerate(
+        (
+            ("demo", ["--task", "station-pick"]),
+            ("autonomous", ["--iteration", "1"]),
+            ("intervention", ["--intervention-column", "is_intervention", "--iteration", "1"]),
+        )
+    ):
+        root = tmp_path / f"raw-{kind}"
+        write_lerobot_dataset(root, [5 + seed, 7, 4 + 2 * seed], seed=seed, with_images=True)
+        _invoke("ingest", "lerobot", str(root), "--kind", kind, "--success-column", "next.success",
+                *extra, "--store", uri)  # fmt: skip
+    return EpisodeStore(uri)
+
+
+def _every_episode(store: EpisodeStore) -> list[dict]:
+    """``_stored`` of every task, in an order that depends on content only (not on ids or times)."""
+    tasks = sorted(set(store.episodes().frame["task"].to_list()))
+    episodes = [episode for task in tasks for episode in _stored(store, task)]
+    return sorted(episodes, key=lambda e: (e["task"], e["kind"], e["observations"].tobytes()))
+
+
+def test_a_multi_task_dataset_of_every_kind_round_trips_with_no_filters(tmp_path):
+    source = _mixed_store(tmp_path)
+    before = _every_episode(source)
+    assert len({e["task"] for e in before}) == 3 and {e["kind"] for e in before} == set(EPISODE_KINDS)
+    assert layout.EPISODE_KINDS == EPISODE_KINDS, "the writer's copy of the kinds"
+    assert any(any(e["is_correction"]) for e in before) and not all(e["success"] for e in before)
+    out = tmp_path / "everything"
+    summary = _invoke("export", "lerobot", str(out), "--fps", "10", "--store", str(source.uri))
+    assert summary["episodes"] == 9 and summary["cameras"] == ["wrist"]
+
+    tasks = pq.read_table(out / "meta" / "tasks.parquet").to_pylist()
+    assert sorted(row["task"] for row in tasks) == ["open the drawer", "pick up the cube"]
+    assert sorted(row["task_index"] for row in tasks) == [0, 1]
+    meta = pq.read_table(out / "meta" / "episodes" / "chunk-000" / "file-000.parquet").to_pylist()
+    per_episode = sorted((row["recap/task"], row["recap/kind"], row["recap/success"]) for row in meta)
+    assert per_episode == sorted((e["task"], e["kind"], e["success"]) for e in before)
+    assert [row["recap/iteration"] for row in meta].count(0) == 3  # the demos
+    frames = pq.read_table(out / "data" / "chunk-000" / "file-000.parquet").to_pylist()
+    prompt_of = {row["task_index"]: row["task"] for row in tasks}
+    assert all(prompt_of[f["task_index"]] == meta[f["episode_index"]]["tasks"][0] for f in frames)
+    assert json.loads((out / "recap_import.json").read_text()) == {
+        "task_column": "recap/task",
+        "kind_column": "recap/kind",
+        "success_column": "next.success",
+        "intervention_column": "is_intervention",
+        "collected_by_column": "recap/collected_by",
+    }
+
+    target = EpisodeStore(tmp_path / "target")
+    assert _invoke("ingest", "lerobot", str(out), "--store", str(target.uri))["added"] == 9  # no options
+    _assert_same(before, _every_episode(target))
+
+
+def test_filters_select_episodes_and_the_command_line_overrides_the_import_file(tmp_path):
+    source = _mixed_store(tmp_path)
+    task = next(t for t in source.episodes().frame["task"].to_list() if t.startswith("pick-up-the-cube-"))
+    picked = tmp_path / "picked"
+    _invoke("export", "lerobot", str(picked), "--task", task, "--kind", "intervention", "--fps", "10",
+            "--store", str(source.uri))  # fmt: skip
+    sidecar = json.loads((picked / "recap_import.json").read_text())
+    assert (sidecar["task"], sidecar["kind"]) == (task, "intervention") and "kind_column" not in sidecar
+    demos = tmp_path / "demos"
+    assert _invoke("export", "lerobot", str(demos), "--iteration", "0", "--fps", "10",
+                   "--store", str(source.uri))["episodes"] == 3  # fmt: skip
+    sidecar = json.loads((demos / "recap_import.json").read_text())
+    assert (sidecar["task"], sidecar["kind"]) == ("station-pick", "demo")
+    two_kinds = tmp_path / "two-kinds"
+    _invoke("export", "lerobot", str(two_kinds), "--task", task, "--fps", "10", "--store", str(source.uri))
+    sidecar = json.loads((two_kinds / "recap_import.json").read_text())
+    assert sidecar["task"] == task and sidecar["kind_column"] == "recap/kind" and "kind" not in sidecar
+
+    everything = tmp_path / "everything"
+    _invoke("export", "lerobot", str(everything), "--fps", "10", "--store", str(source.uri))
+    target = EpisodeStore(tmp_path / "target")
+    _invoke("ingest", "lerobot", str(everything), "--kind", "autonomous", "--task", "one-station",
+            "--store", str(target.uri))  # fmt: skip
+    stored = target.episodes().frame
+    assert (
+        stored.height == 9
+        and set(stored["kind"]) == {"autonomous"}
+        and set(stored["task"]) == {"one-station"}
+    )
+    assert target.load_steps(task="one-station").is_correction.any(), "intervention_column still read"
+    ignored = CliRunner().invoke(app, ["ingest", "lerobot", str(everything), "--no-import-file",
+                                       "--store", str(tmp_path / "none")])  # fmt: skip
+    assert ignored.exit_code == 2 and "no episode kind" in ignored.output

@@ -152,8 +152,62 @@ def _camera_escaping(root: Path) -> None:
     ))  # fmt: skip
 
 
+def _per_episode(root: Path, column: str | None, values: list | None, sidecar: dict) -> None:
+    """A per-episode column in meta/episodes (as our exports and robots write recap/kind and recap/task)
+    and the recap_import.json that names it."""
+    if column is not None:
+        path = root / "meta" / "episodes" / "chunk-000" / "file-000.parquet"
+        pq.write_table(pq.read_table(path).append_column(column, pa.array(values, pa.string())), path)
+    (root / "recap_import.json").write_text(json.dumps(sidecar))
+
+
 # (mutation, extra CLI args, expected error)
 CASES = {
+    # per-episode task and kind (recap_import.json's task_column / kind_column)
+    "a kind column naming a kind that does not exist": (
+        lambda r: _per_episode(
+            r, "recap/kind", ["demo", "teleop", "demo", "demo", "demo"], {"kind_column": "recap/kind"}
+        ),
+        ["--assume-success"],
+        r"episode 1: meta/episodes column 'recap/kind' = 'teleop': not one of",
+    ),
+    "a task column with a name that leaves its folder": (
+        lambda r: _per_episode(
+            r,
+            "recap/task",
+            ["pick", "../x", "pick", "pick", "pick"],
+            {"task_column": "recap/task", "kind": "demo"},
+        ),
+        ["--assume-success"],
+        r"episode 1: column 'recap/task': task name '../x' must be",
+    ),
+    "a null in the kind column": (
+        lambda r: _per_episode(
+            r, "recap/kind", ["demo", "demo", None, "demo", "demo"], {"kind_column": "recap/kind"}
+        ),
+        ["--assume-success"],
+        r"episode 2: meta/episodes column 'recap/kind' = None: need a kind",
+    ),
+    "intervention episodes without an intervention column": (
+        lambda r: _per_episode(r, "recap/kind", ["intervention"] * 5, {"kind_column": "recap/kind"}),
+        ["--assume-success"],
+        r"episode 0 is an intervention episode: pass --intervention-column",
+    ),
+    "recap_import.json names a column meta/episodes lacks": (
+        lambda r: _per_episode(r, None, None, {"kind_column": "recap/kind"}),
+        ["--assume-success"],
+        r"meta/episodes has no column 'recap/kind'; it has \['episode_index', ",
+    ),
+    "recap_import.json with an unknown key": (
+        lambda r: _per_episode(r, None, None, {"kind": "demo", "colour": "red"}),
+        ["--assume-success"],
+        r"recap_import.json has unknown keys \['colour'\]",
+    ),
+    "no kind from the command line or recap_import.json": (
+        lambda r: None,
+        ["--assume-success"],
+        r"no episode kind: pass --kind",
+    ),
     # implausible data (each used to be stored as it was)
     "action of 3e38, stats.json says max 0.999": (
         _huge_action_beyond_stats,
