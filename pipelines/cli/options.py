@@ -37,7 +37,6 @@ StudyOption = Annotated[
     typer.Option("--study", help="Read this study's store under the store root (default: the default one)."),
 ]
 TaskOption = Annotated[str, typer.Option("--task", help="Task name, e.g. push-v3 (see `recap tasks`).")]
-KindOption = Annotated[str, typer.Option(help="demo | autonomous | intervention")]
 MaxStepsOption = Annotated[
     int | None, typer.Option("--max-steps", help="Episode limit (default: the task's registered one).")
 ]
