@@ -10,8 +10,6 @@ from assets.metadata import data_version, image, materialized, optional_float, s
 from assets.partitions import task_and_iteration
 from assets.resources import RecapResource
 from assets.value_function import value_function
-from recap_core.loop.labelling_stages import iteration_advantages
-from recap_core.loop.plots import values_along_episodes
 
 
 @dg.asset(
@@ -28,6 +26,10 @@ from recap_core.loop.plots import values_along_episodes
     description=descriptions.ADVANTAGES,
 )
 def advantages(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.MaterializeResult:
+    # torch and matplotlib: imported by the step, not when the code location loads
+    from recap_core.loop.labelling_stages import iteration_advantages
+    from recap_core.loop.plots import values_along_episodes
+
     task, iteration = task_and_iteration(context)
     ctx = step_context(context, recap)
     result = iteration_advantages(ctx, task, iteration)

@@ -1,6 +1,8 @@
 """SFT, AWR and PPO baselines of one (task, iteration): pi^k's data, advantages and budget, from pi_pre;
 plus pi^k itself at beta = 1, so guidance and conditioning can be told apart."""
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
 
 from assets import descriptions
@@ -14,12 +16,9 @@ from assets.pretraining import policy_pretrained
 from assets.resources import RecapResource
 from assets.training_launcher import train_stage
 from recap_core.extraction import BASELINES, RECAP_UNGUIDED
-from recap_core.study.baselines import (
-    BaselineOutcome,
-    audit_baselines,
-    evaluate_recap_unguided,
-    run_baselines,
-)
+
+if TYPE_CHECKING:
+    from recap_core.study.baselines import BaselineOutcome
 
 LEDGER_SUMMARY = ("success_rate", "success_rate_se", "throughput_per_hour", "throughput_per_hour_se")
 
@@ -45,6 +44,9 @@ BASELINE_GROUP = "recap_baselines"
     description=descriptions.BASELINES,
 )
 def baselines(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.MaterializeResult:
+    # torch, the simulators and the Delta ledger: imported by the step
+    from recap_core.study.baselines import audit_baselines, evaluate_recap_unguided, run_baselines
+
     task, iteration = task_and_iteration(context)
     ctx = step_context(context, recap)
     outcomes = run_baselines(
@@ -82,7 +84,7 @@ def baselines(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.Mat
     )
 
 
-def _outcome_metadata(outcome: BaselineOutcome) -> dict:
+def _outcome_metadata(outcome: "BaselineOutcome") -> dict:
     """One baseline's lineage and ledger row, its keys prefixed with the method."""
     row, training, method = outcome.evaluation.row, outcome.training, outcome.method
     metadata = {

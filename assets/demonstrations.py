@@ -8,7 +8,6 @@ from assets.k8s import collector_tags
 from assets.metadata import collection_metadata, data_version, materialized, step_context
 from assets.partitions import register_partitions
 from assets.resources import RecapResource
-from recap_core.loop.collection import collect_demonstrations
 
 
 @dg.asset(
@@ -27,6 +26,8 @@ from recap_core.loop.collection import collect_demonstrations
     description="Teleoperation-like demonstrations of every configured task, in the episodes/steps tables.",
 )
 def demonstrations(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.MaterializeResult:
+    from recap_core.loop.collection import collect_demonstrations  # the simulators: imported by the step
+
     ctx = step_context(context, recap)
     result = collect_demonstrations(ctx)
     register_partitions(context.instance, list(ctx.settings.tasks), [])

@@ -8,7 +8,6 @@ from assets.k8s import table_tags
 from assets.metadata import data_version, materialized, step_context
 from assets.partitions import task_and_iteration
 from assets.resources import RecapResource
-from recap_core.loop.deployment import deploy_iteration
 
 
 @dg.asset(
@@ -28,6 +27,8 @@ from recap_core.loop.deployment import deploy_iteration
     "rollback` returns to the previous version.",
 )
 def deployment(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.MaterializeResult:
+    from recap_core.loop.deployment import deploy_iteration  # the Delta ledger: imported by the step
+
     task, iteration = task_and_iteration(context)
     ctx = step_context(context, recap)
     outcome = deploy_iteration(ctx, task, iteration)

@@ -8,8 +8,6 @@ from assets.metadata import data_version, image, materialized, optional_float, s
 from assets.partitions import task_and_iteration
 from assets.policy import policy
 from assets.resources import RecapResource
-from recap_core.loop.evaluation import evaluate_iteration
-from recap_core.study.report import task_progress_images
 
 PROGRESS_METADATA = {
     "success_rate": "success_per_iteration",
@@ -33,6 +31,10 @@ PROGRESS_METADATA = {
     description="pi^k on held-out seeds: success rate, mean duration, throughput (+- s.e.) into the ledger.",
 )
 def evaluation(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.MaterializeResult:
+    # torch, the simulators, the Delta ledger and matplotlib: imported by the step
+    from recap_core.loop.evaluation import evaluate_iteration
+    from recap_core.study.report import task_progress_images
+
     task, iteration = task_and_iteration(context)
     ctx = step_context(context, recap)
     result = evaluate_iteration(ctx, task, iteration)

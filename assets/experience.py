@@ -11,7 +11,6 @@ from assets.k8s import collector_tags
 from assets.metadata import collection_metadata, data_version, materialized, step_context
 from assets.partitions import next_iteration, task_and_iteration
 from assets.resources import RecapResource
-from recap_core.loop.collection import collect_iteration_experience
 
 
 @dg.asset(
@@ -32,6 +31,9 @@ from recap_core.loop.collection import collect_iteration_experience
     description="Rollouts and interventions of pi^{k-1} (k >= 1) plus the fleet's dropped datasets.",
 )
 def experience(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.MaterializeResult:
+    # torch (the collecting policy) and the simulators: imported by the step
+    from recap_core.loop.collection import collect_iteration_experience
+
     task, iteration = task_and_iteration(context)
     ctx = step_context(context, recap)
     # Newly dropped fleet data belongs to the task's next iteration; re-running an evaluated one must not

@@ -10,7 +10,6 @@ from assets.k8s import table_tags
 from assets.metadata import label_metadata, label_version, materialized, step_context
 from assets.partitions import task_and_iteration
 from assets.resources import RecapResource
-from recap_core.loop.labelling_stages import iteration_labels
 
 
 @dg.asset(
@@ -35,6 +34,8 @@ from recap_core.loop.labelling_stages import iteration_labels
     description=descriptions.INDICATORS,
 )
 def indicators(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.MaterializeResult:
+    from recap_core.loop.labelling_stages import iteration_labels  # torch: imported by the step
+
     task, iteration = task_and_iteration(context)
     ctx = step_context(context, recap)
     result = iteration_labels(ctx, task, iteration)

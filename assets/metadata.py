@@ -1,17 +1,20 @@
 """Turning stage results into Dagster metadata: lineage facts, curves and pictures."""
 
+from __future__ import annotations
+
 import base64
 import hashlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
 from assets.resources import RecapResource
-from recap_core.loop.collection import CollectionResult
 from recap_core.loop.context import RunContext
-from recap_core.loop.plots import training_curve
 from recap_core.loop.results import LabelResult, TrainingResult
+
+if TYPE_CHECKING:
+    from recap_core.loop.collection import CollectionResult
 
 
 def image(png: bytes, alt: str) -> dg.MetadataValue:
@@ -25,6 +28,8 @@ def optional_float(value: float | None) -> float:
 
 
 def training_metadata(result: TrainingResult, title: str) -> dict[str, Any]:
+    from recap_core.loop.plots import training_curve  # matplotlib: loaded by the step that draws
+
     history = result.history
     meta: dict[str, Any] = {
         "checkpoint": dg.MetadataValue.path(result.checkpoint.path),

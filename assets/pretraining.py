@@ -17,7 +17,6 @@ from assets.metadata import (
 )
 from assets.resources import RecapResource
 from assets.training_launcher import train_stage
-from recap_core.loop.labelling_stages import pretraining_labels
 
 
 @dg.asset(
@@ -53,6 +52,8 @@ def value_function_pretrained(
     description=descriptions.PRETRAINING_INDICATORS,
 )
 def pretraining_indicators(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.MaterializeResult:
+    from recap_core.loop.labelling_stages import pretraining_labels  # torch: imported by the step
+
     ctx = step_context(context, recap)
     result = pretraining_labels(ctx)
     return materialized(

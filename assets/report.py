@@ -8,7 +8,6 @@ from assets.k8s import table_tags
 from assets.metadata import data_version, image, materialized, step_context
 from assets.resources import RecapResource
 from recap_core.study.experiment import DEFAULT_ITERATIONS, ExperimentPlan
-from recap_core.study.report import write_report
 
 REPORT_GROUP = "experiment_report"
 
@@ -32,6 +31,8 @@ def experiment_report(
     context: dg.AssetExecutionContext, config: ReportConfig, recap: RecapResource
 ) -> dg.MaterializeResult:
     from pathlib import Path
+
+    from recap_core.study.report import write_report  # matplotlib, scipy, the Delta ledger: by the step
 
     ctx = step_context(context, recap)
     plan = ExperimentPlan.from_settings(recap.preset, ctx.settings, config.iterations, config.replicates)

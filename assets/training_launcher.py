@@ -16,6 +16,7 @@ import os
 import sys
 import warnings
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import dagster_pipes
@@ -23,19 +24,23 @@ import dagster_pipes
 from recap_core.extraction import Method
 from recap_core.loop.context import RunContext
 from recap_core.loop.results import TrainingResult
-from recap_core.loop.training_stages import (
-    pretrain_policy,
-    pretrain_value,
-    train_iteration_policy,
-    train_iteration_value,
-)
-from recap_core.training.distributed import SINGLE_PROCESS, Distributed
+
+if TYPE_CHECKING:
+    from recap_core.training.distributed import Distributed
 
 RESULT_MESSAGE = "recap_training_result"
 
 
 def _stage(name: str, task: str, iteration: int, method: str) -> Callable[..., TrainingResult]:
     def run(ctx: RunContext, distributed: Distributed) -> TrainingResult:
+        # torch: imported where a stage trains, not when the code location loads this module
+        from recap_core.loop.training_stages import (
+            pretrain_policy,
+            pretrain_value,
+            train_iteration_policy,
+            train_iteration_value,
+        )
+
         if name == "value_pretrained":
             return pretrain_value(ctx, distributed)
         if name == "policy_pretrained":
@@ -65,6 +70,8 @@ def train_stage(
     settings = ctx.settings
     run = _stage(stage, task, iteration, method)
     if settings.training_processes <= 1 or context is None:
+        from recap_core.training.distributed import SINGLE_PROCESS
+
         return run(ctx, SINGLE_PROCESS)
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone",
@@ -91,6 +98,8 @@ def train_stage(
 
 def main(argv: list[str] | None = None) -> None:
     """One torchrun rank: take the step's run context, join the group, train, and (rank 0) report back."""
+    from recap_core.training.distributed import Distributed
+
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--stage", choices=STAGES, required=True)
     parser.add_argument("--task", default="")

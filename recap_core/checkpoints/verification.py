@@ -17,8 +17,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
-from torch import nn
+from typing import TYPE_CHECKING
 
 from recap_core.checkpoints.format import (
     CONFIG_FILE,
@@ -30,6 +29,9 @@ from recap_core.checkpoints.format import (
     files_sha256,
     read_checkpoint_config,
 )
+
+if TYPE_CHECKING:
+    from torch import nn
 
 LEGACY_VARIABLE = "RECAP_ALLOW_LEGACY_CHECKPOINTS"
 

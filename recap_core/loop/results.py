@@ -6,9 +6,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from recap_core.checkpoints import CheckpointRef
+from recap_core.checkpoints.format import CheckpointRef
 from recap_core.loop.value_diagnostics import ValueDiagnostics
-from recap_core.training import TrainingHistory
+from recap_core.training.config import TrainingHistory
 
 
 @dataclass

@@ -26,8 +26,7 @@ from recap_core.rules.thresholds import FINETUNE_POSITIVE_FRACTION, PRETRAIN_POS
 from recap_core.seeds import EVAL_SPLITS
 from recap_core.sim.cameras import CameraSpec
 from recap_core.sim.operator import DemoConfig
-from recap_core.training.config import PolicyTrainConfig, ValueTrainConfig
-from recap_core.training.sources import READERS
+from recap_core.training.config import READERS, PolicyTrainConfig, ValueTrainConfig
 
 
 @dataclass(frozen=True)

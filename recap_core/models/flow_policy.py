@@ -14,67 +14,22 @@ the indicator (SFT, AWR, PPO baselines) always sees the dropped token.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
 from recap_core.models.backbones import build_backbone
+from recap_core.models.config import FlowPolicyConfig, VisionConfig
 from recap_core.models.normalisation import Normaliser
 from recap_core.models.prompts import HashedPromptEncoder
-from recap_core.models.vision import CameraInputs, VisionConfig, architecture_dict, image_tensors
+from recap_core.models.vision import CameraInputs, image_tensors
 
 INDICATOR_NEGATIVE = 0
 INDICATOR_POSITIVE = 1
 INDICATOR_DROPPED = 2
-
-
-@dataclass(frozen=True)
-class FlowPolicyConfig:
-    """Architecture and sampling defaults of the policy (stored as config.json's "architecture").
-
-    A training config holds one with ``obs_dim`` and ``action_dim`` left 0: the network is built from
-    ``sized(obs_dim, action_dim)`` once the data is known, and ``conditioned`` is the method's (only
-    RECAP sees the indicator). ``horizon``: actions per chunk; ``flow_steps``: Euler steps of sampling.
-    ``images``: the cameras it reads and their encoder (none by default: state only).
-    """
-
-    obs_dim: int = 0
-    action_dim: int = 0
-    horizon: int = 10
-    backbone: str = "mlp"
-    hidden: int = 256
-    depth: int = 3
-    heads: int = 4
-    prompt_dim: int = 64
-    prompt_buckets: int = 4096
-    time_dim: int = 32
-    indicator_dim: int = 16
-    conditioned: bool = True
-    flow_steps: int = 10
-    images: VisionConfig = field(default_factory=VisionConfig)
-
-    BUILD_FIELDS: ClassVar[tuple[str, ...]] = ("obs_dim", "action_dim", "conditioned")
-    """Fields filled in when the network is built (from the data and the method), not chosen in a
-    training config."""
-
-    def sized(self, obs_dim: int, action_dim: int, conditioned: bool = True) -> FlowPolicyConfig:
-        return dataclasses.replace(self, obs_dim=obs_dim, action_dim=action_dim, conditioned=conditioned)
-
-    def to_dict(self) -> dict:
-        return architecture_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> FlowPolicyConfig:
-        """A stored architecture; one written before images existed has none (state only)."""
-        data = dict(data)
-        data["images"] = VisionConfig.from_dict(data.get("images"))
-        return cls(**data)
 
 
 def time_features(tau: torch.Tensor, dim: int) -> torch.Tensor:

@@ -18,69 +18,16 @@ episodes. Feeding the episode's progress t / L (Pardo et al., "Time Limits in Re
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from recap_core.models.backbones import build_backbone
+from recap_core.models.config import ValueNetConfig
 from recap_core.models.normalisation import Normaliser
 from recap_core.models.prompts import HashedPromptEncoder
-from recap_core.models.vision import CameraInputs, VisionConfig, architecture_dict
-from recap_core.rules.rewards import VALUE_SUPPORT
-
-
-@dataclass(frozen=True)
-class ValueNetConfig:
-    """Architecture of the value network (stored as config.json's "architecture").
-
-    A training config holds one with ``obs_dim`` left 0: the network is built from ``sized(obs_dim)``
-    once the data is known. ``value_min`` / ``value_max`` span the bins: every normalised return must
-    lie inside (see recap_core.rules.rewards). ``time_aware``: the network also sees t / L.
-    ``images``: the cameras it reads and their encoder (none by default: state only).
-    """
-
-    obs_dim: int = 0
-    n_bins: int = 201
-    value_min: float = VALUE_SUPPORT[0]
-    value_max: float = VALUE_SUPPORT[1]
-    backbone: str = "mlp"
-    hidden: int = 256
-    depth: int = 3
-    heads: int = 4
-    prompt_dim: int = 64
-    prompt_buckets: int = 4096
-    time_aware: bool = True
-    images: VisionConfig = field(default_factory=VisionConfig)
-
-    BUILD_FIELDS: ClassVar[tuple[str, ...]] = ("obs_dim",)
-    """Fields filled in when the network is built, not chosen in a training config."""
-
-    def sized(self, obs_dim: int) -> ValueNetConfig:
-        return dataclasses.replace(self, obs_dim=obs_dim)
-
-    @property
-    def support(self) -> tuple[float, float]:
-        return (self.value_min, self.value_max)
-
-    def to_dict(self) -> dict:
-        return architecture_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ValueNetConfig:
-        """A stored architecture, including the older layouts: ``v_min`` / ``v_max`` for the support,
-        no ``time_aware`` (written before the progress input existed, so not time-aware), and no
-        ``images`` (state only)."""
-        data = dict(data)
-        for old, new in (("v_min", "value_min"), ("v_max", "value_max")):
-            if old in data:
-                data[new] = data.pop(old)
-        data.setdefault("time_aware", False)
-        data["images"] = VisionConfig.from_dict(data.get("images"))
-        return cls(**data)
+from recap_core.models.vision import CameraInputs
 
 
 def bin_support(n_bins: int, value_min: float, value_max: float) -> torch.Tensor:

@@ -22,103 +22,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from recap_core.models.config import (  # noqa: F401 - re-exported; no torch in config
+    VisionConfig,
+    architecture_dict,
+    require_same_layout,
+)
+
 ENCODER_CONFIG_FILE = "config.json"
 ENCODER_WEIGHTS_FILE = "model.safetensors"
-
-
-def architecture_dict(architecture: Any) -> dict:
-    """An architecture config as config.json stores it. A state-only network's dict has no "images"
-    entry, so its config.json is what it was before images existed."""
-    out = asdict(architecture)
-    out.pop("images")
-    if architecture.images.enabled:
-        out["images"] = architecture.images.to_dict()
-    return out
-
-
-@dataclass(frozen=True)
-class VisionConfig:
-    """The camera layout a network reads, and how it encodes each frame.
-
-    ``cameras`` empty: a state-only network (every field below is then ignored). ``image_size``:
-    square frames of this many pixels, ``channels`` per pixel (3 = RGB). ``encoder``: a name in
-    ``ENCODERS``; ``feature_dim``: the length of the vector each camera contributes; ``encoder_width``:
-    channels of the default conv encoder (16: the later layers do a quarter of the work they did at 32,
-    which was 2-4x the training samples/s on this CPU, and the hidden-goal learning test passes at 16).
-    ``shift_pad``: random-shift augmentation in training (pixels
-    of padding; 0 = off). ``pretrained``: a local folder or Hugging Face repo id (read offline) whose
-    weights initialise every camera's encoder when a network is built fresh; a saved checkpoint
-    carries the encoder weights itself and never reads it again. ``render_quality``: per camera, the
-    render quality of the frames it learns from (recap_core.sim.render_quality; empty: all fast), so
-    evaluation renders what training saw.
-    """
-
-    cameras: tuple[str, ...] = ()
-    image_size: int = 64
-    channels: int = 3
-    encoder: str = "conv"
-    feature_dim: int = 64
-    encoder_width: int = 16
-    shift_pad: int = 4
-    pretrained: str = ""
-    render_quality: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if len(set(self.cameras)) != len(self.cameras):
-            raise ValueError(f"cameras must be distinct, got {self.cameras}")
-        qualities = tuple(self.render_quality) or ("fast",) * len(self.cameras)
-        if len(qualities) != len(self.cameras):
-            raise ValueError(f"one render quality per camera: cameras {self.cameras}, got {qualities}")
-        object.__setattr__(self, "render_quality", qualities)
-        if self.cameras and (self.image_size < 8 or self.channels < 1 or self.feature_dim < 1):
-            raise ValueError(
-                f"image_size must be >= 8 and channels, feature_dim >= 1, got {self.image_size}, "
-                f"{self.channels}, {self.feature_dim}"
-            )
-        if self.shift_pad < 0:
-            raise ValueError(f"shift_pad must be >= 0, got {self.shift_pad}")
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.cameras)
-
-    def layout(self) -> str:
-        """How errors name a layout: cameras, frame shape and encoder."""
-        if not self.cameras:
-            return "no cameras (state only)"
-        size = f"{self.image_size}x{self.image_size}x{self.channels}"
-        rendering = ", ".join(sorted(set(self.render_quality)))
-        return f"cameras {list(self.cameras)} at {size} px rendered {rendering} (encoder {self.encoder!r})"
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "cameras": list(self.cameras), "render_quality": list(self.render_quality)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> VisionConfig:
-        """A stored layout (None or absent: a checkpoint written before images existed: state only).
-        A layout stored before render qualities existed learnt from frames at MuJoCo's defaults, so
-        it reads as ``presentation`` for every camera."""
-        if not data:
-            return cls()
-        data = dict(data)
-        data["cameras"] = tuple(data.get("cameras", ()))
-        data["render_quality"] = tuple(data.get("render_quality", ("presentation",) * len(data["cameras"])))
-        return cls(**data)
-
-
-def require_same_layout(expected: VisionConfig, given: VisionConfig, where: str) -> None:
-    """Refuse a camera layout, render quality or encoder other than the one a network was built for,
-    naming both."""
-    keys = ("cameras", "image_size", "channels", "encoder", "feature_dim", "encoder_width", "render_quality")
-    if any(getattr(expected, k) != getattr(given, k) for k in keys) and (expected.enabled or given.enabled):
-        raise ValueError(f"{where}: the network expects {expected.layout()}, got {given.layout()}")
 
 
 # --- augmentation ------------------------------------------------------------------------------------

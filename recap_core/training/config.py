@@ -1,15 +1,19 @@
-"""Training configurations and the history every trainer returns (both JSON-serialisable for lineage)."""
+"""Training configurations and the history every trainer returns (both JSON-serialisable for lineage).
+
+Free of torch (the networks' configurations come from recap_core.models.config), so the loop's settings
+and a pipeline's definitions read them without importing a trainer.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-from recap_core.models.flow_policy import FlowPolicyConfig
-from recap_core.models.value import ValueNetConfig
-from recap_core.models.vision import require_same_layout
+from recap_core.models.config import FlowPolicyConfig, ValueNetConfig, require_same_layout
 from recap_core.rules.rewards import RewardConfig
 
 WEIGHT_RULES = ("best_heldout", "last")
+READERS = ("memory", "streaming")
+"""How a training stage reads its steps (recap_core.training.sources): loaded once, or streamed in shards."""
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,10 @@ import polars as pl
 
 from recap_core.steps import StepArrays
 from recap_core.store.streaming import BLOCKS_PER_SHARD, StreamingStepReader, assign_to_ranks, plan_shards
+from recap_core.training.config import READERS  # noqa: F401 - the settings' choices, re-exported
 
 # Per-step columns for a shard (e.g. {"indicator": ..., "advantage": ...}), aligned with its steps.
 ColumnReader = Callable[[StepArrays], Mapping[str, np.ndarray]]
-READERS = ("memory", "streaming")
 
 
 @dataclass(frozen=True)
