@@ -51,3 +51,8 @@ BASELINES = (
     "policy) finetuned from pi_pre on V^k's data and advantages with pi^k's gradient-step budget, and "
     "pi^k at beta = 1, evaluated on the held-out seeds into the ledger."
 )
+LABELLED_DATASET = (
+    "The data pi^k trains on as a LeRobot v3.0 dataset for another trainer (lerobot-train, openpi): "
+    "per frame value, advantage and indicator, and the indicator as text appended to the task prompt "
+    f"(dropped {_POLICY.indicator_dropout:.0%} of the time, deterministically). Materialised on demand."
+)

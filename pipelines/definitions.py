@@ -15,6 +15,7 @@ from assets.evaluation import evaluation
 from assets.experience import experience
 from assets.indicators import indicators
 from assets.k8s import executor_from_env
+from assets.labelled_dataset import labelled_dataset
 from assets.policy import policy
 from assets.pretraining import policy_pretrained, pretraining_indicators, value_function_pretrained
 from assets.report import experiment_report
@@ -36,6 +37,7 @@ ALL_ASSETS = [
     value_function,
     advantages,
     indicators,
+    labelled_dataset,
     policy,
     evaluation,
     deployment,

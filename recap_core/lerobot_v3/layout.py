@@ -27,11 +27,27 @@ EPISODE_ID_COLUMN = "recap/episode_id"  # its id in the store it came from (info
 SOURCE_COLUMN = "recap/source"  # where the store had ingested it from (informative)
 COLLECTED_AT_COLUMN = "recap/collected_at"  # ISO 8601 UTC time it was recorded (informative)
 POLICY_COLUMN = "recap/policy"  # JSON of the policy server's metadata that drove it (informative)
+PROMPT_COLUMN = "recap/prompt"  # the episode's prompt, when its frames carry other prompts (written then)
+
+# Per-frame columns the writer itself fills; an episode's extra columns take other names.
+WRITER_FRAME_COLUMNS = (
+    "observation.state",
+    "action",
+    "timestamp",
+    "frame_index",
+    "episode_index",
+    "index",
+    "task_index",
+    SUCCESS_COLUMN,
+    "next.done",
+    INTERVENTION_COLUMN,
+)
 
 IMPORT_FILE = "recap_import.json"
 """Beside ``meta/``: how the importer reads the dataset. Its keys are ``LeRobotOptions`` fields: ``task``
 or ``task_column``, ``kind`` or ``kind_column`` (a fixed value for every episode, or the meta/episodes
-column holding each episode's), ``success_column``, ``intervention_column``, ``collected_by_column``, ..."""
+column holding each episode's), ``success_column``, ``intervention_column``, ``collected_by_column``,
+``prompt_column`` (when frames carry prompts of their own), ..."""
 
 EPISODE_KINDS = ("demo", "autonomous", "intervention")
 """schemas.episodes.EPISODE_KINDS, repeated because that module imports pandera and polars (a test keeps

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 PARTIAL_MARKER = ".partial-"
+RETIRED_MARKER = ".retired-"  # a replaced folder, hidden until it is removed
 
 
 def staging_path(out: Path) -> Path:
@@ -36,3 +37,36 @@ def staged_folder(out: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+@contextmanager
+def replacing_folder(out: Path) -> Iterator[Path]:
+    """Yield a hidden path beside ``out`` for the caller to write a complete folder at (``write_dataset``
+    creates it); on a clean exit it takes the place of ``out``, whose previous folder (if any) is then
+    removed, and on any error it is removed and ``out`` stays as it was.
+
+    For a dataset that is re-made rather than added to (a re-materialised asset): the new folder is
+    complete before the old one moves, so ``out`` is the old dataset or the new one, and between the two
+    renames (microseconds) absent, never half-written."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fresh = staging_path(out)
+    try:
+        yield fresh
+        if not fresh.is_dir():
+            raise FileNotFoundError(f"nothing was written at {fresh}")
+        retired = None
+        if out.exists():
+            retired = out.parent / f".{out.name}{RETIRED_MARKER}{uuid.uuid4().hex[:8]}"
+            out.rename(retired)
+        try:
+            fresh.rename(out)
+        except BaseException:
+            if retired is not None:
+                retired.rename(out)
+            raise
+    except BaseException:
+        shutil.rmtree(fresh, ignore_errors=True)
+        raise
+    if retired is not None:
+        shutil.rmtree(retired, ignore_errors=True)

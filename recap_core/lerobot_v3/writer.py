@@ -8,6 +8,11 @@ parquet files as LeRobot image features ({bytes, path} structs), byte for byte; 
 camera becomes a video feature instead: one mp4 per camera and data file, episodes back to back, located
 by the ``videos/<key>/*`` columns of meta/episodes, as LeRobot v3.0 writes them (lossy, far smaller).
 
+A dataset made for a trainer can carry more per frame (``RecordedEpisode.columns``: extra features such as
+RECAP's value, advantage and indicator) and a prompt per frame (``RecordedEpisode.frame_prompts``: each
+frame's ``task_index``; ``prompts`` lists every prompt in meta/tasks.parquet first, in order, whether or
+not a frame uses it); ``info`` adds top-level keys of its own (its lineage) to meta/info.json.
+
 ``write_dataset`` writes under a hidden sibling folder renamed into place at the end, so a failed or
 interrupted write leaves nothing that looks like a dataset.
 """
@@ -16,9 +21,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow
@@ -31,6 +37,13 @@ from recap_core.lerobot_v3.mp4 import Mp4Writer
 from recap_core.lerobot_v3.staging import staged_folder
 
 DEFAULT_FRAMES_PER_FILE = 200_000
+_INFO_KEYS = frozenset(
+    {
+        "codebase_version", "robot_type", "total_episodes", "total_frames", "total_tasks", "chunks_size",
+        "data_files_size_in_mb", "video_files_size_in_mb", "fps", "splits", "data_path", "video_path",
+        "features",
+    }
+)  # fmt: skip
 _IMAGE_STRUCT = pyarrow.struct([("bytes", pyarrow.binary()), ("path", pyarrow.string())])
 
 
@@ -61,13 +74,21 @@ def write_dataset(
     robot_type: str = "unknown",
     video: bool = False,
     frames_per_file: int = DEFAULT_FRAMES_PER_FILE,
+    prompts: Sequence[str] = (),
+    info: Mapping[str, Any] | None = None,
 ) -> DatasetSummary:
     """Write ``episodes`` (consumed one at a time: a generator keeps one episode's frames in memory) as a
     LeRobot v3.0 dataset at ``out``, a folder that must not exist yet; it appears only when complete."""
     out = Path(out)
     with staged_folder(out) as root:
         writer = DatasetWriter(
-            root, fps=fps, robot_type=robot_type, video=video, frames_per_file=frames_per_file
+            root,
+            fps=fps,
+            robot_type=robot_type,
+            video=video,
+            frames_per_file=frames_per_file,
+            prompts=prompts,
+            info=info,
         )
         try:
             for episode in episodes:
@@ -83,7 +104,9 @@ class DatasetWriter:
     """Fills an empty folder with one dataset: ``add`` each episode, then ``finish`` (or ``abandon``).
 
     Episodes keep the order they are added in (their ``episode_index``); all must share the state and
-    action sizes and the cameras of the first, since a LeRobot feature has one shape."""
+    action sizes, the cameras and the extra columns (names and types) of the first, since a LeRobot
+    feature has one shape. ``prompts`` take the first task indices, in order; ``info`` adds its keys to
+    meta/info.json (none may be one the writer sets)."""
 
     def __init__(
         self,
@@ -93,19 +116,31 @@ class DatasetWriter:
         robot_type: str = "unknown",
         video: bool = False,
         frames_per_file: int = DEFAULT_FRAMES_PER_FILE,
+        prompts: Sequence[str] = (),
+        info: Mapping[str, Any] | None = None,
     ) -> None:
         if not fps > 0:
             raise ValueError(f"fps must be positive, got {fps}")
         if frames_per_file < 1:
             raise ValueError(f"frames_per_file must be >= 1, got {frames_per_file}")
+        if any(not str(prompt).strip() for prompt in prompts):
+            raise ValueError(f"prompts must be non-empty, got {list(prompts)}")
+        taken = sorted(set(info or {}) & _INFO_KEYS)
+        if taken:
+            raise ValueError(f"info keys {taken} are meta/info.json keys the writer sets")
         self.root, self.fps, self.robot_type = Path(root), float(fps), robot_type
         self.frames_per_file = frames_per_file
         self.videos = _VideoFiles(self.root, self.fps) if video else None
-        self.prompts: dict[str, int] = {}  # prompt -> task_index, in order of first use
+        # prompt -> task_index: the given prompts first, then others in order of first use
+        self.prompts: dict[str, int] = {str(prompt): i for i, prompt in enumerate(dict.fromkeys(prompts))}
+        self.extra_info = dict(info or {})
+        self.per_frame_prompts = False  # some episode's frames carry prompts of their own
+        self.extra_values: dict[str, list[np.ndarray]] = {}  # extra column -> its values per episode
         self.tasks: dict[str, None] = {}
         self.kinds: dict[str, None] = {}
         self.collected_by_known = False
-        self.shapes: tuple[int, int, list[str]] | None = None  # state_dim, action_dim, cameras
+        # state_dim, action_dim, cameras, extra columns as (name, numpy dtype) pairs
+        self.shapes: tuple[int, int, list[str], list[tuple[str, str]]] | None = None
         self.frames: list[pyarrow.Table] = []
         self.meta_rows: list[dict] = []
         self.states: list[np.ndarray] = []
@@ -122,7 +157,14 @@ class DatasetWriter:
         if self.frames_in_file and self.frames_in_file + length > self.frames_per_file:
             self._write_data_file()
         episode_index = len(self.meta_rows)
-        task_index = self.prompts.setdefault(episode.prompt, len(self.prompts))
+        frame_prompts = episode.frame_prompts if episode.frame_prompts is not None else [episode.prompt]
+        episode_prompts = list(dict.fromkeys(frame_prompts))  # meta/episodes' tasks, in order of use
+        index_of = {prompt: self.prompts.setdefault(prompt, len(self.prompts)) for prompt in episode_prompts}
+        if episode.frame_prompts is None:
+            task_index = np.full(length, index_of[episode.prompt], dtype=np.int64)
+        else:
+            self.per_frame_prompts = True
+            task_index = np.array([index_of[prompt] for prompt in frame_prompts], dtype=np.int64)
         last = np.arange(length) == length - 1
         columns = {
             "observation.state": _vectors(episode.state),
@@ -131,11 +173,14 @@ class DatasetWriter:
             "frame_index": pyarrow.array(np.arange(length, dtype=np.int64)),
             "episode_index": pyarrow.array(np.full(length, episode_index, dtype=np.int64)),
             "index": pyarrow.array(np.arange(self.global_index, self.global_index + length, dtype=np.int64)),
-            "task_index": pyarrow.array(np.full(length, task_index, dtype=np.int64)),
+            "task_index": pyarrow.array(task_index),
             layout.SUCCESS_COLUMN: pyarrow.array(last & bool(episode.success)),
             "next.done": pyarrow.array(last),
             layout.INTERVENTION_COLUMN: pyarrow.array(episode.is_intervention),
         }
+        for name, values in episode.columns.items():
+            columns[name] = pyarrow.array(values)
+            self.extra_values.setdefault(name, []).append(values)
         video_columns = {}
         for camera in cameras:
             frames = list(episode.images[camera])
@@ -151,7 +196,7 @@ class DatasetWriter:
             self.camera_stats.add(camera, sampled_pixels(frames))
             columns[key] = pyarrow.array([{"bytes": frame, "path": None} for frame in frames], _IMAGE_STRUCT)
         self.frames.append(pyarrow.table(columns))
-        self.meta_rows.append({**video_columns, **self._meta_row(episode, episode_index)})
+        self.meta_rows.append({**video_columns, **self._meta_row(episode, episode_index, episode_prompts)})
         self.tasks.setdefault(episode.task)
         self.kinds.setdefault(episode.kind)
         self.collected_by_known = self.collected_by_known or episode.collected_by is not None
@@ -160,12 +205,13 @@ class DatasetWriter:
         self.global_index += length
         self.frames_in_file += length
 
-    def _meta_row(self, episode: RecordedEpisode, episode_index: int) -> dict:
-        """The episode's meta/episodes row: LeRobot's columns, then what the store knows of it."""
+    def _meta_row(self, episode: RecordedEpisode, episode_index: int, prompts: list[str]) -> dict:
+        """The episode's meta/episodes row: LeRobot's columns (``tasks``: every prompt its frames use),
+        then what the store knows of it."""
         collected_at = episode.collected_at.isoformat() if episode.collected_at else None
         return {
             "episode_index": episode_index,
-            "tasks": [episode.prompt],
+            "tasks": prompts,
             "length": episode.length,
             "data/chunk_index": self.file_index // layout.CHUNKS_SIZE,
             "data/file_index": self.file_index % layout.CHUNKS_SIZE,
@@ -181,6 +227,7 @@ class DatasetWriter:
             layout.SOURCE_COLUMN: episode.source,
             layout.COLLECTED_AT_COLUMN: collected_at,
             layout.POLICY_COLUMN: json.dumps(dict(episode.policy), default=str) if episode.policy else None,
+            layout.PROMPT_COLUMN: episode.prompt,  # in the schema only when frames carry other prompts
         }
 
     def finish(self) -> DatasetSummary:
@@ -188,7 +235,7 @@ class DatasetWriter:
         if not self.meta_rows:
             raise ValueError("no episodes to write: a LeRobot dataset needs at least one")
         self._write_data_file()
-        state_dim, action_dim, cameras = self.shapes  # type: ignore[misc]
+        state_dim, action_dim, cameras, extra = self.shapes  # type: ignore[misc]
         meta = self.root / "meta"
         episodes_file = self.root / layout.EPISODES_META_FILE
         episodes_file.parent.mkdir(parents=True)
@@ -200,6 +247,10 @@ class DatasetWriter:
         stats = {
             "observation.state": _stats(np.concatenate(self.states).astype(np.float64)),
             "action": _stats(np.concatenate(self.actions).astype(np.float64)),
+            **{
+                name: _stats(np.concatenate(values).astype(np.float64)[:, None])
+                for name, values in self.extra_values.items()
+            },
             **self.camera_stats.to_json(layout.IMAGE_FEATURE_PREFIX),
         }
         (meta / "stats.json").write_text(json.dumps(stats, indent=2))
@@ -219,9 +270,10 @@ class DatasetWriter:
             "splits": {"train": f"0:{len(self.meta_rows)}"},
             "data_path": layout.DATA_PATH,
             "video_path": layout.V3_VIDEO_PATH if self.videos is not None else None,
-            "features": _features(state_dim, action_dim, self.image_shapes, video_features),
+            "features": _features(state_dim, action_dim, self.image_shapes, video_features, extra),
+            **self.extra_info,
         }
-        (meta / "info.json").write_text(json.dumps(info, indent=2))
+        (meta / "info.json").write_text(json.dumps(info, indent=2, default=str))
         (self.root / layout.IMPORT_FILE).write_text(json.dumps(self.import_options(), indent=2))
         return DatasetSummary(
             self.root, len(self.meta_rows), self.global_index, cameras, list(self.tasks), list(self.kinds)
@@ -237,6 +289,8 @@ class DatasetWriter:
         options["intervention_column"] = layout.INTERVENTION_COLUMN
         if self.collected_by_known:
             options["collected_by_column"] = layout.COLLECTED_BY_COLUMN
+        if self.per_frame_prompts:  # task_index names each frame's prompt, this column the episode's
+            options["prompt_column"] = layout.PROMPT_COLUMN
         return options
 
     def abandon(self) -> None:
@@ -246,15 +300,17 @@ class DatasetWriter:
 
     def _check_shapes(self, episode: RecordedEpisode) -> list[str]:
         cameras = sorted(episode.images)
-        shapes = (episode.state.shape[1], episode.action.shape[1], cameras)
+        extra = [(name, values.dtype.name) for name, values in episode.columns.items()]
+        shapes = (episode.state.shape[1], episode.action.shape[1], cameras, extra)
         if self.shapes is None:
             self.shapes = shapes
         elif shapes != self.shapes:
             raise ValueError(
                 f"episode {episode.episode_id or len(self.meta_rows)} of task {episode.task!r}: state size "
-                f"{shapes[0]}, action size {shapes[1]} and cameras {shapes[2]}, but the dataset's first "
-                f"episode has {self.shapes[0]}, {self.shapes[1]} and {self.shapes[2]}: one LeRobot dataset "
-                "has one shape per feature (write these episodes to another dataset)"
+                f"{shapes[0]}, action size {shapes[1]}, cameras {shapes[2]} and extra columns {shapes[3]}, "
+                f"but the dataset's first episode has {self.shapes[0]}, {self.shapes[1]}, {self.shapes[2]} "
+                f"and {self.shapes[3]}: one LeRobot dataset has one shape per feature (write these episodes "
+                "to another dataset)"
             )
         return cameras
 
@@ -291,6 +347,8 @@ class DatasetWriter:
             (layout.COLLECTED_AT_COLUMN, text),
             (layout.POLICY_COLUMN, text),
         ]
+        if self.per_frame_prompts:
+            fields.append((layout.PROMPT_COLUMN, text))
         for camera in self.shapes[2] if self.videos is not None and self.shapes else []:
             prefix = f"videos/{layout.IMAGE_FEATURE_PREFIX}{camera}/"
             fields += [(prefix + "chunk_index", integer), (prefix + "file_index", integer)]
@@ -321,6 +379,7 @@ def _features(
     action_dim: int,
     image_shapes: dict[str, list[int] | None],
     video_features: dict[str, dict],
+    extra: list[tuple[str, str]],
 ) -> dict:
     scalar = {"shape": [1], "names": None}
     features = {
@@ -334,6 +393,7 @@ def _features(
         layout.SUCCESS_COLUMN: {"dtype": "bool", **scalar},
         "next.done": {"dtype": "bool", **scalar},
         layout.INTERVENTION_COLUMN: {"dtype": "bool", **scalar},
+        **{name: {"dtype": dtype, **scalar} for name, dtype in extra},
     }
     for camera, shape in image_shapes.items():
         features[f"{layout.IMAGE_FEATURE_PREFIX}{camera}"] = {

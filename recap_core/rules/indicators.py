@@ -14,6 +14,16 @@ import numpy as np
 from recap_core.extraction import INDICATOR_MODES, Method
 from recap_core.rules.thresholds import TaskThreshold
 
+INDICATOR_PROMPT_SUFFIXES = {True: "\nAdvantage: positive", False: "\nAdvantage: negative"}
+"""How a text-conditioned policy (a VLA trained by LeRobot or openpi) is told I_t: appended to the task
+prompt (the paper's Fig. 3; the open implementations' convention). The plain prompt is the indicator
+dropped (classifier-free guidance's unconditional branch)."""
+
+
+def indicator_prompt(prompt: str, indicator: bool | None) -> str:
+    """``prompt`` with the indicator as text, or unchanged when it is dropped (``None``)."""
+    return prompt if indicator is None else prompt + INDICATOR_PROMPT_SUFFIXES[bool(indicator)]
+
 
 def indicators(
     advantages: np.ndarray | None,

@@ -12,7 +12,9 @@ only passes ``LeRobotOptions(decode_videos=False)``; the video features are then
 A dataset of several tasks or kinds says each episode's in meta/episodes columns (``task_column``,
 ``kind_column``; ours are ``recap/task`` and ``recap/kind``, written by ``recap_core.lerobot_v3``), which
 is how an export of ours, or a robot's batch, reads back exactly; ``recap_import.json`` beside the
-dataset names them (``recap_core.store.lerobot_sidecar``).
+dataset names them (``recap_core.store.lerobot_sidecar``). A dataset whose frames carry prompts of their
+own (a labelled dataset: ``task_index`` per frame names its indicator prompt) names the episode's prompt in
+a meta/episodes column too (``prompt_column``; ours is ``recap/prompt``).
 """
 
 from __future__ import annotations
@@ -68,6 +70,10 @@ class LeRobotOptions:
     task_column: str | None = None
     kind_column: str | None = None
     collected_by_column: str | None = None  # a null falls back to collected_by
+    # The meta/episodes column holding each episode's prompt, for a dataset whose frames carry prompts of
+    # their own (a labelled dataset's indicator prompts, one task_index per frame: ours is recap/prompt);
+    # without it an episode's frames must share one task_index, its prompt.
+    prompt_column: str | None = None
 
     def __post_init__(self) -> None:
         for fixed, column in (("task", "task_column"), ("kind", "kind_column")):
@@ -460,9 +466,11 @@ def episode_metadata(dataset: LeRobotDataset, column: str) -> dict[int, object]:
 
 
 def _per_episode_columns(dataset: LeRobotDataset, options: LeRobotOptions) -> dict[str, dict[int, object]]:
-    """The per-episode columns the options name (task, kind, collected_by), read once per dataset."""
+    """The per-episode columns the options name (task, kind, collected_by, prompt), read once per
+    dataset."""
     wanted = {"task": options.task_column, "kind": options.kind_column}
     wanted["collected_by"] = options.collected_by_column
+    wanted["prompt"] = options.prompt_column
     return {field: episode_metadata(dataset, column) for field, column in wanted.items() if column}
 
 
@@ -498,6 +506,31 @@ def _task_and_kind(
             "flag of human-provided actions"
         )
     return task or task_name_from_text(prompt), kind
+
+
+def _episode_prompt(
+    dataset: LeRobotDataset,
+    options: LeRobotOptions,
+    per_episode: dict[str, dict[int, object]],
+    episode: int,
+    task_index: pyarrow.ChunkedArray,
+) -> str:
+    """The episode's prompt: its frames' one task (``task_index``), or with ``prompt_column`` the episode's
+    meta/episodes entry, its frames then free to name several tasks (each listed in meta/tasks)."""
+    task_indices = np.unique(task_index.to_numpy())
+    unknown = [int(i) for i in task_indices if int(i) not in dataset.tasks]
+    if options.prompt_column:
+        if unknown:
+            raise LeRobotFormatError(
+                f"episode {episode}: column 'task_index' = {unknown}: not listed in meta/tasks"
+            )
+        return _episode_text(per_episode, "prompt", options.prompt_column, episode)
+    if len(task_indices) != 1 or unknown:
+        raise LeRobotFormatError(
+            f"episode {episode}: column 'task_index' = {task_indices.tolist()}: "
+            "need exactly one task listed in meta/tasks"
+        )
+    return dataset.tasks[int(task_indices[0])]
 
 
 def _frame_level_success(rows: pyarrow.Table, column: str, episode: int) -> bool:
@@ -707,13 +740,7 @@ def _episode(
             f"episode {episode_index}: column 'frame_index' = {frames[bad]} where {bad} was expected "
             "(frames must be exactly 0..T-1)"
         )
-    task_indices = np.unique(rows.column("task_index").to_numpy())
-    if len(task_indices) != 1 or int(task_indices[0]) not in dataset.tasks:
-        raise LeRobotFormatError(
-            f"episode {episode_index}: column 'task_index' = {task_indices.tolist()}: "
-            "need exactly one task listed in meta/tasks"
-        )
-    prompt = dataset.tasks[int(task_indices[0])]
+    prompt = _episode_prompt(dataset, options, per_episode, episode_index, rows.column("task_index"))
     task, kind = _task_and_kind(options, per_episode, episode_index, prompt)
     collected_by = per_episode.get("collected_by", {}).get(episode_index) or options.collected_by
     success = bool(options.assume_success)

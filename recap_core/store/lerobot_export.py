@@ -67,15 +67,18 @@ def describe_selection(task: str | None, kind: str | None, iteration: int | None
     return words + (f" in iteration {iteration}" if iteration is not None else "")
 
 
+def stored_cameras(store: EpisodeStore) -> list[str]:
+    """Every camera the steps table has a frame column for: what an export writes as image features."""
+    steps = store.dataset(STEPS)
+    names = steps.schema.names if steps is not None else []
+    return sorted(n.removeprefix(IMAGE_COLUMN_PREFIX) for n in names if n.startswith(IMAGE_COLUMN_PREFIX))
+
+
 def _recorded_episodes(
     store: EpisodeStore, episodes: pl.DataFrame, versions: dict[str, int]
 ) -> Iterator[RecordedEpisode]:
     """The selected episodes in the writer's terms, read one at a time (states of all, frames lazily)."""
-    cameras = sorted(
-        name.removeprefix(IMAGE_COLUMN_PREFIX)
-        for name in store.dataset(STEPS).schema.names
-        if name.startswith(IMAGE_COLUMN_PREFIX)
-    )
+    cameras = stored_cameras(store)
     steps = (
         store.lazy(STEPS, versions)
         .filter(pl.col("episode_id").is_in(episodes["episode_id"].to_list()))

@@ -29,6 +29,7 @@ OPTION_KEYS = frozenset(
         "action_column",
         "collected_by",
         "collected_by_column",  # meta/episodes column naming each episode's collector
+        "prompt_column",  # meta/episodes column of each episode's prompt (ours: recap/prompt)
         "decode_videos",  # false: a dataset's video features are not decoded (states only)
         "max_abs_value",  # the bound on state and action values (LeRobotOptions)
         "success_source",  # "meta" or "frames", when both carry the success label and disagree
