@@ -11,6 +11,9 @@ from pipelines.cli.options import NumEnvsOption, command_group
 
 bench_app = command_group(help="Benchmarks that print JSON.")
 
+DEVICE_HELP = "auto (a CUDA GPU when there is one, else the CPU) | cpu | cuda | cuda:N"
+PRECISION_HELP = "auto (bf16 autocast on a GPU that has it, else fp32) | fp32 | bf16"
+
 
 @bench_app.command("train")
 def bench_train(
@@ -19,12 +22,18 @@ def bench_train(
     reader: str = typer.Option("memory", help="memory | streaming"),
     epochs: int = typer.Option(1, help="Epochs per run."),
     batch_size: int = typer.Option(256, help="Global batch size (split over the processes)."),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
+    precision: str = typer.Option("auto", help=PRECISION_HELP),
 ) -> None:
-    """Policy training samples/s with 1 and N data-parallel processes (torchrun, gloo); JSON."""
+    """Policy training samples/s with 1 and N data-parallel processes (torchrun: gloo on the CPU, NCCL
+    with a GPU per process); JSON."""
     from recap_core.bench.distributed import run_training_benchmark
 
     counts = tuple(int(count) for count in processes.split(","))
-    typer.echo(json.dumps(run_training_benchmark(frames, counts, reader, epochs, batch_size), indent=2))
+    result = run_training_benchmark(
+        frames, counts, reader, epochs, batch_size, device=device, precision=precision
+    )
+    typer.echo(json.dumps(result, indent=2))
 
 
 @bench_app.command("serve")
@@ -47,11 +56,16 @@ def bench_core(
     frames: int = typer.Option(200_000, help="Frames labelled by the value function."),
     train_batches: int = typer.Option(40, help="Training batches timed per model."),
     threads: int = typer.Option(1, help="torch threads."),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
+    precision: str = typer.Option("auto", help=PRECISION_HELP),
 ) -> None:
-    """Value labelling frames/s, value and policy training samples/s, policy act latency."""
+    """Value labelling frames/s, value and policy training samples/s, policy act latency, on the
+    device it reports."""
     from recap_core.bench.training import run_benchmark
 
-    result = run_benchmark(frames=frames, train_batches=train_batches, threads=threads)
+    result = run_benchmark(
+        frames=frames, train_batches=train_batches, threads=threads, device=device, precision=precision
+    )
     if json_output:
         typer.echo(json.dumps(result))
     else:
@@ -117,6 +131,7 @@ def bench_images(
     horizon: int = 50,
     budget_mb: Annotated[int, typer.Option(help="The streaming reader's memory budget (MiB).")] = 64,
     streaming: Annotated[bool, typer.Option(help="Also time an epoch of the streaming reader.")] = True,
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
 ) -> None:
     """Camera frames: ingest, load + PNG decode, chunked reads (take, StepArrays, numpy), streaming."""
@@ -130,6 +145,7 @@ def bench_images(
         horizon=horizon,
         budget_mb=budget_mb,
         streaming=streaming,
+        device=device,
     )
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 

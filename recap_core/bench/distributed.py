@@ -3,7 +3,8 @@
 The parent builds one store of synthetic state-only episodes, then launches ``torchrun --nproc-per-node
 P -m recap_core.bench.distributed`` for each P; every rank trains the flow policy on its own
 episodes with the same global batch (B / P per rank) and rank 0 prints the global samples/s. Each rank
-uses one torch thread, so P processes use P cores.
+uses one torch thread, so P processes use P cores; with ``device`` "auto" on a machine with GPUs each
+rank trains on its own GPU (LOCAL_RANK) in bfloat16, so P can be at most the number of GPUs.
 """
 
 from __future__ import annotations
@@ -21,15 +22,19 @@ from pathlib import Path
 import torch
 
 
-def _train(uri: str, reader: str, epochs: int, batch: int, budget_mb: int) -> dict:
+def _train(
+    uri: str, reader: str, epochs: int, batch: int, budget_mb: int, device: str, precision: str
+) -> dict:
     from recap_core.store import EpisodeStore
     from recap_core.store.streaming import StreamingStepReader
     from recap_core.training import PolicyTrainConfig, train_policy
+    from recap_core.training.device import resolve_placement
     from recap_core.training.distributed import Distributed
     from recap_core.training.sources import in_memory_data, streaming_data
 
     torch.set_num_threads(1)
-    distributed = Distributed.from_environment()
+    placement = resolve_placement(device, precision)
+    distributed = Distributed.from_environment(placement.device)
     store = EpisodeStore(uri)
     versions = store.versions()
     config = PolicyTrainConfig(epochs=epochs, batch_size=batch, weights="last", val_fraction=0.0)
@@ -42,8 +47,9 @@ def _train(uri: str, reader: str, epochs: int, batch: int, budget_mb: int) -> di
         selection = store.episodes(versions=versions).frame
         source = StreamingStepReader(store, selection, versions, budget_mb * 2**20)
         data = streaming_data(source, None, 0.0, 0, distributed.world_size, distributed.rank)
-    _, history = train_policy(data, config=config, method="sft", distributed=distributed)
+    _, history = train_policy(data, config=config, method="sft", distributed=distributed, placement=placement)
     return {
+        **placement.describe(),
         "processes": distributed.world_size,
         "reader": reader,
         "samples_per_s": history.samples_per_second,
@@ -60,9 +66,19 @@ def run_training_benchmark(
     batch: int = 256,
     budget_mb: int = 256,
     root: str | None = None,
+    device: str = "auto",
+    precision: str = "auto",
 ) -> dict:
     """Samples/s of policy training with each process count, and the speed-up over one process."""
     from recap_core.bench.streaming import build_store
+    from recap_core.training.device import resolve_placement
+
+    placement = resolve_placement(device, precision)  # refuses what this machine cannot do, up front
+    if placement.device.type == "cuda" and max(processes) > torch.cuda.device_count():
+        raise ValueError(
+            f"{max(processes)} processes on {torch.cuda.device_count()} GPU(s): NCCL runs one rank per "
+            "GPU; ask for fewer processes or --device cpu"
+        )
 
     tmp = Path(tempfile.mkdtemp(prefix="recap-ddp-bench-")) if root is None else Path(root)
     try:
@@ -74,6 +90,7 @@ def run_training_benchmark(
                 sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={count}",
                 "-m", "recap_core.bench.distributed", "--store", str(uri), "--reader", reader,
                 "--epochs", str(epochs), "--batch", str(batch), "--budget-mb", str(budget_mb),
+                "--device", device, "--precision", precision,
             ]  # fmt: skip
             env = {**os.environ, "OMP_NUM_THREADS": "1"}
             out = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
@@ -88,6 +105,7 @@ def run_training_benchmark(
         "batch_size_global": batch,
         "epochs": epochs,
         "model": "flow policy (SFT objective), default PolicyTrainConfig network, 1 torch thread per process",
+        **placement.describe(),
         "cpu_count": os.cpu_count(),
         "runs": [
             {
@@ -107,8 +125,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--budget-mb", type=int, default=256)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--precision", default="auto")
     args = parser.parse_args()
-    result = _train(args.store, args.reader, args.epochs, args.batch, args.budget_mb)
+    result = _train(
+        args.store, args.reader, args.epochs, args.batch, args.budget_mb, args.device, args.precision
+    )
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps(result))
 

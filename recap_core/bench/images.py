@@ -9,7 +9,8 @@ unlike noise, which PNG cannot compress):
 3. random chunked training reads with images three ways, as ``recap bench store`` does for states:
    (a) Lance ``take`` of each batch's rows and image blobs, decoded per batch, (b) gathers from the
    in-memory ``StepArrays`` (frames decoded once, uint8), (c) the same gathers on plain numpy arrays;
-4. one epoch of the streaming reader (shards decoded under a memory budget) against the in-memory path.
+4. one epoch of the streaming reader (shards decoded under a memory budget) against the in-memory path;
+   on a GPU (``device`` "auto" finds one) every batch is also copied to it, as a trainer there would.
 
 A sample is one observation, each camera's frame and an H-step action chunk; frames/s counts samples.
 """
@@ -27,6 +28,7 @@ import lance
 import numpy as np
 import pyarrow
 import pyarrow.compute as pc
+import torch
 
 from recap_core.bench.store import _rate, numpy_ceiling, synthetic_episodes
 from recap_core.episode import Episode
@@ -150,13 +152,18 @@ def run_image_benchmark(
     streaming: bool = True,
     seed: int = 0,
     root: str | None = None,
+    device: str = "auto",
 ) -> dict:
     """Run the benchmark in a fresh store (a temporary directory unless ``root``) and return the JSON."""
+    from recap_core.training.device import resolve_placement
+
+    placement = resolve_placement(device, "fp32")
     tmp = Path(tempfile.mkdtemp(prefix="recap-image-bench-")) if root is None else Path(root)
     try:
         store_root = tmp / "lance"
         episodes, encode_seconds = image_episodes(frames, image_size, cameras, obs_dim, action_dim, seed)
         result = {
+            "device": placement.describe()["device"],
             "frames": sum(e.length for e in episodes),
             "episodes": len(episodes),
             "cameras": list(cameras),
@@ -176,7 +183,7 @@ def run_image_benchmark(
         )
         if streaming:
             result["streaming"] = measure_streaming(
-                store, cameras, image_size, budget_mb, batch_size, horizon, seed
+                store, cameras, image_size, budget_mb, batch_size, horizon, seed, placement.device
             )
         result["unit"] = (
             "frames/s = samples/s; one sample = 1 observation + one frame per camera + a horizon-step action "
@@ -264,9 +271,11 @@ def measure_streaming(
     batch_size: int,
     horizon: int,
     seed: int,
+    device: torch.device | None = None,
 ) -> dict:
     """One epoch of shuffled batches from the streaming reader (shards read and decoded as it goes)
-    and from the in-memory path (its load, with every frame decoded, reported apart)."""
+    and from the in-memory path (its load, with every frame decoded, reported apart); each batch is
+    copied to ``device`` when it is a GPU."""
     from recap_core.store.streaming import StreamingStepReader
     from recap_core.training.sources import in_memory_data, streaming_data
 
@@ -276,12 +285,12 @@ def measure_streaming(
         store.load_steps(versions=versions, cameras=cameras, image_size=image_size), {}, 0.0, seed
     )
     load_seconds = time.perf_counter() - start
-    memory_samples, memory_seconds, _ = _epoch(memory, cameras, batch_size, horizon, seed)
+    memory_samples, memory_seconds, _ = _epoch(memory, cameras, batch_size, horizon, seed, device)
     del memory
     selection = store.episodes(versions=versions).frame
     reader = StreamingStepReader(store, selection, versions, budget_mb * 2**20, cameras, image_size)
     streamed, streaming_seconds, shards = _epoch(
-        streaming_data(reader, None, 0.0, seed), cameras, batch_size, horizon, seed
+        streaming_data(reader, None, 0.0, seed), cameras, batch_size, horizon, seed, device
     )
     memory_rate = memory_samples / memory_seconds
     with_load = memory_samples / (memory_seconds + load_seconds)
@@ -295,7 +304,12 @@ def measure_streaming(
         )
         for epoch in range(2):
             samples, seconds, _ = _epoch(
-                streaming_data(cached, None, 0.0, seed + epoch), cameras, batch_size, horizon, seed + epoch
+                streaming_data(cached, None, 0.0, seed + epoch),
+                cameras,
+                batch_size,
+                horizon,
+                seed + epoch,
+                device,
             )
             cached_rates.append(samples / seconds)
         hits, misses = cache.hits, cache.misses
@@ -317,14 +331,27 @@ def measure_streaming(
     }
 
 
-def _epoch(data, cameras: Sequence[str], batch_size: int, horizon: int, seed: int) -> tuple[int, float, int]:
+def _epoch(
+    data,
+    cameras: Sequence[str],
+    batch_size: int,
+    horizon: int,
+    seed: int,
+    device: torch.device | None = None,
+) -> tuple[int, float, int]:
     """(samples, seconds, shards) of one epoch of ``data``'s training batches, each gathered as a
-    trainer does: observations, action chunks and every camera's frames."""
+    trainer does: observations, action chunks and every camera's frames (then copied to a GPU)."""
+    to_gpu = device is not None and device.type == "cuda"
     samples, shards, current = 0, 0, None
     start = time.perf_counter()
     for shard, idx in data.train[0].batches(0, np.random.default_rng(seed), batch_size, None):
         if shard.steps is not current:
             current, shards = shard.steps, shards + 1
-        memory_batch(current, idx, cameras, horizon)
+        obs, chunks, frames = memory_batch(current, idx, cameras, horizon)
+        if to_gpu:
+            for array in (obs, chunks, *frames.values()):
+                torch.from_numpy(np.ascontiguousarray(array)).to(device, non_blocking=True)
         samples += len(idx)
+    if to_gpu:
+        torch.cuda.synchronize(device)
     return samples, time.perf_counter() - start, shards

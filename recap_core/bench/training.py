@@ -1,5 +1,9 @@
 """Throughput of the method core on this machine: value labelling, training, and policy inference,
-state-only and with one camera (the "images" entry: the conv encoder dominates the cost)."""
+state-only and with one camera (the "images" entry: the conv encoder dominates the cost).
+
+Everything runs on the device and precision asked for ("auto": a CUDA GPU in bfloat16 when there is
+one, else the CPU in float32), reported in the JSON, so one command measures a laptop and a GPU box.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from recap_core.models.value import DistributionalValueFunction, ValueNetConfig
 from recap_core.models.vision import CameraInputs, VisionConfig
 from recap_core.steps import StepArrays
 from recap_core.training.config import PolicyTrainConfig, ValueTrainConfig
+from recap_core.training.device import CPU, Placement, resolve_placement
 from recap_core.training.policy_training import train_policy
 from recap_core.training.value_training import train_value_function
 
@@ -47,7 +52,9 @@ def synthetic_steps(
     )
 
 
-def image_benchmark(train_batches: int, image_size: int = 64, seed: int = 0) -> dict:
+def image_benchmark(
+    train_batches: int, image_size: int = 64, seed: int = 0, placement: Placement = CPU
+) -> dict:
     """Training samples/s and inference latency with one camera of random frames, with today's default
     encoder and, in the same run, as it was before (``before``: 32 channels wide, frames reordered to
     channels-first), so the two are measured under the same load."""
@@ -63,6 +70,7 @@ def image_benchmark(train_batches: int, image_size: int = 64, seed: int = 0) -> 
                 train_batches,
                 VisionConfig(cameras=("top",), image_size=image_size, encoder_width=width),
                 seed,
+                placement,
             )
         finally:
             CameraInputs.memory_format = previous
@@ -77,7 +85,9 @@ def image_benchmark(train_batches: int, image_size: int = 64, seed: int = 0) -> 
     return out
 
 
-def _image_numbers(train_batches: int, vision: VisionConfig, seed: int) -> dict[str, float]:
+def _image_numbers(
+    train_batches: int, vision: VisionConfig, seed: int, placement: Placement
+) -> dict[str, float]:
     steps = synthetic_steps(10, 200, seed=seed)
     rng = np.random.default_rng(seed)
     size = vision.image_size
@@ -85,19 +95,14 @@ def _image_numbers(train_batches: int, vision: VisionConfig, seed: int) -> dict[
     steps = steps.with_images({"top": frames})
     optimisation = {"epochs": 1, "steps_per_epoch": train_batches, "val_fraction": 0.0, "seed": seed}
     value_config = ValueTrainConfig(**optimisation, architecture=ValueNetConfig(images=vision))
-    _, value_history = train_value_function(steps, value_config)
+    _, value_history = train_value_function(steps, value_config, placement=placement)
     labels = rng.random(len(steps)) < 0.3
     policy_config = PolicyTrainConfig(**optimisation, architecture=FlowPolicyConfig(images=vision))
-    policy, policy_history = train_policy(steps, labels, policy_config, method="recap")
-    chunk_policy = FlowChunkPolicy(policy.net, seed=seed)
+    policy, policy_history = train_policy(steps, labels, policy_config, method="recap", placement=placement)
+    chunk_policy = FlowChunkPolicy(policy.net.to(placement.device), seed=seed)
     obs, images = steps.observations[:32], {"top": frames[:32]}
     prompts = steps.episodes["prompt"].to_list()[:1] * 32
-    chunk_policy.act(obs, prompts, images=images)
-    repeats = 10
-    start = time.perf_counter()
-    for _ in range(repeats):
-        chunk_policy.act(obs, prompts, images=images)
-    latency = (time.perf_counter() - start) / repeats
+    latency = _act_seconds(chunk_policy, obs, prompts, images, placement, repeats=10)
     return {
         "value_training_samples_per_s": round(value_history.samples_per_second, 1),
         "policy_training_samples_per_s": round(policy_history.samples_per_second, 1),
@@ -105,19 +110,47 @@ def _image_numbers(train_batches: int, vision: VisionConfig, seed: int) -> dict[
     }
 
 
-def run_benchmark(frames: int = 200_000, train_batches: int = 40, threads: int = 1, seed: int = 0) -> dict:
-    """Measure and return the numbers `recap bench core` prints."""
+def _act_seconds(
+    policy: FlowChunkPolicy,
+    obs: np.ndarray,
+    prompts: list[str],
+    images: dict[str, np.ndarray] | None,
+    placement: Placement,
+    repeats: int,
+) -> float:
+    """Seconds per ``act`` of a batch, after one warm-up call (each call returns numpy: synchronised)."""
+    with placement.autocast():
+        policy.act(obs, prompts, images=images)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            policy.act(obs, prompts, images=images)
+    return (time.perf_counter() - start) / repeats
+
+
+def run_benchmark(
+    frames: int = 200_000,
+    train_batches: int = 40,
+    threads: int = 1,
+    seed: int = 0,
+    device: str = "auto",
+    precision: str = "auto",
+) -> dict:
+    """Measure and return the numbers `recap bench core` prints, on ``device`` at ``precision``
+    (``recap_core.training.device.resolve_placement``)."""
+    placement = resolve_placement(device, precision)
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     length = 200
     steps = synthetic_steps(max(frames // length, 2), length, seed=seed)
     vf = ValueFunction(
-        DistributionalValueFunction(ValueNetConfig().sized(obs_dim=39)), ValueTrainConfig().reward
+        DistributionalValueFunction(ValueNetConfig().sized(obs_dim=39)).to(placement.device),
+        ValueTrainConfig().reward,
     )
-    predict_values(vf, steps.select_episodes(np.arange(len(steps.episodes)) < 5))  # warm-up
-    start = time.perf_counter()
-    predict_values(vf, steps)
-    label_seconds = time.perf_counter() - start
+    with placement.autocast():
+        predict_values(vf, steps.select_episodes(np.arange(len(steps.episodes)) < 5))  # warm-up
+        start = time.perf_counter()
+        predict_values(vf, steps)
+        label_seconds = time.perf_counter() - start
 
     optimisation = {
         "epochs": 1,
@@ -125,11 +158,15 @@ def run_benchmark(frames: int = 200_000, train_batches: int = 40, threads: int =
         "val_fraction": 0.0,
         "seed": seed,
     }
-    _, value_history = train_value_function(steps, ValueTrainConfig(**optimisation))
+    _, value_history = train_value_function(steps, ValueTrainConfig(**optimisation), placement=placement)
     labels = np.random.default_rng(seed).random(len(steps)) < 0.3
-    policy, policy_history = train_policy(steps, labels, PolicyTrainConfig(**optimisation), method="recap")
+    policy, policy_history = train_policy(
+        steps, labels, PolicyTrainConfig(**optimisation), method="recap", placement=placement
+    )
+    policy.net.to(placement.device)
 
     result = {
+        **placement.describe(),
         "torch_threads": threads,
         "frames": len(steps),
         "value_labelling_frames_per_s": round(len(steps) / label_seconds, 1),
@@ -141,14 +178,9 @@ def run_benchmark(frames: int = 200_000, train_batches: int = 40, threads: int =
         chunk_policy = FlowChunkPolicy(policy.net, beta=beta, seed=seed)
         obs = steps.observations[:32]
         prompts = steps.episodes["prompt"].to_list()[:1] * 32
-        chunk_policy.act(obs, prompts)
-        repeats = 30
-        start = time.perf_counter()
-        for _ in range(repeats):
-            chunk_policy.act(obs, prompts)
-        latency = (time.perf_counter() - start) / repeats
+        latency = _act_seconds(chunk_policy, obs, prompts, None, placement, repeats=30)
         key = f"policy_act_batch32_beta{beta:g}"
         result[f"{key}_ms"] = round(latency * 1000, 2)
         result[f"{key}_env_steps_per_s"] = round(32 * chunk_policy.horizon / latency, 1)
-    result["images"] = image_benchmark(train_batches, seed=seed)
+    result["images"] = image_benchmark(train_batches, seed=seed, placement=placement)
     return result

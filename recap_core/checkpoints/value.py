@@ -71,6 +71,7 @@ def predict_values(
     """V(o_t) for every step (or the steps at ``index``), float32, in normalised units."""
     check_observations(steps, vf.net.config.obs_dim)
     vf.net.eval()
+    device = vf.net.support.device  # where the network is (the CPU unless a benchmark moved it)
     idx = np.arange(len(steps)) if index is None else np.asarray(index)
     prompts = steps.episodes["prompt"].to_numpy()
     progress = torch.from_numpy(episode_progress(steps, vf.reward_config))
@@ -81,9 +82,14 @@ def predict_values(
         obs = torch.from_numpy(np.ascontiguousarray(steps.observations[part], dtype=np.float32))
         prompt_list = prompts[steps.episode_index[part]].tolist()
         rows = torch.from_numpy(part)
-        out[start : start + len(part)] = vf.net(
-            obs, prompt_list, progress[rows], batch_images(images, rows)
-        ).numpy()
+        frames = batch_images(images, rows)
+        values = vf.net(
+            obs.to(device),
+            prompt_list,
+            progress[rows].to(device),
+            {c: f.to(device) for c, f in frames.items()} if frames else None,
+        )
+        out[start : start + len(part)] = values.float().cpu().numpy()
     return out
 
 

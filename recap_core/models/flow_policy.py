@@ -47,7 +47,8 @@ def drop_indicators(
     """Replace each indicator token by ``INDICATOR_DROPPED`` with probability ``rate`` (CFG training)."""
     if not 0.0 <= rate <= 1.0:
         raise ValueError(f"indicator dropout rate must be in [0, 1], got {rate}")
-    drop = torch.rand(tokens.shape, generator=generator, device=tokens.device) < rate
+    # drawn on the generator's device (the CPU's in training), so a seed drops the same tokens anywhere
+    drop = torch.rand(tokens.shape, generator=generator).to(tokens.device) < rate
     return torch.where(drop, torch.full_like(tokens, INDICATOR_DROPPED), tokens)
 
 
@@ -164,11 +165,9 @@ class FlowMatchingPolicy(nn.Module):
         steps = flow_steps or cfg.flow_steps
         if steps < 1:
             raise ValueError(f"flow_steps must be >= 1, got {steps}")
-        if noise is None:
-            noise = torch.randn(
-                batch, cfg.horizon, cfg.action_dim, generator=generator, device=observations.device
-            )
-        x = noise
+        if noise is None:  # drawn on the generator's device (a CPU's), so a seed samples alike anywhere
+            noise = torch.randn(batch, cfg.horizon, cfg.action_dim, generator=generator)
+        x = noise.to(observations.device)
         ctx = self.context(observations, prompts, images)
         token = INDICATOR_DROPPED if (indicator is None or not cfg.conditioned) else indicator
         guided = token != INDICATOR_DROPPED and beta != 1.0
@@ -249,14 +248,16 @@ class FlowChunkPolicy:
                 f"this policy expects {self.vision.layout()}: pass images= with the current frames of "
                 f"{missing} (given: {sorted(images or {})})"
             )
+        device = self.net.action_norm.mean.device  # where the network is (the CPU unless moved)
+        frames = image_tensors(images, cameras) if cameras else None
         with torch.inference_mode():
             chunks = self.net.sample(
-                torch.from_numpy(obs),
+                torch.from_numpy(obs).to(device),
                 list(prompts),
                 beta=self.beta,
                 indicator=self.indicator,
                 flow_steps=self.flow_steps,
                 generator=self._generator,
-                images=image_tensors(images, cameras) if cameras else None,
+                images={c: f.to(device) for c, f in frames.items()} if frames else None,
             )
-        return chunks.numpy()
+        return chunks.float().cpu().numpy()

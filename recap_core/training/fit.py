@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from recap_core.steps import StepArrays
 from recap_core.training.config import OptimisationConfig, TrainingHistory
+from recap_core.training.device import CPU, Placement
 from recap_core.training.distributed import SINGLE_PROCESS, Distributed, LossModule
 from recap_core.training.sources import Shard, StepSource, TrainingData
 
@@ -33,8 +34,13 @@ def fit(
     distributed: Distributed = SINGLE_PROCESS,
     on_epoch_start: Callable[[int], None] | None = None,
     unused_parameters: bool = False,
+    placement: Placement = CPU,
 ) -> TrainingHistory:
     """Train ``model`` in place; the final weights follow ``config.weights`` (best held-out or last).
+
+    ``placement``: the device the model trains on and whether its losses run under bfloat16 autocast;
+    the loss closures put their batches there. The model is back on the CPU, in float32, when ``fit``
+    returns, so saving, hashing and acting on it are the same wherever it trained.
 
     ``config.batch_size`` is the global batch: each of the ``data.world_size`` ranks takes an equal
     part of every step, and the gradient is their mean, whether the ranks are torchrun processes (DDP
@@ -48,6 +54,7 @@ def fit(
     if config.batch_size % world:
         raise ValueError(f"batch_size {config.batch_size} does not split evenly over {world} ranks")
     torch.manual_seed(config.seed)
+    model.to(placement.device)
     rngs = [np.random.default_rng(config.seed + source.rank) for source in data.train]
     generators = [torch.Generator().manual_seed(config.seed + source.rank) for source in data.train]
     params = [p for p in model.parameters() if p.requires_grad]
@@ -58,7 +65,11 @@ def fit(
             f"{counts['n_train_steps']} training steps cannot fill a batch on each of {world} ranks"
         )
     history = TrainingHistory(weights=config.weights, **counts)
-    wrapped = distributed.wrap(LossModule(model), unused_parameters) if distributed.enabled else None
+    wrapped = (
+        distributed.wrap(LossModule(model), unused_parameters, placement.device)
+        if distributed.enabled
+        else None
+    )
     losses_of = _LossCache(make_loss)
     keep_best = config.weights == "best_heldout"
     best = math.inf
@@ -85,9 +96,12 @@ def fit(
             for stream, generator in zip(streams, generators, strict=True):
                 shard, idx = next(stream)
                 loss_fn = losses_of(shard)
-                loss = (
-                    wrapped(loss_fn, idx, generator) if wrapped is not None else loss_fn(idx, generator, True)
-                )
+                with placement.autocast():
+                    loss = (
+                        wrapped(loss_fn, idx, generator)
+                        if wrapped is not None
+                        else loss_fn(idx, generator, True)
+                    )
                 if not torch.isfinite(loss):
                     raise FloatingPointError(
                         f"{desc}: loss became {loss.item()} at epoch {epoch}, step {step}"
@@ -105,7 +119,8 @@ def fit(
         bar.update(1)
         if counts["n_val_steps"] == 0:
             continue
-        val = evaluate_sources(model, losses_of, data.val, batch, config.seed, distributed)
+        with placement.autocast():
+            val = evaluate_sources(model, losses_of, data.val, batch, config.seed, distributed)
         history.val_loss.append(val)
         bar.set_postfix(train=f"{history.train_loss[-1]:.4f}", val=f"{val:.4f}")
         if not keep_best:
@@ -123,6 +138,7 @@ def fit(
         model.load_state_dict(best_state)
     else:
         history.best_epoch = history.epochs_run - 1
+    model.to("cpu")
     model.eval()
     history.seconds = time.perf_counter() - start
     history.samples_per_second = samples / max(history.seconds, 1e-9)

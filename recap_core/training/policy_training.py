@@ -26,6 +26,7 @@ from recap_core.models.flow_policy import (
 from recap_core.models.frames import batch_images, step_images
 from recap_core.steps import StepArrays, action_chunks, float_tensor
 from recap_core.training.config import PolicyTrainConfig, TrainingHistory, require_matching_architecture
+from recap_core.training.device import CPU, Placement
 from recap_core.training.distributed import SINGLE_PROCESS, Distributed
 from recap_core.training.fit import fit
 from recap_core.training.objectives import awr_unnormalised_weights, awr_weights, spo_flow_objective
@@ -75,6 +76,7 @@ def train_policy(
     out_dir: str | Path | None = None,
     reference: str | Path | None = None,
     distributed: Distributed = SINGLE_PROCESS,
+    placement: Placement = CPU,
 ) -> tuple[TrainedPolicy, TrainingHistory]:
     """Train an action-chunk flow policy.
 
@@ -86,7 +88,9 @@ def train_policy(
     I = positive). ``steps`` may be a ``TrainingData`` (streamed, or this rank's part under torchrun)
     whose shards carry "indicator" / "advantage" columns instead. ``init_from``: a policy checkpoint to
     finetune from (architecture, normalisers and weights kept, recorded as parent). ``out_dir``: where
-    to save the checkpoint (None: not saved; under torchrun only rank 0 saves).
+    to save the checkpoint (None: not saved; under torchrun only rank 0 saves). ``placement``: the device
+    and precision it trains at (the CPU in float32 unless a benchmark asks otherwise); the random draws
+    stay on the CPU's generators, so a seed means the same flow times and noise on every device.
     """
     config = config or PolicyTrainConfig()
     method = parse_method(method)
@@ -123,30 +127,31 @@ def train_policy(
             [(net.obs_norm, lambda s: s.observations), (net.action_norm, lambda s: s.actions)],
             distributed,
         )
-    objective = _OBJECTIVES[method](data, config, reference, distributed)
+    objective = _OBJECTIVES[method](data, config, reference, distributed, placement)
     horizon = net.config.horizon
+    put = placement.put
 
     def make_loss(shard: Shard):
         part = shard.steps
-        columns = objective.columns(shard)
-        observations = float_tensor(part.observations)
+        columns = {name: put(values) for name, values in objective.columns(shard).items()}
+        observations = put(float_tensor(part.observations))
         actions = np.ascontiguousarray(part.actions, dtype=np.float32)
         episode_end = part.episode_end
         prompts = np.asarray(part.per_step("prompt"), dtype=object)
-        images = step_images(part, net.config.images)
+        images = {camera: put(frames) for camera, frames in step_images(part, net.config.images).items()}
 
         def loss_fn(idx: np.ndarray, generator: torch.Generator, training: bool) -> torch.Tensor:
-            index = torch.from_numpy(idx)
+            index = put(torch.from_numpy(idx))
             chunks, mask = action_chunks(actions, episode_end, idx, horizon)
             batch = _Batch(
                 index=index,
                 observations=observations[index],
                 prompts=prompts[idx].tolist(),
                 images=batch_images(images, index),
-                chunks=torch.from_numpy(chunks),
-                mask=torch.from_numpy(mask),
-                tau=torch.rand(len(idx), generator=generator),
-                noise=torch.randn(len(idx), horizon, action_dim, generator=generator),
+                chunks=put(torch.from_numpy(chunks)),
+                mask=put(torch.from_numpy(mask)),
+                tau=put(torch.rand(len(idx), generator=generator)),
+                noise=put(torch.randn(len(idx), horizon, action_dim, generator=generator)),
                 columns=columns,
             )
             tokens = objective.tokens(batch, generator)
@@ -159,7 +164,9 @@ def train_policy(
         return loss_fn
 
     # every method uses every parameter (unconditioned methods embed the "dropped" indicator token)
-    history = fit(net, make_loss, data, config, desc=f"policy ({method})", distributed=distributed)
+    history = fit(
+        net, make_loss, data, config, f"policy ({method})", distributed=distributed, placement=placement
+    )
     history.extra.update(objective.extra)
     trained = TrainedPolicy(net, method.value)
     if out_dir is not None and distributed.is_main:
@@ -227,7 +234,11 @@ def _advantage(method: Method) -> Callable[[Shard], np.ndarray]:
 
 
 def _recap_objective(
-    data: TrainingData, config: PolicyTrainConfig, _reference: str | Path | None, distributed: Distributed
+    data: TrainingData,
+    config: PolicyTrainConfig,
+    _reference: str | Path | None,
+    distributed: Distributed,
+    _placement: Placement,
 ) -> _Objective:
     """Flow matching conditioned on I_t, dropped with ``indicator_dropout`` (classifier-free guidance)."""
     method = Method.RECAP
@@ -254,7 +265,11 @@ def _recap_objective(
 
 
 def _sft_objective(
-    _data: TrainingData, _config: PolicyTrainConfig, _reference: str | Path | None, _distributed: Distributed
+    _data: TrainingData,
+    _config: PolicyTrainConfig,
+    _reference: str | Path | None,
+    _distributed: Distributed,
+    _placement: Placement,
 ) -> _Objective:
     """Plain flow matching, the indicator always dropped."""
     return _Objective(lambda shard: {}, {})
@@ -265,7 +280,11 @@ def _awr_weighted(per_sample: torch.Tensor, batch: _Batch) -> torch.Tensor:
 
 
 def _awr_objective(
-    data: TrainingData, config: PolicyTrainConfig, _reference: str | Path | None, distributed: Distributed
+    data: TrainingData,
+    config: PolicyTrainConfig,
+    _reference: str | Path | None,
+    distributed: Distributed,
+    _placement: Placement,
 ) -> _Objective:
     """Per-sample losses weighted by exp(A / T), clipped and normalised to mean 1."""
     advantage = _advantage(Method.AWR)
@@ -302,7 +321,11 @@ def _awr_objective(
 
 
 def _ppo_objective(
-    data: TrainingData, config: PolicyTrainConfig, reference: str | Path | None, distributed: Distributed
+    data: TrainingData,
+    config: PolicyTrainConfig,
+    reference: str | Path | None,
+    distributed: Distributed,
+    placement: Placement,
 ) -> _Objective:
     """The SPO objective on standardised advantages against the frozen policy that collected the data."""
     advantage = _advantage(Method.PPO)
@@ -312,7 +335,7 @@ def _ppo_objective(
     else:
         _, mean, std = column_moments(_everything(data), advantage, distributed)
     reference_policy = load_trained_policy(reference)
-    reference_net = reference_policy.net.eval().requires_grad_(False)
+    reference_net = reference_policy.net.eval().requires_grad_(False).to(placement.device)
     reference_token = INDICATOR_POSITIVE if reference_net.config.conditioned else INDICATOR_DROPPED
     extra = {
         "advantage_mean": mean,
@@ -329,7 +352,7 @@ def _ppo_objective(
         with torch.no_grad():
             reference_loss = reference_net.per_sample_loss(
                 reference_net.context(batch.observations, batch.prompts, batch.images),
-                torch.full((len(batch.index),), reference_token, dtype=torch.long),
+                torch.full((len(batch.index),), reference_token, dtype=torch.long, device=batch.index.device),
                 batch.chunks,
                 batch.mask,
                 batch.tau,

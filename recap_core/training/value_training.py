@@ -23,6 +23,7 @@ from recap_core.models.value import DistributionalValueFunction
 from recap_core.rules.rewards import RewardConfig, episode_progress, normalised_returns, task_max_lengths
 from recap_core.steps import StepArrays, float_tensor
 from recap_core.training.config import TrainingHistory, ValueTrainConfig, require_matching_architecture
+from recap_core.training.device import CPU, Placement
 from recap_core.training.distributed import SINGLE_PROCESS, Distributed
 from recap_core.training.fit import fit
 from recap_core.training.sources import Shard, TrainingData, in_memory_data, shards_of
@@ -35,6 +36,7 @@ def train_value_function(
     init_from: str | Path | None = None,
     out_dir: str | Path | None = None,
     distributed: Distributed = SINGLE_PROCESS,
+    placement: Placement = CPU,
 ) -> tuple[ValueFunction, TrainingHistory]:
     """Fit p(V | o, task) by cross-entropy on two-hot encoded normalised Monte-Carlo returns.
 
@@ -42,7 +44,8 @@ def train_value_function(
     torchrun). ``init_from``: a value checkpoint directory to finetune from; its architecture,
     normalisation statistics and per-task normalisers L are kept (tasks it has not seen get theirs from
     the data) and it is recorded as the parent. ``out_dir``: where to save the checkpoint (None: not
-    saved; under torchrun only rank 0 saves).
+    saved; under torchrun only rank 0 saves). ``placement``: the device and precision it trains at (the
+    CPU in float32 unless a benchmark asks otherwise).
     """
     config = config or ValueTrainConfig()
     torch.manual_seed(config.seed)  # network initialisation is part of the seeded run
@@ -80,14 +83,15 @@ def train_value_function(
         part = shard.steps
         if data.memory is None:
             check_observations(part, data.obs_dim)
-        targets = torch.from_numpy(normalised_returns(part, reward, net.config.support))
-        progress = torch.from_numpy(episode_progress(part, reward))
-        observations = float_tensor(part.observations)
+        put = placement.put
+        targets = put(torch.from_numpy(normalised_returns(part, reward, net.config.support)))
+        progress = put(torch.from_numpy(episode_progress(part, reward)))
+        observations = put(float_tensor(part.observations))
         prompts = np.asarray(part.per_step("prompt"), dtype=object)
-        images = step_images(part, net.config.images)
+        images = {camera: put(frames) for camera, frames in step_images(part, net.config.images).items()}
 
         def loss_fn(idx: np.ndarray, _generator: torch.Generator, _training: bool) -> torch.Tensor:
-            index = torch.from_numpy(idx)
+            index = put(torch.from_numpy(idx))
             return net.loss(
                 observations[index],
                 prompts[idx].tolist(),
@@ -98,7 +102,9 @@ def train_value_function(
 
         return loss_fn
 
-    history = fit(net, make_loss, data, config, desc="value function", distributed=distributed)
+    history = fit(
+        net, make_loss, data, config, "value function", distributed=distributed, placement=placement
+    )
     vf = ValueFunction(net, reward)
     if history.n_val_steps:
         history.extra["val_mae"] = _held_out_mae(vf, data, distributed)

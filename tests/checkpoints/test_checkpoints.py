@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from steps_helpers import ToyEpisode, make_steps
 
 from recap_core.checkpoints import (
@@ -194,6 +195,9 @@ def test_cli_bench_and_inspect_print_json(tmp_path: Path) -> None:
     result = runner.invoke(app, ["bench", "core", "--json", "--frames", "2000", "--train-batches", "2"])
     assert result.exit_code == 0, result.output
     numbers = json.loads(result.output)
+    assert (numbers["device"], numbers["precision"]) == (
+        ("cuda:0", "bf16") if torch.cuda.is_available() else ("cpu", "fp32")
+    )
     for key in (
         "value_labelling_frames_per_s",
         "policy_training_samples_per_s",
