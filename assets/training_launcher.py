@@ -1,6 +1,8 @@
 """Training stages on one process or data-parallel over torchrun processes, launched through Dagster Pipes.
 
 With ``training_processes`` = 1 (the default) a training asset calls its stage in the run's own process.
+With ``external_policy`` set, the policy stage of RECAP runs the external trainer instead (also through
+Pipes: assets/external_trainer.py).
 With N > 1 the asset launches ``torchrun --standalone --nproc-per-node N -m assets.training_launcher``
 through ``PipesSubprocessClient``: every rank takes the step's run context, joins the process group and
 runs the same stage on its own episodes; rank 0 writes the checkpoint and sends the stage's result back over
@@ -68,6 +70,8 @@ def train_stage(
     """Run one training stage as the settings ask: here, or on ``training_processes`` torchrun ranks,
     which receive this step's run context (its resolved settings included) rather than re-reading it."""
     settings = ctx.settings
+    if stage == "policy" and method == Method.RECAP.value and settings.external_policy.enabled:
+        return _external_policy(context, ctx, task, iteration)
     run = _stage(stage, task, iteration, method)
     if settings.training_processes <= 1 or context is None:
         from recap_core.training.distributed import SINGLE_PROCESS
@@ -94,6 +98,21 @@ def train_stage(
     if len(results) != 1:
         raise RuntimeError(f"the torchrun ranks of {stage} reported {len(results)} results, expected one")
     return TrainingResult.from_dict(results[0])
+
+
+def _external_policy(
+    context: dg.AssetExecutionContext | None, ctx: RunContext, task: str, iteration: int
+) -> TrainingResult:
+    """pi^k from ``external_policy.train``: through Pipes in a step, a plain subprocess outside one."""
+    from recap_core.external.process import run_streaming
+    from recap_core.external.training import train_external_policy
+
+    if context is None:
+        return train_external_policy(ctx, task, iteration, run_streaming)
+    from assets.external_trainer import pipes_runner
+
+    runner = pipes_runner(context, ctx.settings.external_policy.name)
+    return train_external_policy(ctx, task, iteration, runner)
 
 
 def main(argv: list[str] | None = None) -> None:

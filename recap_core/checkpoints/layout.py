@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from recap_core.checkpoints.external import is_external
 from recap_core.checkpoints.format import CONFIG_FILE, LINEAGE_FILE
 from recap_core.checkpoints.mirror import CHECKPOINT_URI_VARIABLE, CheckpointMirror, switch_to
 from recap_core.checkpoints.verification import checkpoint_sha256
@@ -68,7 +69,7 @@ class CheckpointLayout:
 
     def exists(self, path: Path) -> bool:
         self.fetch(path)
-        return (path / CONFIG_FILE).is_file()
+        return (path / CONFIG_FILE).is_file() or is_external(path)
 
     def require(self, path: Path, what: str, produced_by: str) -> Path:
         """``path``, after failing with the stage to run when the checkpoint is missing (here and on
@@ -150,7 +151,7 @@ class CheckpointLayout:
                 scratch.rename(version)
                 created = True
             except OSError:  # this content is already published (same inputs and seed): keep that one
-                if not (version / CONFIG_FILE).is_file():
+                if not ((version / CONFIG_FILE).is_file() or is_external(version)):
                     raise
                 shutil.rmtree(scratch, ignore_errors=True)
             if self.mirror is not None:

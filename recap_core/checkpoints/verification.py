@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from recap_core.checkpoints.external import is_external, verify_external
 from recap_core.checkpoints.format import (
     CONFIG_FILE,
     CONTENT_KEY,
@@ -56,8 +57,12 @@ def legacy_allowed(allow_legacy: bool | None = None) -> bool:
 
 
 def verify_checkpoint(path: str | Path, allow_legacy: bool | None = None) -> Verified:
-    """Recompute the content sha256 of the checkpoint at ``path`` and compare it with the recorded one."""
+    """Recompute the content sha256 of the checkpoint at ``path`` and compare it with the recorded one
+    (an external trainer's checkpoint: every file against its manifest, checkpoints/external.py)."""
     path = Path(path)
+    if is_external(path):
+        sha = verify_external(path)
+        return Verified(sha, sha, legacy=False)
     weights = path / WEIGHTS_FILE
     if not weights.is_file():
         raise FileNotFoundError(f"checkpoint {path} has no {WEIGHTS_FILE}")

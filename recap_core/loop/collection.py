@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from recap_core.checkpoints import load_policy
 from recap_core.checkpoints.labels import policy_label
 from recap_core.episode import stable_episode_id
 from recap_core.loop.context import RunContext
 from recap_core.loop.fleet import ingest_pending
 from recap_core.loop.labels import partition_filter
+from recap_core.loop.policies import opened_policy
 from recap_core.loop.seeding import run_seeds
 from recap_core.sim.cameras import with_cameras
 from recap_core.sim.operator import collect_demos
@@ -126,17 +126,23 @@ def collect_iteration_experience(
         done = collected_seeds(store, task_name, iteration)
         todo = [s for s in seeds if s not in done]
         skipped = len(seeds) - len(todo)
-        episodes = list(
-            collect_rollouts(
-                load_policy(policy_dir, beta=settings.beta, seed=seeding.rollout_sampling(iteration)),
-                task,
-                todo,
-                collected_by=collected_by,
-                iteration=iteration,
-                config=RolloutConfig(workers=settings.workers),
-                supervisor=SupervisorConfig(share=settings.intervention_share, seed=seeding.supervisor),
-            )
-        )
+        sampling = seeding.rollout_sampling(iteration)
+        episodes = []
+        if todo:  # (an external policy's server is started only when there is something to collect)
+            with opened_policy(settings, policy_dir, task_name, settings.beta, sampling) as policy:
+                episodes = list(
+                    collect_rollouts(
+                        policy,
+                        task,
+                        todo,
+                        collected_by=collected_by,
+                        iteration=iteration,
+                        config=RolloutConfig(workers=settings.workers),
+                        supervisor=SupervisorConfig(
+                            share=settings.intervention_share, seed=seeding.supervisor
+                        ),
+                    )
+                )
         if episodes:
             result = store.add_episodes(episodes)
             added += len(result.added)

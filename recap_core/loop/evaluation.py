@@ -10,11 +10,12 @@ from typing import Any
 
 import torch
 
-from recap_core.checkpoints import checkpoint_sha256, load_policy
+from recap_core.checkpoints import checkpoint_sha256
 from recap_core.checkpoints.verification import weights_sha256
 from recap_core.extraction import Method
 from recap_core.ledger import record_evaluations
 from recap_core.loop.context import RunContext
+from recap_core.loop.policies import opened_policy, sampling_beta
 from recap_core.loop.seeding import run_seeds
 from recap_core.sim.evaluation import evaluate_policy
 from recap_core.sim.rollouts import RolloutConfig
@@ -54,14 +55,15 @@ def evaluate_checkpoint(
     torch.set_num_threads(max(1, settings.torch_threads))
     task = with_max_steps(get_task(task_name), settings.max_steps)
     seeds = eval_seeds(settings.eval_episodes, split=settings.eval_split)
-    policy = load_policy(policy_dir, beta=beta, seed=seeding.evaluation_sampling)
-    result = evaluate_policy(
-        policy,
-        task,
-        seeds,
-        reset_seconds=settings.reset_time_s,
-        config=RolloutConfig(workers=settings.workers),
-    )
+    beta = sampling_beta(policy_dir, beta)
+    with opened_policy(settings, policy_dir, task_name, beta, seeding.evaluation_sampling) as policy:
+        result = evaluate_policy(
+            policy,
+            task,
+            seeds,
+            reset_seconds=settings.reset_time_s,
+            config=RolloutConfig(workers=settings.workers),
+        )
     overlap = len(set(seeds) & seeding.used_for_training(iteration))
     row = {
         "task": task_name,

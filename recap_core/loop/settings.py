@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from recap_core.external.config import ExternalPolicyConfig
 from recap_core.locations import DEFAULT_STUDY, require_study_name
 from recap_core.names import require_task_name
 from recap_core.presets import preset_file
@@ -98,6 +99,9 @@ class LoopSettings:
     policy_finetune: PolicyTrainConfig = field(
         default_factory=lambda: PolicyTrainConfig(epochs=15, weights="last")
     )
+    # pi^k trained and served by commands of another environment (lerobot-train, openpi; docs/external.md)
+    # instead of this project's flow policy; empty ``train``: the flow policy. Baselines stay ours.
+    external_policy: ExternalPolicyConfig = field(default_factory=ExternalPolicyConfig)
 
     def __post_init__(self) -> None:
         self._derive_networks()

@@ -19,6 +19,7 @@ import numpy as np
 from websockets.sync.client import ClientConnection, connect
 
 from recap_core.serving import wire
+from recap_core.serving.observations import ObservationKeys
 
 REMOTE_SCHEMES = ("ws://", "wss://")
 
@@ -85,10 +86,22 @@ class ServedCameras:
 class RemotePolicy:
     """A ``ChunkPolicy`` whose chunks come from a policy server (batched requests, one per chunk)."""
 
-    def __init__(self, url: str, api_key: str | None = None, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        api_key: str | None = None,
+        seed: int | None = None,
+        defaults: Mapping[str, Any] | None = None,
+    ) -> None:
+        """``defaults``: metadata for keys the server does not send (an openpi server sends what its
+        policy config says, often nothing): ``horizon``, ``cameras``, ``image_size``, ``batched`` (False:
+        one observation per request, as openpi servers take them; recap serve takes every environment's
+        at once); the observation keys default to openpi's convention (``observation/state``,
+        ``observation/<camera>``, ``prompt``)."""
         self.client = PolicyClient(url, api_key=api_key, seed=seed)
-        meta = self.client.metadata
-        self.keys = meta["observation_keys"]
+        meta = {**(defaults or {}), **self.client.metadata}
+        self.metadata = meta
+        self.keys = meta.get("observation_keys") or ObservationKeys().to_dict(tuple(meta.get("cameras", ())))
         self.vision = ServedCameras(
             tuple(meta.get("cameras", ())),
             int(meta.get("image_size", 0)),
@@ -97,20 +110,26 @@ class RemotePolicy:
 
     @property
     def horizon(self) -> int:
-        return int(self.client.metadata["horizon"])
+        if not self.metadata.get("horizon"):
+            raise ValueError(
+                f"policy server {self.client.url} names no horizon in its metadata: say how many actions "
+                "of each chunk to execute (external_policy.horizon)"
+            )
+        return int(self.metadata["horizon"])
 
     @property
-    def obs_dim(self) -> int:
-        return int(self.client.metadata["obs_dim"])
+    def obs_dim(self) -> int | None:
+        """The state size the server says it reads (None: it does not say)."""
+        return int(self.metadata["obs_dim"]) if self.metadata.get("obs_dim") else None
 
     @property
-    def action_dim(self) -> int:
-        return int(self.client.metadata["action_dim"])
+    def action_dim(self) -> int | None:
+        return int(self.metadata["action_dim"]) if self.metadata.get("action_dim") else None
 
     @property
     def label(self) -> str:
         """The served checkpoint's ``collected_by`` label (the same as an in-process run of it)."""
-        return str(self.client.metadata.get("policy_label") or self.client.url)
+        return str(self.metadata.get("policy_label") or self.client.url)
 
     def act(
         self,
@@ -118,13 +137,25 @@ class RemotePolicy:
         prompts: Sequence[str],
         images: Mapping[str, np.ndarray] | None = None,
     ) -> np.ndarray:
-        request: dict[str, Any] = {
-            self.keys["state"]: np.asarray(observations, dtype=np.float32),
-            self.keys["prompt"]: list(prompts),
+        states = np.asarray(observations, dtype=np.float32)
+        frames = {
+            key: np.asarray((images or {})[c], dtype=np.uint8) for c, key in self.keys["cameras"].items()
         }
-        for camera, key in self.keys["cameras"].items():
-            request[key] = np.asarray((images or {})[camera], dtype=np.uint8)
-        return np.asarray(self.client.infer(request)["actions"], dtype=np.float32)
+        if self.metadata.get("batched", True):  # recap serve: one request for every environment
+            request: dict[str, Any] = {
+                self.keys["state"]: states,
+                self.keys["prompt"]: list(prompts),
+                **frames,
+            }
+            return np.asarray(self.client.infer(request)["actions"], dtype=np.float32)
+        # an openpi server answers one observation with one (H', A) chunk; the first H actions run
+        chunks = []
+        for i, prompt in enumerate(prompts):
+            request = {self.keys["state"]: states[i], self.keys["prompt"]: prompt}
+            request |= {key: frame[i] for key, frame in frames.items()}
+            chunk = np.asarray(self.client.infer(request)["actions"], dtype=np.float32)
+            chunks.append(chunk[: self.horizon])
+        return np.stack(chunks)
 
     def close(self) -> None:
         self.client.close()

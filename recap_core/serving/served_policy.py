@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from recap_core.checkpoints.external import EXTERNAL_MANIFEST, is_external
 from recap_core.checkpoints.format import read_checkpoint_config
 from recap_core.checkpoints.labels import policy_label
 from recap_core.checkpoints.policy import TrainedPolicy, load_trained_policy
@@ -46,6 +47,11 @@ class ServedPolicy:
         """Load and verify ``checkpoint``; ``description`` (task, iteration, deployment version, ...) goes
         into the metadata next to what the checkpoint itself says."""
         path = Path(checkpoint).resolve()
+        if is_external(path):
+            raise ValueError(
+                f"{path} was trained by an external trainer ({EXTERNAL_MANIFEST}): recap serve serves this "
+                "project's flow policies; serve it with its own server (the external_policy.serve command)"
+            )
         policy = load_trained_policy(path)
         if beta != 1.0 and not policy.net.config.conditioned:
             raise ValueError(

@@ -4,11 +4,13 @@ compared with a snapshot of every preset's settings taken before the presets mov
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
+from recap_core.external.config import ExternalPolicyConfig
 from recap_core.loop.settings import SettingsError, preset
 from recap_core.models.vision import VisionConfig
 from recap_core.presets import preset_names
@@ -60,7 +62,14 @@ def _nested_policy(old: dict) -> dict:
 def _expected(name: str) -> dict:
     old = json.loads(SNAPSHOT.read_text())[name]
     # settings added after the snapshot, at their defaults
-    added = {"cameras": [], "image_size": 64, "camera_quality": {}, "c_fail": None, "deploy_margin": 0.05}
+    added = {
+        "cameras": [],
+        "image_size": 64,
+        "camera_quality": {},
+        "c_fail": None,
+        "deploy_margin": 0.05,
+        "external_policy": json.loads(json.dumps(dataclasses.asdict(ExternalPolicyConfig()))),
+    }
     old = {**old, **added}
     for key in ("value_pretrain", "value_finetune"):
         old[key] = _nested_value(old[key])
