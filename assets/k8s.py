@@ -9,7 +9,10 @@ instance configuration and Helm values); by default a run's steps run in its own
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from recap_core.external.config import ExternalKubernetesConfig
 
 K8S_CONFIG_TAG = "dagster-k8s/config"
 
@@ -67,3 +70,28 @@ def executor_from_env():
 
         return k8s_job_executor
     raise ValueError(f"RECAP_EXECUTOR must be in_process, multiprocess or k8s, got {choice!r}")
+
+
+def external_trainer_pod_spec(config: ExternalKubernetesConfig) -> dict[str, Any]:
+    """The pod an external trainer runs in (dagster-k8s's Pipes client adds the image, the command and
+    Pipes' bootstrap variables): the checkpoint root's volume at the path the pipeline sees it at, so the
+    dataset and output paths of the command are the same folders, and the GPUs it asks for."""
+    requests: dict[str, Any] = {"cpu": config.cpu, "memory": config.memory}
+    limits: dict[str, Any] = {"memory": config.memory}
+    if config.gpus:
+        requests["nvidia.com/gpu"] = str(config.gpus)
+        limits["nvidia.com/gpu"] = str(config.gpus)
+    spec: dict[str, Any] = {
+        "containers": [
+            {
+                "name": "trainer",
+                "resources": {"requests": requests, "limits": limits},
+                "volume_mounts": [{"name": "recap-data", "mount_path": config.mount_path}],
+            }
+        ],
+        "volumes": [{"name": "recap-data", "persistent_volume_claim": {"claim_name": config.volume_claim}}],
+        "restart_policy": "Never",
+    }
+    if config.gpus:
+        spec.update(_GPU_POD)
+    return spec

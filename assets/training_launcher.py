@@ -18,6 +18,7 @@ import os
 import sys
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import dagster as dg
@@ -109,10 +110,24 @@ def _external_policy(
 
     if context is None:
         return train_external_policy(ctx, task, iteration, run_streaming)
-    from assets.external_trainer import pipes_runner
+    from assets.external_trainer import k8s_runner, pipes_runner
 
-    runner = pipes_runner(context, ctx.settings.external_policy.name)
+    external = ctx.settings.external_policy
+    if external.kubernetes.enabled:
+        require_mounted(ctx.checkpoints.root, external.kubernetes.mount_path)
+        runner = k8s_runner(context, external)
+    else:
+        runner = pipes_runner(context, external.name)
     return train_external_policy(ctx, task, iteration, runner)
+
+
+def require_mounted(root: Path, mount_path: str) -> None:
+    """The pod sees the volume at ``mount_path``: the checkpoint root (dataset and output) must be in it."""
+    if not Path(root).resolve().is_relative_to(Path(mount_path)):
+        raise ValueError(
+            f"external_policy.kubernetes.mount_path {mount_path} does not contain the checkpoint root "
+            f"{root}: the trainer's pod could not read the dataset nor write the policy"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -29,13 +29,43 @@ SERVE_PLACEHOLDERS = {
 
 
 @dataclass(frozen=True)
+class ExternalKubernetesConfig:
+    """Run the trainer as a Kubernetes pod (dagster-k8s's Pipes client) instead of a subprocess: the
+    trainer's ``image``, in ``namespace`` (empty: the current one), with the persistent volume claim
+    ``volume_claim`` that holds the study's checkpoint root mounted at ``mount_path``, the same path the
+    pipeline sees it at, so ``{dataset}`` and ``{output}`` name the same folders in the pod. ``gpus``,
+    ``cpu`` and ``memory``: the pod's requests (GPUs also its limit and a toleration for GPU nodes)."""
+
+    image: str = ""
+    namespace: str = ""
+    volume_claim: str = ""
+    mount_path: str = ""
+    gpus: int = 1
+    cpu: str = "8"
+    memory: str = "32Gi"
+
+    def __post_init__(self) -> None:
+        if self.image and not (self.volume_claim and self.mount_path):
+            raise ValueError(
+                "external_policy.kubernetes.image is set: volume_claim and mount_path must name the volume "
+                "holding the checkpoint root, or the pod cannot read the dataset nor write the policy"
+            )
+        if self.gpus < 0:
+            raise ValueError(f"external_policy.kubernetes.gpus must be >= 0, got {self.gpus}")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.image)
+
+
+@dataclass(frozen=True)
 class ExternalPolicyConfig:
     """An external trainer and server for pi^k. ``train`` empty (the default): pi^k is this project's
     flow policy. ``env``: variables added to the commands' environment; ``cwd``: their working
     directory (empty: the current one); ``video``: the labelled dataset's cameras as mp4 rather than PNG
     images; ``horizon``: how many actions of each served chunk to execute (0: the server's metadata
     says, which openpi's servers do not: set it); ``startup_timeout_s``: how long the server may take
-    to answer its health check."""
+    to answer its health check; ``kubernetes``: train in a pod rather than a local subprocess."""
 
     name: str = "external"
     train: tuple[str, ...] = ()
@@ -46,6 +76,7 @@ class ExternalPolicyConfig:
     video: bool = False
     horizon: int = 0
     startup_timeout_s: float = 120.0
+    kubernetes: ExternalKubernetesConfig = field(default_factory=ExternalKubernetesConfig)
 
     def __post_init__(self) -> None:
         if not self.enabled:

@@ -110,3 +110,43 @@ def test_the_k8s_executor_is_chosen_by_the_environment(monkeypatch):
 @pytest.mark.parametrize("name", ["values.yaml", "dagster.yaml"])
 def test_the_profile_files_are_yaml(name):
     assert yaml.safe_load((K8S / name).read_text())
+
+
+def test_an_external_trainer_pod_mounts_the_checkpoint_root_and_asks_for_its_gpus(tmp_path):
+    """The pod dagster-k8s's Pipes client would create for external_policy.kubernetes, built by its own
+    build_pod_body (the Kubernetes model, so a misspelt field fails here)."""
+    from dagster_k8s.pipes import build_pod_body
+
+    from assets.k8s import external_trainer_pod_spec
+    from assets.training_launcher import require_mounted
+    from recap_core.external.config import ExternalKubernetesConfig
+    from recap_core.loop.settings import SettingsError, settings_from_mapping
+
+    config = ExternalKubernetesConfig(
+        image="registry.example.com/lerobot:0.4", volume_claim="recap-data", mount_path="/data", gpus=2
+    )
+    command = ["lerobot-train", "--dataset.root=/data/recap/datasets/push-v3/iteration-001"]
+    pod = build_pod_body(
+        pod_name="recap-policy-trainer",
+        image=config.image,
+        command=command,
+        env_vars={"DAGSTER_PIPES_CONTEXT": "x", "DAGSTER_PIPES_MESSAGES": "y", "HF_HUB_OFFLINE": "1"},
+        base_pod_meta=None,
+        base_pod_spec=external_trainer_pod_spec(config),
+    ).to_dict()
+    spec = pod["spec"]
+    (container,) = spec["containers"]
+    assert container["image"] == config.image and container["command"] == command
+    assert {e["name"] for e in container["env"]} >= {"DAGSTER_PIPES_CONTEXT", "HF_HUB_OFFLINE"}
+    assert container["volume_mounts"][0]["mount_path"] == "/data"
+    (volume,) = spec["volumes"]
+    assert volume["persistent_volume_claim"]["claim_name"] == "recap-data"
+    assert container["resources"]["requests"]["nvidia.com/gpu"] == "2"
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "2"
+    assert any(t["key"] == "nvidia.com/gpu" for t in spec["tolerations"])
+    assert spec["restart_policy"] == "Never"
+    require_mounted(tmp_path / "checkpoints", str(tmp_path))
+    with pytest.raises(ValueError, match="does not contain the checkpoint root"):
+        require_mounted(tmp_path / "checkpoints", "/data")
+    with pytest.raises(SettingsError, match="volume_claim and mount_path must name the volume"):
+        settings_from_mapping({"external_policy": {"kubernetes": {"image": "x"}}})
