@@ -18,9 +18,9 @@ from recap_core.store import EpisodeStore
 class RecapResource(dg.ConfigurableResource):
     """Store URIs, the RECAP preset and the study; empty fields fall back to the study's $RECAP_HOME paths.
 
-    ``preset``: a preset name (recap_core/presets/) or the path of a preset YAML file. ``tasks``, ``study``
-    and the ``training_*`` fields change the preset's settings of the same names, read by the same rules
-    as a preset file's keys.
+    ``preset``: a preset name (recap_core/presets/) or the path of a preset YAML file. ``tasks``,
+    ``study``, ``eval_episodes`` and the ``training_*`` fields change the preset's settings of the same
+    names, read by the same rules as a preset file's keys.
     """
 
     preset: str = "fast"
@@ -36,6 +36,7 @@ class RecapResource(dg.ConfigurableResource):
     training_processes: int = 0
     training_reader: str = ""
     training_memory_mb: int = 0
+    eval_episodes: int = 0  # held-out seeds per evaluation (0: the preset's)
 
     def settings(self) -> LoopSettings:
         """The preset with this resource's changes, read and validated (once per call: a step reads them
@@ -45,6 +46,7 @@ class RecapResource(dg.ConfigurableResource):
             "training_processes": self.training_processes,
             "training_reader": self.training_reader,
             "training_memory_mb": self.training_memory_mb,
+            "eval_episodes": self.eval_episodes,
         }
         overrides = {name: value for name, value in changes.items() if value}  # empty: the preset's
         return replicate_settings(preset(self.preset, study=self.study, **overrides), self.replicate)
@@ -76,6 +78,10 @@ class RecapResource(dg.ConfigurableResource):
     def for_replicate(self, study: str, replicate: int) -> RecapResource:
         """The same resource for one replicate: its study namespace and its training seeds."""
         return RecapResource(**{**self.fields(), "study": study, "replicate": replicate})
+
+    def with_eval_episodes(self, episodes: int) -> RecapResource:
+        """The same resource evaluating on ``episodes`` held-out seeds (0: the preset's)."""
+        return RecapResource(**{**self.fields(), "eval_episodes": episodes})
 
     def ledger(self) -> str:
         return self.ledger_uri or ledger_uri()

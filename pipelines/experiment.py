@@ -44,31 +44,48 @@ def run_experiment(
     iterations: int,
     reports_root: Path | None = None,
     log: Callable[[str], None] = print,
-    replicates: int = 1,
+    replicates: int = 0,
     report_only: bool = False,
+    only_replicate: int | None = None,
 ) -> Report:
     """For each replicate (its own study namespace and training seeds): pre-train, then for k = 0..K and
     every task RECAP's iteration plus the baselines; then one report over the replicates.
+
+    ``replicates`` 0 takes the preset's number. ``only_replicate`` runs that one replicate (0-based) and
+    reports over whichever of the study's replicates the ledger holds, so a study of five can be run over
+    several sittings, or on several machines sharing the ledger. The final iteration's policies are
+    evaluated on the preset's ``final_eval_episodes`` test seeds (the claims' policies), the others on
+    ``eval_episodes``.
 
     Re-running is idempotent and resumes: stored episodes and seeds are skipped, and each stage replaces
     only its own outputs. ``report_only`` rewrites the report from the ledger alone, so a changed plot
     or a study trained elsewhere needs no retraining.
     """
-    plan = ExperimentPlan.from_settings(recap.preset, recap.settings(), iterations, replicates)
+    settings = recap.settings()
+    replicates = replicates or settings.replicates
+    plan = ExperimentPlan.from_settings(recap.preset, settings, iterations, replicates)
+    if only_replicate is not None and not 0 <= only_replicate < replicates:
+        raise ValueError(
+            f"replicate must be in [0, {replicates}) for a study of {replicates}, got {only_replicate}"
+        )
     require_known_tasks(recap, list(plan.tasks))
     if not report_only:
         register_partitions(instance, list(plan.tasks), list(range(iterations + 1)))
     start = time.monotonic()
     for replicate, study in enumerate([] if report_only else plan.studies):
+        if only_replicate is not None and replicate != only_replicate:
+            continue
         mine = recap.for_replicate(study, replicate)
         began = time.monotonic()
         log(f"study {study} (replicate {replicate + 1} of {replicates}): pre-training, then iterations "
             f"0..{iterations} with the baselines")  # fmt: skip
         materialize_pretraining(mine, instance)
         for iteration in range(iterations + 1):
+            final = iteration == iterations and settings.final_eval_episodes > 0
+            evaluating = mine.with_eval_episodes(settings.final_eval_episodes) if final else mine
             for task in plan.tasks:
                 materialize_iteration(
-                    mine,
+                    evaluating,
                     instance,
                     task,
                     iteration,

@@ -7,20 +7,19 @@ evaluation replaces its row instead of adding a duplicate.
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pyarrow as pa
-from deltalake import DeltaTable, Field, write_deltalake
-from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
+from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError
 
+from recap_core.delta_upsert import upsert_rows
 from recap_core.extraction import LEDGER_METHODS
 from recap_core.locations import DEFAULT_STUDY
-from recap_core.object_storage import delta_storage_options, is_object_store
+from recap_core.object_storage import delta_storage_options
 from recap_core.seeds import EVAL_SPLITS
 from schemas.metrics import METRICS_ARROW_SCHEMA, metrics_validation_schema
 
@@ -29,7 +28,6 @@ from schemas.metrics import METRICS_ARROW_SCHEMA, metrics_validation_schema
 # nothing, and re-evaluating a policy replaces its row. The same weights sampled with another guidance
 # weight beta are another policy, with a row of its own.
 LEDGER_KEY = ("study", "task", "iteration", "method", "policy_weights_sha256", "split", "beta")
-_COMMIT_ATTEMPTS = 20
 LEDGER_SCHEMA = metrics_validation_schema(LEDGER_METHODS, EVAL_SPLITS)
 
 
@@ -45,57 +43,7 @@ def record_evaluations(uri: str | Path, rows: Iterable[Mapping[str, Any]]) -> in
 
     Validation runs before anything is written, so a bad row leaves the ledger untouched.
     """
-    table = _validated_table(rows)
-    uri = str(uri)
-    for attempt in range(_COMMIT_ATTEMPTS):
-        try:
-            return _upsert(uri, table)
-        except CommitFailedError:
-            # Another run committed first (two evaluations finishing together): re-read and retry.
-            if attempt == _COMMIT_ATTEMPTS - 1:
-                raise
-            time.sleep(0.05 * (attempt + 1) + random.random() * 0.05)
-    raise AssertionError("unreachable")
-
-
-def _upsert(uri: str, table: pa.Table) -> int:
-    try:
-        ledger = DeltaTable(uri, storage_options=delta_storage_options(uri))
-    except TableNotFoundError:
-        if not is_object_store(uri):
-            Path(uri).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            write_deltalake(uri, table, mode="error", storage_options=delta_storage_options(uri))
-            return DeltaTable(uri, storage_options=delta_storage_options(uri)).version()
-        except DeltaError:
-            # created by a concurrent writer meanwhile: merge into it
-            ledger = DeltaTable(uri, storage_options=delta_storage_options(uri))
-    _add_missing_columns(ledger, table.schema)
-    predicate = " AND ".join(f"target.{k} = source.{k}" for k in LEDGER_KEY)
-    (
-        ledger.merge(table, predicate=predicate, source_alias="source", target_alias="target")
-        .when_matched_update_all()
-        .when_not_matched_insert_all()
-        .execute()
-    )
-    return ledger.version()
-
-
-def _add_missing_columns(ledger: DeltaTable, schema: pa.Schema) -> None:
-    """A ledger written before a column existed (split, beta, lookahead) gains it, null in its old rows."""
-    present = set(ledger.schema().to_arrow().names)
-    missing = [f for f in schema if f.name not in present]
-    if missing:
-        ledger.alter.add_columns([_delta_field(f) for f in missing])
-
-
-_DELTA_TYPES = {pa.string(): "string", pa.float64(): "double", pa.int32(): "integer", pa.int64(): "long"}
-
-
-def _delta_field(field: pa.Field) -> Field:
-    if field.type not in _DELTA_TYPES:
-        raise ValueError(f"ledger column {field.name!r} ({field.type}) cannot be added to an older ledger")
-    return Field(field.name, _DELTA_TYPES[field.type], nullable=True)
+    return upsert_rows(uri, _validated_table(rows), LEDGER_KEY)
 
 
 def ledger_version(uri: str | Path) -> int:

@@ -53,3 +53,15 @@ def checkpoint_dir(study: str = DEFAULT_STUDY, root: str | None = None) -> Path:
 def ledger_uri() -> str:
     """Delta table of evaluation metrics (one for every study; rows carry the study's name)."""
     return os.environ.get("RECAP_LEDGER_URI", str(data_root() / "ledger" / "metrics"))
+
+
+OUTCOMES_TABLE = "evaluation_outcomes"  # schemas/outcomes.py: one row per evaluation episode
+
+
+def outcomes_uri(ledger: str | Path) -> str:
+    """The per-episode evaluation outcomes' Delta table: a sibling of the ledger's (``.../ledger/metrics``
+    -> ``.../ledger/evaluation_outcomes``), so `recap query` sees it beside the ledger and one setting
+    (RECAP_LEDGER_URI) places both, locally or on object storage."""
+    text = str(ledger).rstrip("/")
+    parent = text.rsplit("/", 1)[0] if "/" in text else "."
+    return f"{parent}/{OUTCOMES_TABLE}"

@@ -115,8 +115,19 @@ def experiment(
     reports: Annotated[str, typer.Option(help="Reports root (default: $RECAP_HOME/reports).")] = "",
     study: StudyOption = "default",
     seeds: Annotated[
-        int, typer.Option(help="Independent replicates (studies STUDY-r0..), reported with 95% intervals.")
-    ] = 1,
+        int,
+        typer.Option(
+            help="Independent replicates (studies STUDY-r0..), reported with paired 95% intervals "
+            "(0: the preset's; study presets: 5)."
+        ),
+    ] = 0,
+    replicate: Annotated[
+        int,
+        typer.Option(
+            help="Run only this replicate (0-based) and report over the replicates the ledger holds "
+            "(-1: all of them)."
+        ),
+    ] = -1,
     report_only: Annotated[
         bool, typer.Option(help="Only rewrite the report from the ledger (no collection or training).")
     ] = False,
@@ -140,6 +151,7 @@ def experiment(
         Path(reports) if reports else None,
         replicates=seeds,
         report_only=report_only,
+        only_replicate=None if replicate < 0 else replicate,
     )
     typer.echo(report.markdown.split("## Every evaluation")[0])
     typer.echo(f"Report: {report.directory / 'report.md'} (ledger version {report.ledger_version})")

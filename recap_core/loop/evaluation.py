@@ -17,7 +17,16 @@ from recap_core.ledger import record_evaluations
 from recap_core.loop.context import RunContext
 from recap_core.loop.policies import opened_policy, sampling_beta
 from recap_core.loop.seeding import run_seeds
+from recap_core.outcomes import (
+    EpisodeOutcome,
+    evaluation_outcomes,
+    outcome_rows,
+    read_outcomes,
+    record_outcomes,
+    summarize_outcomes,
+)
 from recap_core.sim.evaluation import evaluate_policy
+from recap_core.sim.pool import FinishedRollout
 from recap_core.sim.rollouts import RolloutConfig
 from recap_core.sim.tasks import eval_seeds, get_task, is_eval_seed, task_names, with_max_steps
 
@@ -56,23 +65,44 @@ def evaluate_checkpoint(
     task = with_max_steps(get_task(task_name), settings.max_steps)
     seeds = eval_seeds(settings.eval_episodes, split=settings.eval_split)
     beta = sampling_beta(policy_dir, beta)
+    episodes: list[EpisodeOutcome] = []
+    periods: set[float] = set()
+
+    def record(rollout: FinishedRollout) -> None:
+        episodes.append(EpisodeOutcome(rollout.seed, rollout.success, len(rollout.actions)))
+        periods.add(rollout.control_period)
+
     with opened_policy(settings, policy_dir, task_name, beta, seeding.evaluation_sampling) as policy:
-        result = evaluate_policy(
+        evaluate_policy(
             policy,
             task,
             seeds,
             reset_seconds=settings.reset_time_s,
             config=RolloutConfig(workers=settings.workers),
+            on_episode=record,
         )
     overlap = len(set(seeds) & seeding.used_for_training(iteration))
-    row = {
+    evaluation = {
         "task": task_name,
         "iteration": iteration,
         "method": method,
-        "policy_checkpoint": str(policy_dir.resolve()),
         "policy_sha256": checkpoint_sha256(policy_dir),
         "policy_weights_sha256": weights_sha256(policy_dir),
         "beta": beta,
+        "split": settings.eval_split,
+        "study": settings.study,
+        "run_id": ctx.run_id,
+        "evaluated_at": datetime.now(UTC),
+    }
+    # The episodes first, then the aggregate computed from what was stored: a ledger row never exists
+    # without its episodes.
+    (period,) = periods
+    rows = outcome_rows(evaluation, episodes, control_period_s=period, reset_s=settings.reset_time_s)
+    record_outcomes(ctx.ledger_uri, rows)
+    stored = evaluation_outcomes(read_outcomes(ctx.ledger_uri), evaluation)
+    result = summarize_outcomes(task_name, stored)
+    row = evaluation | {
+        "policy_checkpoint": str(policy_dir.resolve()),
         "lookahead": settings.lookahead,
         "episodes": result.episodes,
         "success_rate": result.success_rate,
@@ -82,10 +112,6 @@ def evaluate_checkpoint(
         "throughput_per_hour": result.throughput_per_hour,
         "throughput_per_hour_se": _none_if_nan(result.throughput_se) or 0.0,
         "eval_seeds": f"{seeds[0]}-{seeds[-1]}",
-        "split": settings.eval_split,
-        "study": settings.study,
-        "run_id": ctx.run_id,
-        "evaluated_at": datetime.now(UTC),
     }
     version = record_evaluations(ctx.ledger_uri, [row])
     held_out = all(is_eval_seed(s) for s in seeds) and overlap == 0

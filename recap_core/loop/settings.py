@@ -44,6 +44,11 @@ class LoopSettings:
     rollouts_per_iteration: int = 30
     intervention_share: float = 0.3
     eval_episodes: int = 50
+    # `recap experiment`: each method's final-iteration policy is evaluated on this many test seeds (0:
+    # eval_episodes), the claims' policies, where paired comparisons need the power; and how many
+    # independent replicates a study runs unless told.
+    final_eval_episodes: int = 0
+    replicates: int = 1
     # The pipeline's evaluation is what runs and studies report: test seeds. Tuning (task choice, epochs,
     # beta, threshold overrides) looks only at validation seeds (`recap evaluate`'s default split).
     eval_split: str = "test"
@@ -113,6 +118,11 @@ class LoopSettings:
             raise ValueError(f"intervention_share must be in [0, 1], got {self.intervention_share}")
         if self.eval_episodes < 1:
             raise ValueError(f"eval_episodes must be >= 1, got {self.eval_episodes}")
+        if self.final_eval_episodes < 0 or self.replicates < 1:
+            raise ValueError(
+                f"final_eval_episodes must be >= 0 and replicates >= 1, got {self.final_eval_episodes}, "
+                f"{self.replicates}"
+            )
         require_study_name(self.study)
         if self.eval_split not in EVAL_SPLITS:
             raise ValueError(f"eval_split must be one of {EVAL_SPLITS}, got {self.eval_split!r}")

@@ -13,7 +13,7 @@ import lance
 import polars as pl
 import pyarrow as pa
 
-from recap_core.locations import data_root, ledger_uri
+from recap_core.locations import data_root, ledger_uri, outcomes_uri
 from recap_core.store.episode_store import EPISODES, STEPS, EpisodeStore
 from schemas.episodes import EPISODES_ARROW_SCHEMA
 from schemas.steps import steps_arrow_schema
@@ -54,9 +54,10 @@ def delta_tables(ledger_root: Path | None = None) -> dict[str, str]:
     found = {}
     if root.is_dir():
         found = {p.name: str(p) for p in sorted(root.iterdir()) if (p / "_delta_log").is_dir()}
-    configured = Path(ledger_uri())
-    if ledger_root is None and (configured / "_delta_log").is_dir():
-        found.setdefault(configured.name, str(configured))
+    if ledger_root is None:  # the configured ledger and its outcomes, wherever RECAP_LEDGER_URI puts them
+        for configured in (Path(ledger_uri()), Path(outcomes_uri(ledger_uri()))):
+            if (configured / "_delta_log").is_dir():
+                found.setdefault(configured.name, str(configured))
     return found
 
 

@@ -18,10 +18,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import polars as pl
 
-from recap_core.extraction import BASELINES, METHOD_FACTS, RECAP_UNGUIDED, REPORT_ORDER, Method
+from recap_core.extraction import BASELINES, RECAP_UNGUIDED, REPORT_ORDER, Method
 from recap_core.ledger import ledger_version, newest_evaluations, read_ledger
-from recap_core.locations import DEFAULT_STUDY
+from recap_core.locations import DEFAULT_STUDY, outcomes_uri
 from recap_core.loop.plots import _png, progress_per_iteration
+from recap_core.outcomes import evaluation_outcomes, outcomes_version, read_outcomes
+from recap_core.study.paired import Statistic, paired_bootstrap, paired_replicate
 from recap_core.study.verdicts import Direction, Interval, ratios, t_interval, verdict
 
 THROUGHPUT_TARGET = 2.0  # paper: RECAP more than doubles throughput on the hardest task
@@ -38,6 +40,7 @@ class Report:
     rows: pl.DataFrame
     ledger_version: int
     targets: list[dict] = field(default_factory=list)
+    outcomes_version: int | None = None
 
 
 def experiment_rows(
@@ -112,49 +115,136 @@ def _get(rows: pl.DataFrame, task: str, iteration: int, method: str) -> dict | N
     return part.row(0, named=True) if part.height else None
 
 
-def _claim(task: str, claim: str, values: list[float], direction: Direction, target: float) -> dict:
+Episodes = dict[int, tuple[bool, float]]  # seed -> (success, robot hours incl. the reset)
+
+
+def _episodes(outcomes: pl.DataFrame | None, row: dict | None) -> Episodes | None:
+    """The episodes behind one ledger row, None when they were not recorded (rows written before the
+    outcomes table existed, or edited by hand) or do not add up to the row's episode count."""
+    if outcomes is None or row is None:
+        return None
+    found = evaluation_outcomes(outcomes, row)
+    if found.height != row["episodes"]:
+        return None
+    hours = (found["duration_s"] + found["reset_s"]) / 3600.0
+    return dict(
+        zip(
+            found["seed"].to_list(),
+            zip(found["success"].to_list(), hours.to_list(), strict=True),
+            strict=True,
+        )
+    )
+
+
+def _paired(
+    outcomes: pl.DataFrame | None, pairs: list[tuple[dict, dict]], statistic: Statistic
+) -> Interval | None:
+    """The paired bootstrap of A (first of each pair) against B over the replicates; None unless every
+    replicate's episodes of both are stored (an interval over fewer replicates than the t-interval's
+    would not judge the same claim)."""
+    replicates = []
+    for a_row, b_row in pairs:
+        a, b = _episodes(outcomes, a_row), _episodes(outcomes, b_row)
+        if a is None or b is None:
+            return None
+        replicates.append(paired_replicate(a, b))
+    return paired_bootstrap(replicates, statistic) if replicates else None
+
+
+def _paired_verdict(paired: Interval | None, direction: Direction, target: float, fallback: str) -> str:
+    """The claim's verdict from its paired interval; with one replicate training noise is unmeasured, so
+    never met or missed; without stored episodes, the t-interval's verdict."""
+    if paired is None:
+        return fallback
+    if math.isnan(paired.mean):
+        return "undefined"
+    if paired.replicates < 2:
+        return "inconclusive"
+    return verdict(paired, direction, target)
+
+
+def _claim(
+    task: str,
+    claim: str,
+    values: list[float],
+    direction: Direction,
+    target: float,
+    paired: Interval | None = None,
+    floor: float | None = None,
+) -> dict:
+    """One claim judged two ways: the t-interval over replicate values (clipped at ``floor``, what the
+    quantity cannot go below) and the paired bootstrap, whose verdict is the claim's."""
     interval = t_interval(values)
+    if floor is not None:
+        interval = interval.clipped(low=floor)
+    t_verdict = verdict(interval, direction, target)
     return {
         "task": task,
         "claim": claim,
         "value": interval.mean,
         "interval": interval,
+        "paired": paired,
         "target": f"{direction} {target:g}",
-        "verdict": verdict(interval, direction, target),
+        "t_verdict": t_verdict,
+        "verdict": _paired_verdict(paired, direction, target, t_verdict),
     }
 
 
-def _targets(replicates: Sequence[pl.DataFrame], tasks: Sequence[str], final: int) -> list[dict]:
+def _targets(
+    replicates: Sequence[pl.DataFrame], tasks: Sequence[str], final: int, outcomes: pl.DataFrame | None = None
+) -> list[dict]:
     """The paper's claims per task, each over the replicates that have both policies it compares."""
     results = []
     sft_success: dict[str, float] = {}
     for task in tasks:
-        pairs = [(_get(r, task, 0, Method.RECAP), _get(r, task, final, Method.RECAP)) for r in replicates]
-        pairs = [(sft, recap) for sft, recap in pairs if sft is not None and recap is not None]
+        pairs = [(_get(r, task, final, Method.RECAP), _get(r, task, 0, Method.RECAP)) for r in replicates]
+        pairs = [(recap, sft) for recap, sft in pairs if sft is not None and recap is not None]
         if not pairs:
             continue
-        sft_success[task] = sum(sft["success_rate"] for sft, _ in pairs) / len(pairs)
+        sft_success[task] = sum(sft["success_rate"] for _, sft in pairs) / len(pairs)
         throughput = ratios(
-            [recap["throughput_per_hour"] for _, recap in pairs],
-            [sft["throughput_per_hour"] for sft, _ in pairs],
+            [recap["throughput_per_hour"] for recap, _ in pairs],
+            [sft["throughput_per_hour"] for _, sft in pairs],
         )
-        results.append(_claim(task, "throughput RECAP^K / SFT", throughput, ">=", THROUGHPUT_TARGET))
+        results.append(
+            _claim(
+                task,
+                "throughput RECAP^K / SFT",
+                throughput,
+                ">=",
+                THROUGHPUT_TARGET,
+                _paired(outcomes, pairs, "throughput_ratio"),
+                floor=0.0,
+            )
+        )
         failures = ratios(
-            [1 - recap["success_rate"] for _, recap in pairs], [1 - sft["success_rate"] for sft, _ in pairs]
+            [1 - recap["success_rate"] for recap, _ in pairs], [1 - sft["success_rate"] for _, sft in pairs]
         )
-        results.append(_claim(task, "failure rate RECAP^K / SFT", failures, "<=", FAILURE_TARGET))
-        for baseline in (m for m in BASELINES if METHOD_FACTS[m].uses_advantages):
-            gaps = []
-            for replicate in replicates:
-                recap, other = (
-                    _get(replicate, task, final, Method.RECAP),
-                    _get(replicate, task, final, baseline),
-                )
-                if recap is not None and other is not None:
-                    gaps.append(recap["throughput_per_hour"] - other["throughput_per_hour"])
-            if gaps:
-                claim = f"throughput RECAP^K - {baseline.upper()}^K (per hour)"
-                results.append(_claim(task, claim, gaps, ">", 0.0))
+        results.append(
+            _claim(
+                task,
+                "failure rate RECAP^K / SFT",
+                failures,
+                "<=",
+                FAILURE_TARGET,
+                _paired(outcomes, pairs, "failure_ratio"),
+                floor=0.0,
+            )
+        )
+        for baseline in BASELINES:
+            pairs = [(_get(r, task, final, Method.RECAP), _get(r, task, final, baseline)) for r in replicates]
+            pairs = [(recap, other) for recap, other in pairs if recap is not None and other is not None]
+            if not pairs:
+                continue
+            gaps = [recap["throughput_per_hour"] - other["throughput_per_hour"] for recap, other in pairs]
+            claim = f"throughput RECAP^K - {baseline.upper()}^K (per hour)"
+            results.append(
+                _claim(task, claim, gaps, ">", 0.0, _paired(outcomes, pairs, "throughput_difference"))
+            )
+            points = [recap["success_rate"] - other["success_rate"] for recap, other in pairs]
+            claim = f"success RECAP^K - {baseline.upper()}^K"
+            paired = _paired(outcomes, pairs, "success_difference")
+            results.append(_claim(task, claim, points, ">", 0.0, paired))
     if sft_success:
         hardest = min(sft_success, key=lambda t: (sft_success[t], t))
         for result in results:
@@ -236,12 +326,39 @@ def _scaled(interval: Interval, scale: float, digits: int) -> str:
     ).text(digits)
 
 
+_TARGET_HEADER = [
+    "task",
+    "claim",
+    "mean",
+    "95% t-interval over replicates",
+    "paired 95% bootstrap: estimate [interval]",
+    "target",
+    "verdict (paired)",
+    "verdict (t-interval)",
+]
+
+
+def _paired_text(paired: Interval | None) -> str:
+    if paired is None:
+        return "n/a (no per-episode outcomes)"
+    if math.isnan(paired.mean):
+        return "undefined"
+    return f"{paired.mean:.2f} [{paired.low:.2f}, {paired.high:.2f}]"
+
+
 def render_report(
-    rows: pl.DataFrame, tasks: Sequence[str], final: int, ledger_uri: str, ledger_version: int, title: str
+    rows: pl.DataFrame,
+    tasks: Sequence[str],
+    final: int,
+    ledger_uri: str,
+    ledger_version: int,
+    title: str,
+    outcomes: pl.DataFrame | None = None,
+    outcomes_at: int | None = None,
 ) -> tuple[str, list[dict]]:
     """The Markdown text of the report (tables only; images are referenced by file name)."""
     replicates = _replicates(rows)
-    targets = _targets(replicates, tasks, final)
+    targets = _targets(replicates, tasks, final, outcomes)
     header = [
         "study",
         "task",
@@ -289,9 +406,9 @@ def render_report(
                 [
                     task,
                     name,
-                    _scaled(success, 100.0, 1),
-                    duration.text(2),
-                    throughput.text(1),
+                    _scaled(success.clipped(0.0, 1.0), 100.0, 1),
+                    duration.clipped(low=0.0).text(2),
+                    throughput.clipped(low=0.0).text(1),
                     ", ".join(f"{100 * v:.0f}" for v in each["success_rate"].to_list()),
                 ]
             )
@@ -310,11 +427,18 @@ def render_report(
             t["claim"],
             "undefined (zero denominator)" if math.isnan(t["value"]) else f"{t['value']:.2f}",
             t["interval"].text() if not math.isnan(t["value"]) else "undefined",
+            _paired_text(t["paired"]),
             t["target"],
             t["verdict"],
+            t["t_verdict"],
         ]
         for t in targets
     ]
+    episodes_source = (
+        f"per-episode outcomes `{outcomes_uri(ledger_uri)}` at Delta version {outcomes_at}"
+        if outcomes_at is not None
+        else "no per-episode outcomes (evaluations recorded before they were kept)"
+    )
     images = "\n\n".join(
         ["![final throughput](final_throughput.png)"]
         + [
@@ -344,11 +468,18 @@ steps with the same rule for the final weights, and every policy is evaluated on
 
 ## The paper's targets
 
-A target is met only when the 95% t-interval over replicates clears it, missed when the interval is
-entirely on the wrong side, and inconclusive otherwise: always with one replicate, since training noise
-is then unmeasured. A ratio whose denominator is zero (SFT with no throughput, or no failures) is undefined.
+Every policy of a replicate is evaluated on the same test seeds, so each claim is judged on the paired
+episodes ({episodes_source}): a hierarchical bootstrap (4,000 seeded draws: replicates resampled with
+replacement, then each drawn replicate's paired seeds) of the difference or ratio, whose 95% percentile
+interval stays within what the quantity can be; a ratio is the ratio of the means over replicates. A
+target is met only when the whole paired interval clears it, missed when it is entirely on the wrong
+side, and inconclusive otherwise: always with one replicate, since training noise is then unmeasured. The
+95% Student-t interval over the replicates' values (a ratio: the mean of per-replicate ratios; clipped at
+0) and its verdict are shown beside it, as the report gave them before episodes were kept; without stored
+episodes the verdict is the t-interval's. A ratio whose denominator is zero (SFT with no throughput, or no
+failures) is undefined.
 
-{_table(["task", "claim", "mean", "95% interval over replicates", "target", "verdict"], target_lines)}
+{_table(_TARGET_HEADER, target_lines)}
 
 ## Every evaluation
 
@@ -373,11 +504,13 @@ def write_report(
     """Read the ledger, write report.md and the PNGs into ``directory``; returns what was written."""
     rows, version = experiment_rows(ledger_uri, tasks, iterations, ledger_version, studies)
     final = int(rows.filter(method=Method.RECAP)["iteration"].max() or 0)
-    text, targets = render_report(rows, tasks, final, ledger_uri, version, title)
+    outcomes_at = outcomes_version(ledger_uri)
+    outcomes = read_outcomes(ledger_uri, outcomes_at) if outcomes_at is not None else None
+    text, targets = render_report(rows, tasks, final, ledger_uri, version, title, outcomes, outcomes_at)
     images = {"final_throughput.png": _final_bars(rows, tasks, final), **progress_images(rows, tasks)}
     directory.mkdir(parents=True, exist_ok=True)
     for name, png in images.items():
         (directory / name).write_bytes(png)
     (directory / "report.md").write_text(text)
     rows.drop("evaluated_at", "run_id").write_csv(directory / "ledger_rows.csv")
-    return Report(directory, text, images, rows, version, targets)
+    return Report(directory, text, images, rows, version, targets, outcomes_at)

@@ -34,6 +34,15 @@ class Interval:
     def defined(self) -> bool:
         return not (math.isnan(self.low) or math.isnan(self.high))
 
+    def clipped(self, low: float | None = None, high: float | None = None) -> Interval:
+        """The interval within what the quantity can be (a rate in [0, 1], a ratio at or above 0): a
+        t-interval is symmetric and runs past a bound the data cannot cross."""
+        if not self.defined:
+            return self
+        lower = self.low if low is None else max(self.low, low)
+        upper = self.high if high is None else min(self.high, high)
+        return Interval(self.mean, lower, upper, self.replicates)
+
     def text(self, digits: int = 2) -> str:
         if math.isnan(self.mean):
             return "undefined"

@@ -69,7 +69,12 @@ def _expected(name: str) -> dict:
         "c_fail": None,
         "deploy_margin": 0.05,
         "external_policy": json.loads(json.dumps(dataclasses.asdict(ExternalPolicyConfig()))),
+        "final_eval_episodes": 0,
+        "replicates": 1,
     }
+    # the studies' power (per-episode paired comparisons): five replicates, 100 final-iteration episodes
+    if name.startswith("study-"):
+        added |= {"final_eval_episodes": 100, "replicates": 5}
     old = {**old, **added}
     for key in ("value_pretrain", "value_finetune"):
         old[key] = _nested_value(old[key])

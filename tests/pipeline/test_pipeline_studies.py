@@ -13,6 +13,8 @@ from pipelines.run import run_loop, summary_table
 from recap_core.ledger import read_ledger
 from recap_core.loop.evaluation import evaluate_iteration
 from recap_core.loop.seeding import REPLICATE_SEED_STRIDE
+from recap_core.outcomes import read_outcomes
+from recap_core.presets import preset_file
 from recap_core.study.experiment import ExperimentPlan
 
 TASK = "reach-v3"
@@ -97,10 +99,27 @@ def test_a_replicated_experiment_reports_intervals_over_its_replicates(tmp_path,
     monkeypatch.delenv("RECAP_STORE_URI", raising=False)
     monkeypatch.delenv("RECAP_LEDGER_URI", raising=False)
     (tmp_path / "dagster").mkdir()
-    recap = RecapResource(preset="tiny", study="rep")
+    # the tiny preset as a study preset: two replicates, the final iteration on more test seeds
+    tiny = preset_file("tiny").read_text()
+    (tmp_path / "tiny-study.yaml").write_text(tiny + "replicates: 2\nfinal_eval_episodes: 5\n")
+    recap = RecapResource(preset=str(tmp_path / "tiny-study.yaml"), study="rep")
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
-        report = run_experiment(recap, instance, 1, tmp_path / "reports", log=lambda _: None, replicates=2)
+        # one replicate per sitting: the first report holds what exists, the second both
+        first = run_experiment(recap, instance, 1, tmp_path / "reports", log=lambda _: None, only_replicate=1)
+        assert set(first.rows["study"].to_list()) == {"rep-r1"}
+        assert "Studies (one per replicate): rep-r1." in first.markdown
+        with pytest.raises(ValueError, match="replicate must be in \\[0, 2\\)"):
+            run_experiment(recap, instance, 1, tmp_path / "reports", log=lambda _: None, only_replicate=2)
+        report = run_experiment(
+            recap, instance, 1, tmp_path / "reports", log=lambda _: None, only_replicate=0
+        )
     assert set(report.rows["study"].to_list()) == {"rep-r0", "rep-r1"}
+    # the claims' policies (iteration K) on final_eval_episodes seeds, the others on eval_episodes
+    episodes = set(zip(report.rows["iteration"].to_list(), report.rows["episodes"].to_list(), strict=True))
+    assert episodes == {(0, 3), (1, 5)}
+    outcomes = read_outcomes(str(tmp_path / "ledger" / "metrics"))
+    assert outcomes.filter(iteration=1).height == 5 * report.rows.filter(iteration=1).height
+    assert all(t["paired"] is not None and t["paired"].replicates == 2 for t in report.targets)
     assert "Studies (one per replicate): rep-r0, rep-r1." in report.markdown
     assert "success % (95% interval over replicates)" in report.markdown
     headline = report.markdown.split("## RECAP's final iteration")[1].split("\n## ")[0]
@@ -109,4 +128,4 @@ def test_a_replicated_experiment_reports_intervals_over_its_replicates(tmp_path,
     values = report.rows.filter(method="recap", iteration=1).sort("study")["success_rate"].to_list()
     assert per_replicate == ", ".join(f"{100 * v:.0f}" for v in values)
     assert all(t["interval"].replicates == 2 for t in report.targets)
-    assert report.directory.name == "rep-tiny-k1-reach-v3-x2"
+    assert report.directory.name == "rep-tiny-study-k1-reach-v3-x2"

@@ -15,6 +15,7 @@ import dagster as dg
 import polars as pl
 import pytest
 from deltalake import DeltaTable
+from pandera.errors import SchemaError
 from pipeline_helpers import latest_metadata, tiny_recap
 from typer.testing import CliRunner
 
@@ -26,6 +27,8 @@ from recap_core.extraction import BASELINES
 from recap_core.ledger import read_ledger, record_evaluations
 from recap_core.loop.results import TrainingResult
 from recap_core.loop.training_stages import iteration_value_versions
+from recap_core.outcomes import evaluation_outcomes, read_outcomes, record_outcomes, summarize_outcomes
+from recap_core.store.query import run_query
 from recap_core.study.baselines import BaselineOutcome, audit_baselines, baseline_lineage, train_baseline
 from recap_core.study.report import write_report
 from recap_core.training import TrainingHistory
@@ -183,12 +186,65 @@ def test_every_number_in_the_report_comes_from_the_ledger(study):
         other = ledger.filter(method=method, iteration=ITERATIONS).row(0, named=True)
         gap = final["throughput_per_hour"] - other["throughput_per_hour"]
         assert targets[f"throughput RECAP^K - {method.upper()}^K (per hour)"] == f"{gap:.2f}"
-    verdicts = {r[1]: r[5] for r in _table_rows(text, "The paper's targets")}
+    claims = _table_rows(text, "The paper's targets")
+    verdicts = {r[1]: r[6] for r in claims}
+    assert {r[1]: r[7] for r in claims}.keys() == verdicts.keys()  # the t-interval's verdict beside it
     assert set(verdicts.values()) <= {"inconclusive", "undefined"}  # one replicate never meets a target
     if sft0["throughput_per_hour"] == 0:
         assert verdicts["throughput RECAP^K / SFT"] == "undefined"
+    # every claim is also judged on the paired episodes, read from the outcomes table the report names
+    assert f"at Delta version {report.outcomes_version}" in text
+    paired = {r[1]: r[4] for r in claims}
+    assert not any(cell.startswith("n/a") for cell in paired.values())
+    final_outcomes = evaluation_outcomes(read_outcomes(recap.ledger()), final)
+    other = evaluation_outcomes(
+        read_outcomes(recap.ledger()), ledger.filter(method="awr", iteration=1).row(0, named=True)
+    )
+    gap = final_outcomes["success"].mean() - other["success"].mean()
+    assert paired["success RECAP^K - AWR^K"].startswith(f"{gap:.2f} [")
     csv = pl.read_csv(report.directory / "ledger_rows.csv")
     assert csv.height == ledger.height
+
+
+def test_every_evaluation_keeps_its_episodes_and_its_ledger_row_is_computed_from_them(study):
+    recap, _, report, root = study
+    ledger = read_ledger(recap.ledger(), version=report.ledger_version).filter(task=TASK)
+    outcomes = read_outcomes(recap.ledger())
+    assert outcomes.height == ledger["episodes"].sum()
+    for row in ledger.iter_rows(named=True):
+        episodes = evaluation_outcomes(outcomes, row)
+        assert episodes.height == row["episodes"]
+        assert episodes["seed"].to_list() == sorted(set(episodes["seed"].to_list()))
+        again = summarize_outcomes(TASK, episodes)
+        assert again.success_rate == pytest.approx(row["success_rate"])
+        assert again.throughput_per_hour == pytest.approx(row["throughput_per_hour"])
+        assert (episodes["policy_sha256"] == row["policy_sha256"]).all()
+    # every policy ran on the same seeds, so any two pair up seed by seed
+    assert (
+        outcomes.group_by("method", "iteration").agg(pl.col("seed").sort()).get_column("seed").n_unique() == 1
+    )
+    # and the table is one SQL query away, beside the ledger
+    store = recap.store()
+    counted = run_query(
+        store,
+        "SELECT method, count(*) AS n FROM evaluation_outcomes GROUP BY method",
+        ledger_root=root / "ledger",
+    )
+    per_method = dict(zip(counted["method"].to_list(), counted["n"].to_list(), strict=True))
+    assert per_method == {m: 2 * ledger.filter(method=m)["episodes"][0] for m in per_method}
+    assert set(per_method) == set(ledger["method"].to_list())
+
+
+def test_a_bad_outcome_row_writes_nothing(study, tmp_path):
+    recap, _, _, _ = study
+    row = read_outcomes(recap.ledger()).row(0, named=True)
+    ledger = str(tmp_path / "ledger" / "metrics")
+    record_outcomes(ledger, [row])
+    with pytest.raises(SchemaError, match="steps"):
+        record_outcomes(
+            ledger, [row | {"seed": row["seed"] + 1}, row | {"seed": row["seed"] + 2, "steps": 0}]
+        )
+    assert read_outcomes(ledger).height == 1
 
 
 def test_the_report_follows_the_ledger_and_its_versions(study, tmp_path):
@@ -206,6 +262,10 @@ def test_the_report_follows_the_ledger_and_its_versions(study, tmp_path):
     newer = write_report(recap.ledger(), [TASK], ITERATIONS, tmp_path / "newer")
     assert newer.ledger_version == version
     assert "| reach-v3 | ppo | 1 |" in newer.markdown and "12.3 ± 4.5" in newer.markdown
+    # a row edited by hand has no episodes behind it: its claims fall back to the t-interval's verdict
+    paired = {r[1]: r[4] for r in _table_rows(newer.markdown, "The paper's targets")}
+    assert paired["throughput RECAP^K - PPO^K (per hour)"] == "n/a (no per-episode outcomes)"
+    assert paired["throughput RECAP^K - AWR^K (per hour)"] != "n/a (no per-episode outcomes)"
     older = write_report(
         recap.ledger(), [TASK], ITERATIONS, tmp_path / "older", report.markdown.split("\n")[0][2:], before
     )
