@@ -301,12 +301,14 @@ def episodes_summary(
 
 
 def query(
-    sql: Annotated[str, typer.Argument(help="SQL over episodes, steps, derived and ledger tables.")],
+    sql: Annotated[
+        str, typer.Argument(help="SQL over episodes, steps, derived, metrics and evaluation_outcomes.")
+    ],
     store: StoreOption = None,
     study: StudyOption = "default",
     output: Annotated[str, typer.Option("--format", help="table | csv | json")] = "table",
 ) -> None:
-    """Run SQL with DuckDB over every table in the store root and the metrics ledger."""
+    """Run SQL with DuckDB over every table in the store root, the metrics ledger and its episodes."""
     import duckdb
 
     from recap_core.store.query import run_query
