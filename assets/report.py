@@ -38,7 +38,13 @@ def experiment_report(
     plan = ExperimentPlan.from_settings(recap.preset, ctx.settings, config.iterations, config.replicates)
     directory = plan.report_dir(Path(config.reports_root) if config.reports_root else None)
     report = write_report(
-        ctx.ledger_uri, plan.tasks, plan.iterations, directory, plan.title, studies=plan.studies
+        ctx.ledger_uri,
+        plan.tasks,
+        plan.iterations,
+        directory,
+        plan.title,
+        studies=plan.studies,
+        split=ctx.settings.eval_split,
     )
 
     def claims(outcome: str) -> list[str]:

@@ -97,4 +97,12 @@ def run_experiment(
     log(f"total {time.monotonic() - start:.0f}s")
     # The asset wrote the report; read it back for the caller (the ledger has not changed since).
     directory = plan.report_dir(reports_root)
-    return write_report(recap.ledger(), plan.tasks, iterations, directory, plan.title, studies=plan.studies)
+    return write_report(
+        recap.ledger(),
+        plan.tasks,
+        iterations,
+        directory,
+        plan.title,
+        studies=plan.studies,
+        split=settings.eval_split,
+    )

@@ -49,10 +49,12 @@ def experiment_rows(
     iterations: int,
     version: int | None = None,
     studies: Sequence[str] = (DEFAULT_STUDY,),
+    split: str = "test",
 ) -> tuple[pl.DataFrame, int]:
-    """The newest test-seed evaluation of each (study, task, iteration, method), iterations 0..K, of the
-    given studies (a study's replicates), at one ledger version (validation-seed evaluations are for
-    choosing settings and never reported)."""
+    """The newest evaluation on ``split`` seeds of each (study, task, iteration, method), iterations
+    0..K, of the given studies (a study's replicates), at one ledger version. A study report reads test
+    seeds; a study run on validation seeds (``eval_split: validation``, for choosing settings) reports
+    its validation rows, titled as such, and never mixes the two."""
     if version is None:
         version = ledger_version(ledger_uri)
     rows = read_ledger(ledger_uri, version=version).filter(
@@ -60,13 +62,13 @@ def experiment_rows(
         pl.col("iteration") <= iterations,
         pl.col("study").is_in(list(studies)),
     )
-    if rows.filter(split="test").is_empty():
+    if rows.filter(split=split).is_empty():
         raise ValueError(
-            f"ledger {ledger_uri} (version {version}) has no test-seed evaluations of {', '.join(tasks)} "
+            f"ledger {ledger_uri} (version {version}) has no {split}-seed evaluations of {', '.join(tasks)} "
             f"at iterations <= {iterations} in study {', '.join(studies)}: run the experiment first"
         )
     newest = (
-        newest_evaluations(rows, "test")
+        newest_evaluations(rows, split)
         .with_columns(
             pl.col("method")
             .replace_strict({m: i for i, m in enumerate(REPORT_ORDER)}, default=99)
@@ -326,6 +328,13 @@ def _scaled(interval: Interval, scale: float, digits: int) -> str:
     ).text(digits)
 
 
+_SPLIT_TEXT = {
+    "test": "test seeds (2,000,000 onwards),\nwhich no setting was chosen on: the study tasks, epochs, "
+    "guidance beta = 2 and the threshold targets were\nchosen on validation seeds (1,000,000 onwards).",
+    "validation": "validation seeds (1,000,000 onwards),\nthe seeds settings are chosen on: a study "
+    "for choosing settings, not a reported result (those come\nfrom test seeds, 2,000,000 onwards).",
+}
+
 _TARGET_HEADER = [
     "task",
     "claim",
@@ -355,6 +364,7 @@ def render_report(
     title: str,
     outcomes: pl.DataFrame | None = None,
     outcomes_at: int | None = None,
+    split: str = "test",
 ) -> tuple[str, list[dict]]:
     """The Markdown text of the report (tables only; images are referenced by file name)."""
     replicates = _replicates(rows)
@@ -451,15 +461,14 @@ def render_report(
 
 Studies (one per replicate): {", ".join(sorted(set(rows["study"].to_list())))}.
 Every number below is read from the metrics ledger `{ledger_uri}` at Delta version {ledger_version}
-(newest evaluation of each task, iteration and method) and comes from test seeds (2,000,000 onwards),
-which no setting was chosen on: the study tasks, epochs, guidance beta = 2 and the threshold targets were
-chosen on validation seeds (1,000,000 onwards). Success rate and throughput carry standard errors;
-throughput is successes per hour of robot time (steps x control period + a reset per episode);
-duration is the mean duration of successful episodes. The SFT reference of the targets is iteration 0
-(pi_pre finetuned on the task's demonstrations with every indicator True, Algorithm 1's plain SFT); the
-unconditioned SFT on the same demos is listed too. The baselines at k={final} are finetuned from pi_pre on
-exactly the table versions, steps and advantages RECAP's pi^{final} used, for the same number of gradient
-steps with the same rule for the final weights, and every policy is evaluated on the same held-out seeds.
+(newest evaluation of each task, iteration and method) and comes from {_SPLIT_TEXT[split]}
+Success rate and throughput carry standard errors; throughput is successes per hour of robot time (steps
+x control period + a reset per episode); duration is the mean duration of successful episodes. The SFT
+reference of the targets is iteration 0 (pi_pre finetuned on the task's demonstrations with every
+indicator True, Algorithm 1's plain SFT); the unconditioned SFT on the same demos is listed too. The
+baselines at k={final} are finetuned from pi_pre on exactly the table versions, steps and advantages
+RECAP's pi^{final} used, for the same number of gradient steps with the same rule for the final weights,
+and every policy is evaluated on the same held-out seeds.
 `recap` is sampled with the preset's guidance beta; `recap_beta1` is the same network at beta = 1.
 
 ## RECAP's final iteration against the baselines
@@ -468,7 +477,7 @@ steps with the same rule for the final weights, and every policy is evaluated on
 
 ## The paper's targets
 
-Every policy of a replicate is evaluated on the same test seeds, so each claim is judged on the paired
+Every policy of a replicate is evaluated on the same {split} seeds, so each claim is judged on the paired
 episodes ({episodes_source}): a hierarchical bootstrap (4,000 seeded draws: replicates resampled with
 replacement, then each drawn replicate's paired seeds) of the difference or ratio, whose 95% percentile
 interval stays within what the quantity can be; a ratio is the ratio of the means over replicates. A
@@ -500,13 +509,16 @@ def write_report(
     title: str = "RECAP evidence study",
     ledger_version: int | None = None,
     studies: Sequence[str] = (DEFAULT_STUDY,),
+    split: str = "test",
 ) -> Report:
     """Read the ledger, write report.md and the PNGs into ``directory``; returns what was written."""
-    rows, version = experiment_rows(ledger_uri, tasks, iterations, ledger_version, studies)
+    rows, version = experiment_rows(ledger_uri, tasks, iterations, ledger_version, studies, split)
     final = int(rows.filter(method=Method.RECAP)["iteration"].max() or 0)
     outcomes_at = outcomes_version(ledger_uri)
     outcomes = read_outcomes(ledger_uri, outcomes_at) if outcomes_at is not None else None
-    text, targets = render_report(rows, tasks, final, ledger_uri, version, title, outcomes, outcomes_at)
+    text, targets = render_report(
+        rows, tasks, final, ledger_uri, version, title, outcomes, outcomes_at, split
+    )
     images = {"final_throughput.png": _final_bars(rows, tasks, final), **progress_images(rows, tasks)}
     directory.mkdir(parents=True, exist_ok=True)
     for name, png in images.items():

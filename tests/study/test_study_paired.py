@@ -122,14 +122,16 @@ CONTROL_PERIOD = 0.05
 RESET = 5.0
 
 
-def _evaluate(ledger: str, study: str, iteration: int, method: str, successes: np.ndarray) -> None:
+def _evaluate(
+    ledger: str, study: str, iteration: int, method: str, successes: np.ndarray, split: str = "test"
+) -> None:
     """Record one evaluation the way the pipeline does: its episodes, then the row computed from them."""
     from datetime import UTC, datetime
 
     from recap_core.ledger import record_evaluations
     from recap_core.outcomes import EpisodeOutcome, outcome_rows, record_outcomes, summarize_outcomes
 
-    seeds = 2_000_000 + np.arange(len(successes))
+    seeds = (2_000_000 if split == "test" else 1_000_000) + np.arange(len(successes))
     evaluation = {
         "study": study,
         "task": "push-v3",
@@ -138,7 +140,7 @@ def _evaluate(ledger: str, study: str, iteration: int, method: str, successes: n
         "policy_sha256": f"{study}-{method}-{iteration}",
         "policy_weights_sha256": f"w-{study}-{method}-{iteration}",
         "beta": 2.0,
-        "split": "test",
+        "split": split,
         "run_id": "run",
         "evaluated_at": datetime.now(UTC),
     }
@@ -196,3 +198,18 @@ def test_the_report_judges_a_claim_on_its_paired_episodes_where_the_t_interval_c
         if line.startswith("| push-v3 |") and "[" in line:
             low, high = (float(x) for x in line.split("|")[3].split("[")[1].rstrip("] ").split(","))
             assert 0.0 <= low <= high <= 100.0
+
+
+def test_a_study_on_validation_seeds_reports_them_as_such_and_never_as_test_results(tmp_path):
+    from recap_core.study.report import write_report
+
+    ledger = str(tmp_path / "ledger" / "metrics")
+    difficulty = np.random.default_rng(1).random(20)
+    _evaluate(ledger, "v", 0, "recap", difficulty < 0.3, split="validation")
+    _evaluate(ledger, "v", 1, "recap", difficulty < 0.5, split="validation")
+    with pytest.raises(ValueError, match="no test-seed evaluations"):
+        write_report(ledger, ["push-v3"], 1, tmp_path / "test-report", studies=["v"])
+    report = write_report(ledger, ["push-v3"], 1, tmp_path / "report", studies=["v"], split="validation")
+    assert "comes from validation seeds (1,000,000 onwards)" in report.markdown
+    assert "not a reported result" in report.markdown
+    assert set(report.rows["split"].to_list()) == {"validation"}
