@@ -1,5 +1,7 @@
 """N-step advantages of the task's data under V^k, with a picture of V along a success and a failure."""
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
 
 from assets import descriptions
@@ -10,6 +12,23 @@ from assets.metadata import data_version, image, materialized, optional_float, s
 from assets.partitions import task_and_iteration
 from assets.resources import RecapResource
 from assets.value_function import value_function
+
+if TYPE_CHECKING:
+    from recap_core.loop.value_diagnostics import HeldOutValueCheck
+
+
+def held_out_metadata(check: "HeldOutValueCheck | None") -> dict:
+    """V^k against V^{k-1} on this iteration's new episodes (recap_core/loop/value_diagnostics.py)."""
+    if check is None:
+        return {}
+    return {
+        "held_out/new_episodes": check.new_episodes,
+        "held_out/mae_in_sample": check.mae_in_sample,
+        "held_out/mae_previous_value_function": check.mae_held_out,
+        "held_out/indicator_agreement": check.indicator_agreement,
+        "held_out/chance_agreement": check.chance_agreement,
+        "held_out/advantage_correlation": optional_float(check.advantage_correlation),
+    }
 
 
 @dg.asset(
@@ -46,6 +65,7 @@ def advantages(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.Ma
             "mean_value_success": optional_float(result.mean_value_success),
             "mean_value_failure": optional_float(result.mean_value_failure),
             "value_return_mae": result.value_return_mae,
+            **held_out_metadata(result.held_out),
             "values_along_episodes": image(picture, "values along episodes"),
         },
         [value_rises_check(result.diagnostics, "value_rises_in_successes")],

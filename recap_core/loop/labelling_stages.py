@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from recap_core.checkpoints import CheckpointRef, checkpoint_sha256, load_value_function, predict_values
+from recap_core.checkpoints.layout import VALUE
 from recap_core.checkpoints.value import ValueFunction
 from recap_core.extraction import Method
 from recap_core.loop.context import RunContext
@@ -19,7 +20,7 @@ from recap_core.loop.data import demonstration_steps, task_steps
 from recap_core.loop.labels import read_aligned, write_advantages, write_indicators, write_thresholds
 from recap_core.loop.results import AdvantageResult, LabelResult
 from recap_core.loop.training_stages import iteration_value_versions
-from recap_core.loop.value_diagnostics import value_diagnostics
+from recap_core.loop.value_diagnostics import HeldOutValueCheck, held_out_value_check, value_diagnostics
 from recap_core.rules import (
     episode_advantages,
     indicators,
@@ -121,6 +122,7 @@ def iteration_advantages(ctx: RunContext, task: str, iteration: int) -> Advantag
     version = write_advantages(
         store, steps, iteration, values, returns, advantages, vf.checkpoint.sha256, versions
     )
+    held_out = _held_out_check(ctx, task, iteration, steps, values, returns, advantages)
     success = steps.per_step("success").astype(bool)
     return AdvantageResult(
         lookahead=settings.lookahead,
@@ -133,6 +135,41 @@ def iteration_advantages(ctx: RunContext, task: str, iteration: int) -> Advantag
         mean_value_failure=float(values[~success].mean()) if (~success).any() else None,
         value_return_mae=float(np.abs(values - returns).mean()),
         diagnostics=value_diagnostics(steps, values, returns),
+        held_out=held_out,
+    )
+
+
+def _held_out_check(
+    ctx: RunContext,
+    task: str,
+    iteration: int,
+    steps: StepArrays,
+    values: np.ndarray,
+    returns: np.ndarray,
+    advantages: np.ndarray,
+) -> HeldOutValueCheck | None:
+    """V^k against V^{k-1} on iteration k's new episodes (None at k = 0 or without V^{k-1})."""
+    previous_dir = ctx.checkpoints.iteration(VALUE, task, iteration - 1) if iteration > 0 else None
+    if previous_dir is None or not ctx.checkpoints.exists(previous_dir):
+        return None
+    new_rows = (steps.episodes["iteration"] == iteration).to_numpy()
+    new = new_rows[steps.episode_index]
+    if not new.any():
+        return None
+    previous = load_value_function(previous_dir)
+    held_out_values = predict_values(previous, steps)
+    held_out_advantages = nstep_advantages(
+        steps, held_out_values, ctx.settings.lookahead, previous.reward_config
+    )
+    return held_out_value_check(
+        new,
+        values,
+        held_out_values,
+        returns,
+        advantages,
+        held_out_advantages,
+        ctx.settings.positive_fraction(task),
+        int(new_rows.sum()),
     )
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from recap_core.checkpoints.format import CheckpointRef
-from recap_core.loop.value_diagnostics import ValueDiagnostics
+from recap_core.loop.value_diagnostics import HeldOutValueCheck, ValueDiagnostics
 from recap_core.training.config import TrainingHistory
 
 
@@ -94,3 +94,4 @@ class AdvantageResult:
     mean_value_failure: float | None
     value_return_mae: float
     diagnostics: ValueDiagnostics
+    held_out: HeldOutValueCheck | None = None  # V^k against V^{k-1} on the new episodes (k >= 1)

@@ -54,3 +54,55 @@ def value_diagnostics(steps: StepArrays, values: np.ndarray, returns: np.ndarray
             curves[f"{label} ({episode_id[:8]})"] = (values[rows], returns[rows])
     share = float(np.mean(rising)) if rising else float("nan")
     return ValueDiagnostics(successful_episodes=len(rising), share_rising=share, curves=curves)
+
+
+@dataclass(frozen=True)
+class HeldOutValueCheck:
+    """Does V^k memorise its own training episodes? On iteration k's new episodes (which V^k trained on
+    and then labels), V^k's error against the returns next to the error of V^{k-1}, which never saw them,
+    and how often the two value functions' advantages put a step on the same side of the target
+    percentile (the indicator it would get). An in-sample error far below the held-out one, with
+    agreement near chance, says V^k's advantages on its own data are mostly fitting noise.
+
+    V^{k-1} also trained on less data and on an older policy's episodes, so its error is an upper bound
+    on what a value function that did not see the episodes would make; cross-fitting (a fold model per
+    held-out part of the same data) would measure it exactly."""
+
+    new_episodes: int
+    new_steps: int
+    mae_in_sample: float  # |V^k - return| on the new steps
+    mae_held_out: float  # |V^{k-1} - return| on the same steps
+    indicator_agreement: float  # share of new steps on the same side of the target percentile
+    chance_agreement: float  # the agreement two unrelated labellings at that percentile would have
+    advantage_correlation: float  # Pearson, in-sample against held-out advantages on the new steps
+
+
+def held_out_value_check(
+    new: np.ndarray,
+    values: np.ndarray,
+    held_out_values: np.ndarray,
+    returns: np.ndarray,
+    advantages: np.ndarray,
+    held_out_advantages: np.ndarray,
+    positive_fraction: float,
+    new_episodes: int,
+) -> HeldOutValueCheck:
+    """The check on the steps selected by the boolean mask ``new`` (arrays have one row per step)."""
+    if not new.any():
+        raise ValueError("the held-out value check needs at least one new step")
+    inside, outside = advantages[new].astype(np.float64), held_out_advantages[new].astype(np.float64)
+    positive_in = inside > np.quantile(inside, 1 - positive_fraction)
+    positive_out = outside > np.quantile(outside, 1 - positive_fraction)
+    share = float(positive_in.mean())
+    correlation = (
+        float(np.corrcoef(inside, outside)[0, 1]) if inside.std() > 0 and outside.std() > 0 else float("nan")
+    )
+    return HeldOutValueCheck(
+        new_episodes=new_episodes,
+        new_steps=int(new.sum()),
+        mae_in_sample=float(np.abs(values[new] - returns[new]).mean()),
+        mae_held_out=float(np.abs(held_out_values[new] - returns[new]).mean()),
+        indicator_agreement=float((positive_in == positive_out).mean()),
+        chance_agreement=share**2 + (1 - share) ** 2,
+        advantage_correlation=correlation,
+    )

@@ -1,9 +1,10 @@
 """V^k's diagnostics come from the values the advantages stage computed, not from re-reading its table."""
 
 import numpy as np
+import pytest
 from steps_helpers import blank_episode, make_steps
 
-from recap_core.loop.value_diagnostics import VALUE_RISES_MIN_SHARE, value_diagnostics
+from recap_core.loop.value_diagnostics import VALUE_RISES_MIN_SHARE, held_out_value_check, value_diagnostics
 
 
 def _steps_and_values(rising: list[bool], lengths: list[int], success: list[bool]):
@@ -65,3 +66,25 @@ def test_curves_follow_the_longest_success_and_failure_in_t_order():
     np.testing.assert_allclose(success_values, np.linspace(-1, 0, 12))
     np.testing.assert_allclose(success_returns, 2 * np.linspace(-1, 0, 12))
     assert len(curves["failure (ep0003)"][0]) == 20
+
+
+def test_the_held_out_check_tells_a_memorising_value_function_from_one_that_generalises():
+    rng = np.random.default_rng(0)
+    n = 2000
+    returns = rng.normal(size=n)
+    new = np.r_[np.ones(n // 2, bool), np.zeros(n // 2, bool)]
+    memorised = returns + rng.normal(scale=0.01, size=n)  # V^k: fits its own episodes almost exactly
+    unrelated = rng.normal(size=n)  # V^{k-1}: nothing in common with these returns
+    advantages_in = returns - memorised  # what is left is the fit's noise
+    advantages_out = returns - unrelated
+    check = held_out_value_check(new, memorised, unrelated, returns, advantages_in, advantages_out, 0.4, 10)
+    assert check.new_steps == n // 2 and check.new_episodes == 10
+    assert check.mae_in_sample < 0.02 < 1.0 < check.mae_held_out
+    assert check.chance_agreement == pytest.approx(0.4**2 + 0.6**2, abs=0.01)
+    assert abs(check.indicator_agreement - check.chance_agreement) < 0.05  # noise against signal
+    same = held_out_value_check(new, memorised, memorised, returns, advantages_in, advantages_in, 0.4, 10)
+    assert same.indicator_agreement == 1.0 and same.advantage_correlation == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="at least one new step"):
+        held_out_value_check(
+            new & False, memorised, unrelated, returns, advantages_in, advantages_out, 0.4, 10
+        )

@@ -202,10 +202,16 @@ def test_rematerialising_an_iteration_is_idempotent(loop):
 
 
 def test_lineage_metadata_records_versions_and_pictures(loop):
-    _, instance, _, _ = loop
+    recap, instance, _, _ = loop
     meta = latest_metadata(instance, "advantages", f"1|{TASK}")
     assert set(meta["table_versions"]) >= {"episodes", "steps"}
     assert meta["values_along_episodes"].startswith("![")
+    # V^1 next to V^0 on iteration 1's new episodes (V^0 never saw them)
+    settings = recap.settings()
+    assert meta["held_out/new_episodes"] == settings.rollouts_per_iteration
+    assert meta["held_out/mae_in_sample"] >= 0 and meta["held_out/mae_previous_value_function"] >= 0
+    assert 0 <= meta["held_out/indicator_agreement"] <= 1 and 0.5 <= meta["held_out/chance_agreement"] <= 1
+    assert "held_out/new_episodes" not in latest_metadata(instance, "advantages", f"0|{TASK}")
     evaluation = latest_metadata(instance, "evaluation", f"1|{TASK}")
     assert "data:image/png;base64," in evaluation["throughput_per_iteration"]
     assert np.isfinite(evaluation["success_rate"])
