@@ -240,10 +240,7 @@ class DatasetWriter:
         episodes_file = self.root / layout.EPISODES_META_FILE
         episodes_file.parent.mkdir(parents=True)
         pq.write_table(pyarrow.Table.from_pylist(self.meta_rows, schema=self._meta_schema()), episodes_file)
-        pq.write_table(
-            pyarrow.table({"task_index": list(self.prompts.values()), "task": list(self.prompts)}),
-            meta / "tasks.parquet",
-        )
+        pq.write_table(_tasks_table(self.prompts), meta / "tasks.parquet")
         stats = {
             "observation.state": _stats(np.concatenate(self.states).astype(np.float64)),
             "action": _stats(np.concatenate(self.actions).astype(np.float64)),
@@ -357,6 +354,46 @@ class DatasetWriter:
                 (prefix + "to_timestamp", pyarrow.float64()),
             ]
         return pyarrow.schema(fields)
+
+
+def _tasks_table(prompts: Mapping[str, int]) -> pyarrow.Table:
+    """meta/tasks.parquet as LeRobot writes it (a pandas frame indexed by the task text): LeRobot 0.4
+    reads it with pandas and takes a frame's task as ``tasks.iloc[task_index].name``, the index label,
+    so without the pandas metadata naming ``task`` the index, every frame's task came out as its
+    integer row number and no prompt reached a language-conditioned policy. The columns stay
+    ``task_index``, ``task`` for readers without pandas."""
+    table = pyarrow.table({"task_index": list(prompts.values()), "task": list(prompts)})
+    pandas_metadata = {
+        "index_columns": ["task"],
+        "column_indexes": [
+            {
+                "name": None,
+                "field_name": None,
+                "pandas_type": "unicode",
+                "numpy_type": "object",
+                "metadata": {"encoding": "UTF-8"},
+            }
+        ],
+        "columns": [
+            {
+                "name": "task_index",
+                "field_name": "task_index",
+                "pandas_type": "int64",
+                "numpy_type": "int64",
+                "metadata": None,
+            },
+            {
+                "name": "task",
+                "field_name": "task",
+                "pandas_type": "unicode",
+                "numpy_type": "object",
+                "metadata": None,
+            },
+        ],
+        "creator": {"library": "pyarrow", "version": pyarrow.__version__},
+        "pandas_version": "2.2.0",
+    }
+    return table.replace_schema_metadata({"pandas": json.dumps(pandas_metadata)})
 
 
 def _vectors(values: np.ndarray) -> pyarrow.Array:

@@ -202,6 +202,9 @@ def test_a_multi_task_dataset_of_every_kind_round_trips_with_no_filters(tmp_path
     tasks = pq.read_table(out / "meta" / "tasks.parquet").to_pylist()
     assert sorted(row["task"] for row in tasks) == ["open the drawer", "pick up the cube"]
     assert sorted(row["task_index"] for row in tasks) == [0, 1]
+    # LeRobot reads tasks.parquet with pandas and takes a frame's task as the index label: the task text
+    index = pq.read_schema(out / "meta" / "tasks.parquet").pandas_metadata["index_columns"]
+    assert index == ["task"]
     meta = pq.read_table(out / "meta" / "episodes" / "chunk-000" / "file-000.parquet").to_pylist()
     per_episode = sorted((row["recap/task"], row["recap/kind"], row["recap/success"]) for row in meta)
     assert per_episode == sorted((e["task"], e["kind"], e["success"]) for e in before)
