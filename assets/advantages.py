@@ -65,9 +65,11 @@ def advantages(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.Ma
             "mean_value_success": optional_float(result.mean_value_success),
             "mean_value_failure": optional_float(result.mean_value_failure),
             "value_return_mae": result.value_return_mae,
+            "advantage_folds": result.folds,
+            **({"in_sample_value_return_mae": result.in_sample_return_mae} if result.folds > 1 else {}),
             **held_out_metadata(result.held_out),
             "values_along_episodes": image(picture, "values along episodes"),
         },
         [value_rises_check(result.diagnostics, "value_rises_in_successes")],
-        data_version(result.value_checkpoint.sha256, result.lookahead, result.steps),
+        data_version(result.value_checkpoint.sha256, result.lookahead, result.steps, result.folds),
     )

@@ -19,7 +19,7 @@ from recap_core.loop.context import RunContext
 from recap_core.loop.data import demonstration_steps, task_steps
 from recap_core.loop.labels import read_aligned, write_advantages, write_indicators, write_thresholds
 from recap_core.loop.results import AdvantageResult, LabelResult
-from recap_core.loop.training_stages import iteration_value_versions
+from recap_core.loop.training_stages import iteration_value_config, iteration_value_versions
 from recap_core.loop.value_diagnostics import HeldOutValueCheck, held_out_value_check, value_diagnostics
 from recap_core.rules import (
     episode_advantages,
@@ -116,13 +116,26 @@ def iteration_advantages(ctx: RunContext, task: str, iteration: int) -> Advantag
     versions = iteration_value_versions(ctx.checkpoints, task, iteration)
     vf = load_value_function(ctx.checkpoints.value_of(task, iteration))
     steps = _with_value_images(store, task_steps(store, task, iteration, versions), vf, versions)
-    values = predict_values(vf, steps)
+    in_sample = predict_values(vf, steps)
     returns = normalised_returns(steps, vf.reward_config, vf.net.config.support)
+    folds, held_out_per_fold = 1, []
+    values = in_sample
+    if settings.advantage_folds > 1 and iteration > 0:  # iteration 0 is SFT: every indicator True
+        from recap_core.loop.cross_fitting import cross_fitted_values  # trains: only when asked to
+
+        folds = settings.advantage_folds
+        config = iteration_value_config(settings, task)
+        values, held_out_per_fold = cross_fitted_values(
+            steps, folds, config, ctx.checkpoints.value_pretrained()
+        )
     advantages = nstep_advantages(steps, values, settings.lookahead, vf.reward_config)
     version = write_advantages(
         store, steps, iteration, values, returns, advantages, vf.checkpoint.sha256, versions
     )
-    held_out = _held_out_check(ctx, task, iteration, steps, values, returns, advantages)
+    in_sample_advantages = (
+        advantages if folds == 1 else nstep_advantages(steps, in_sample, settings.lookahead, vf.reward_config)
+    )
+    held_out = _held_out_check(ctx, task, iteration, steps, in_sample, returns, in_sample_advantages)
     success = steps.per_step("success").astype(bool)
     return AdvantageResult(
         lookahead=settings.lookahead,
@@ -136,6 +149,9 @@ def iteration_advantages(ctx: RunContext, task: str, iteration: int) -> Advantag
         value_return_mae=float(np.abs(values - returns).mean()),
         diagnostics=value_diagnostics(steps, values, returns),
         held_out=held_out,
+        folds=folds,
+        held_out_per_fold=held_out_per_fold,
+        in_sample_return_mae=float(np.abs(in_sample - returns).mean()),
     )
 
 

@@ -95,3 +95,6 @@ class AdvantageResult:
     value_return_mae: float
     diagnostics: ValueDiagnostics
     held_out: HeldOutValueCheck | None = None  # V^k against V^{k-1} on the new episodes (k >= 1)
+    folds: int = 1  # 1: V^k's own values; F: cross-fitted over F folds (recap_core/loop/cross_fitting.py)
+    held_out_per_fold: list[int] = field(default_factory=list)  # episodes each fold model valued
+    in_sample_return_mae: float | None = None  # V^k's own |V - return| (= value_return_mae when folds = 1)

@@ -55,6 +55,9 @@ class LoopSettings:
     # The study this run belongs to: its episodes, checkpoints and ledger rows (see recap_core/locations.py).
     study: str = DEFAULT_STUDY
     lookahead: int = 50
+    # 1: the paper's rule, V^k values the very episodes it trained on; F >= 2: K-fold cross-fitting, each
+    # episode valued by a V trained like V^k on the other folds (recap_core/loop/cross_fitting.py).
+    advantage_folds: int = 1
     # Terminal penalty of a failed episode, in steps (None: the task's episode limit L), for V_pre and
     # every V^k alike: the reward every value function's units come from (recap_core/rules/rewards.py).
     c_fail: float | None = None
@@ -118,6 +121,8 @@ class LoopSettings:
             raise ValueError(f"intervention_share must be in [0, 1], got {self.intervention_share}")
         if self.eval_episodes < 1:
             raise ValueError(f"eval_episodes must be >= 1, got {self.eval_episodes}")
+        if self.advantage_folds < 1:
+            raise ValueError(f"advantage_folds must be >= 1 (1: in-sample), got {self.advantage_folds}")
         if self.final_eval_episodes < 0 or self.replicates < 1:
             raise ValueError(
                 f"final_eval_episodes must be >= 0 and replicates >= 1, got {self.final_eval_episodes}, "

@@ -88,6 +88,11 @@ def _value_config(base: ValueTrainConfig, tasks: list[str], settings: LoopSettin
     return dataclasses.replace(base, reward=reward, seed=run_seeds(settings).value_network)
 
 
+def iteration_value_config(settings: LoopSettings, task: str) -> ValueTrainConfig:
+    """How V^k of ``task`` is trained (what cross-fitted fold models repeat)."""
+    return _value_config(settings.value_finetune, [task], settings)
+
+
 def _training_data(
     store: EpisodeStore,
     settings: LoopSettings,

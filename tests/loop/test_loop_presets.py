@@ -71,6 +71,7 @@ def _expected(name: str) -> dict:
         "external_policy": json.loads(json.dumps(dataclasses.asdict(ExternalPolicyConfig()))),
         "final_eval_episodes": 0,
         "replicates": 1,
+        "advantage_folds": 1,
     }
     # the studies' power (per-episode paired comparisons): five replicates, 100 final-iteration episodes
     if name.startswith("study-"):
