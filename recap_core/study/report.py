@@ -173,12 +173,12 @@ def _claim(
     target: float,
     paired: Interval | None = None,
     floor: float | None = None,
+    ceiling: float | None = None,
 ) -> dict:
-    """One claim judged two ways: the t-interval over replicate values (clipped at ``floor``, what the
-    quantity cannot go below) and the paired bootstrap, whose verdict is the claim's."""
+    """One claim judged two ways: the t-interval over replicate values (clipped to [``floor``,
+    ``ceiling``], what the quantity can be) and the paired bootstrap, whose verdict is the claim's."""
     interval = t_interval(values)
-    if floor is not None:
-        interval = interval.clipped(low=floor)
+    interval = interval.clipped(low=floor, high=ceiling)
     t_verdict = verdict(interval, direction, target)
     return {
         "task": task,
@@ -246,7 +246,7 @@ def _targets(
             points = [recap["success_rate"] - other["success_rate"] for recap, other in pairs]
             claim = f"success RECAP^K - {baseline.upper()}^K"
             paired = _paired(outcomes, pairs, "success_difference")
-            results.append(_claim(task, claim, points, ">", 0.0, paired))
+            results.append(_claim(task, claim, points, ">", 0.0, paired, floor=-1.0, ceiling=1.0))
     if sft_success:
         hardest = min(sft_success, key=lambda t: (sft_success[t], t))
         for result in results:

@@ -192,6 +192,8 @@ def test_the_report_judges_a_claim_on_its_paired_episodes_where_the_t_interval_c
     assert success["verdict"] == "met" and success["paired"].low > 0
     assert success["paired"].mean == pytest.approx(success["value"])  # both: the mean difference
     assert claims["throughput RECAP^K - AWR^K (per hour)"]["verdict"] == "met"
+    for claim in (c for name, c in claims.items() if name.startswith("success")):
+        assert -1.0 <= claim["interval"].low <= claim["interval"].high <= 1.0
     assert "| push-v3 (hardest) | success RECAP^K - AWR^K |" in report.markdown
     # the headline's t-intervals of success rates stay within 0-100%
     for line in report.markdown.split("## The paper's targets")[0].splitlines():
