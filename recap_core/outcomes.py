@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
@@ -108,6 +110,17 @@ def summarize_outcomes(task: str, rows: pl.DataFrame) -> EvalResult:
         control_period=float(rows["duration_s"][0] / rows["steps"][0]),
         reset_seconds=resets.pop(),
     )
+
+
+def stored_evaluation_outcomes(ledger_uri: str | Path, row: Mapping[str, Any]) -> pl.DataFrame:
+    """The episodes of one evaluation as stored, read with its key pushed down to the scan (an
+    evaluation reads back only its own rows, not the table's history)."""
+    uri = outcomes_uri(ledger_uri)
+    dataset = DeltaTable(uri, storage_options=delta_storage_options(uri)).to_pyarrow_dataset()
+    condition = pc.field("evaluated_at") == pa.scalar(row["evaluated_at"], pa.timestamp("us", tz="UTC"))
+    for name in EVALUATION_KEY:
+        condition &= pc.field(name) == row[name]
+    return evaluation_outcomes(pl.from_arrow(dataset.to_table(filter=condition)), row)
 
 
 def evaluation_outcomes(outcomes: pl.DataFrame, row: Mapping[str, Any]) -> pl.DataFrame:

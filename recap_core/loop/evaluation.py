@@ -19,10 +19,9 @@ from recap_core.loop.policies import opened_policy, sampling_beta
 from recap_core.loop.seeding import run_seeds
 from recap_core.outcomes import (
     EpisodeOutcome,
-    evaluation_outcomes,
     outcome_rows,
-    read_outcomes,
     record_outcomes,
+    stored_evaluation_outcomes,
     summarize_outcomes,
 )
 from recap_core.sim.evaluation import evaluate_policy
@@ -99,7 +98,7 @@ def evaluate_checkpoint(
     (period,) = periods
     rows = outcome_rows(evaluation, episodes, control_period_s=period, reset_s=settings.reset_time_s)
     record_outcomes(ctx.ledger_uri, rows)
-    stored = evaluation_outcomes(read_outcomes(ctx.ledger_uri), evaluation)
+    stored = stored_evaluation_outcomes(ctx.ledger_uri, evaluation)
     result = summarize_outcomes(task_name, stored)
     row = evaluation | {
         "policy_checkpoint": str(policy_dir.resolve()),

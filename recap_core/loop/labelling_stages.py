@@ -172,17 +172,19 @@ def _held_out_check(
     new = new_rows[steps.episode_index]
     if not new.any():
         return None
+    # V^{k-1} on the new episodes only (advantages stay inside an episode, so they are the same there)
+    fresh = steps.select_episodes(new_rows)
     previous = load_value_function(previous_dir)
-    held_out_values = predict_values(previous, steps)
+    held_out_values = predict_values(previous, fresh)
     held_out_advantages = nstep_advantages(
-        steps, held_out_values, ctx.settings.lookahead, previous.reward_config
+        fresh, held_out_values, ctx.settings.lookahead, previous.reward_config
     )
     return held_out_value_check(
-        new,
-        values,
+        np.ones(len(fresh), dtype=bool),
+        values[new],
         held_out_values,
-        returns,
-        advantages,
+        returns[new],
+        advantages[new],
         held_out_advantages,
         ctx.settings.positive_fraction(task),
         int(new_rows.sum()),
