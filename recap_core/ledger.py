@@ -21,13 +21,13 @@ from recap_core.extraction import LEDGER_METHODS
 from recap_core.locations import DEFAULT_STUDY
 from recap_core.object_storage import delta_storage_options
 from recap_core.seeds import EVAL_SPLITS
-from schemas.metrics import METRICS_ARROW_SCHEMA, metrics_validation_schema
+from schemas.metrics import METRICS_ARROW_SCHEMA, METRICS_KEY, metrics_validation_schema
 
 # A policy is identified by its weights, not by its checkpoint's sha256, which also covers config.json's
 # created_at and wall-clock training times: retraining the same weights from the same data re-keys
 # nothing, and re-evaluating a policy replaces its row. The same weights sampled with another guidance
 # weight beta are another policy, with a row of its own.
-LEDGER_KEY = ("study", "task", "iteration", "method", "policy_weights_sha256", "split", "beta")
+LEDGER_KEY = METRICS_KEY
 LEDGER_SCHEMA = metrics_validation_schema(LEDGER_METHODS, EVAL_SPLITS)
 
 

@@ -26,11 +26,12 @@ from recap_core.locations import outcomes_uri
 from recap_core.object_storage import delta_storage_options
 from recap_core.seeds import EVAL_SPLITS
 from recap_core.sim.evaluation import EvalResult, summarize
+from schemas.metrics import METRICS_KEY
 from schemas.outcomes import OUTCOMES_ARROW_SCHEMA, OUTCOMES_KEY, outcomes_validation_schema
 
 OUTCOMES_SCHEMA = outcomes_validation_schema(LEDGER_METHODS, EVAL_SPLITS)
 # What ties an evaluation's episodes to its ledger row: the ledger's key and the evaluation's time.
-EVALUATION_KEY = ("study", "task", "iteration", "method", "policy_weights_sha256", "split", "beta")
+EVALUATION_KEY = METRICS_KEY
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,10 @@ import pandera.polars as pa
 import polars as pl
 import pyarrow as pa_arrow
 
+# A ledger row's natural key: one evaluation of one policy (its weights, sampled at one beta) on one
+# task, iteration and seed split of one study. Its episodes (schemas/outcomes.py) add the seed.
+METRICS_KEY = ("study", "task", "iteration", "method", "policy_weights_sha256", "split", "beta")
+
 METRICS_ARROW_SCHEMA = pa_arrow.schema(
     [
         ("task", pa_arrow.string()),

@@ -14,7 +14,9 @@ import pandera.polars as pa
 import polars as pl
 import pyarrow as pa_arrow
 
-OUTCOMES_KEY = ("study", "task", "iteration", "method", "policy_weights_sha256", "split", "beta", "seed")
+from schemas.metrics import METRICS_KEY
+
+OUTCOMES_KEY = (*METRICS_KEY, "seed")
 
 OUTCOMES_ARROW_SCHEMA = pa_arrow.schema(
     [
