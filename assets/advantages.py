@@ -14,6 +14,7 @@ from assets.resources import RecapResource
 from assets.value_function import value_function
 
 if TYPE_CHECKING:
+    from recap_core.loop.results import AdvantageResult
     from recap_core.loop.value_diagnostics import HeldOutValueCheck
 
 
@@ -28,6 +29,16 @@ def held_out_metadata(check: "HeldOutValueCheck | None") -> dict:
         "held_out/indicator_agreement": check.indicator_agreement,
         "held_out/chance_agreement": check.chance_agreement,
         "held_out/advantage_correlation": optional_float(check.advantage_correlation),
+    }
+
+
+def cross_fitting_metadata(result: "AdvantageResult") -> dict:
+    """With cross-fitted values: V^k's own error beside the folds' and how many episodes each fold held."""
+    if result.folds == 1:
+        return {}
+    return {
+        "in_sample_value_return_mae": result.in_sample_return_mae,
+        "episodes_per_fold": dg.MetadataValue.json(result.held_out_per_fold),
     }
 
 
@@ -66,7 +77,7 @@ def advantages(context: dg.AssetExecutionContext, recap: RecapResource) -> dg.Ma
             "mean_value_failure": optional_float(result.mean_value_failure),
             "value_return_mae": result.value_return_mae,
             "advantage_folds": result.folds,
-            **({"in_sample_value_return_mae": result.in_sample_return_mae} if result.folds > 1 else {}),
+            **cross_fitting_metadata(result),
             **held_out_metadata(result.held_out),
             "values_along_episodes": image(picture, "values along episodes"),
         },

@@ -132,10 +132,7 @@ def iteration_advantages(ctx: RunContext, task: str, iteration: int) -> Advantag
     version = write_advantages(
         store, steps, iteration, values, returns, advantages, vf.checkpoint.sha256, versions
     )
-    in_sample_advantages = (
-        advantages if folds == 1 else nstep_advantages(steps, in_sample, settings.lookahead, vf.reward_config)
-    )
-    held_out = _held_out_check(ctx, task, iteration, steps, in_sample, returns, in_sample_advantages)
+    held_out = _held_out_check(ctx, task, iteration, steps, in_sample, returns, vf)
     success = steps.per_step("success").astype(bool)
     return AdvantageResult(
         lookahead=settings.lookahead,
@@ -162,9 +159,10 @@ def _held_out_check(
     steps: StepArrays,
     values: np.ndarray,
     returns: np.ndarray,
-    advantages: np.ndarray,
+    vf: ValueFunction,
 ) -> HeldOutValueCheck | None:
-    """V^k against V^{k-1} on iteration k's new episodes (None at k = 0 or without V^{k-1})."""
+    """V^k (its own ``values`` of ``steps``) against V^{k-1} on iteration k's new episodes (None at k = 0
+    or without V^{k-1})."""
     previous_dir = ctx.checkpoints.iteration(VALUE, task, iteration - 1) if iteration > 0 else None
     if previous_dir is None or not ctx.checkpoints.exists(previous_dir):
         return None
@@ -172,20 +170,19 @@ def _held_out_check(
     new = new_rows[steps.episode_index]
     if not new.any():
         return None
-    # V^{k-1} on the new episodes only (advantages stay inside an episode, so they are the same there)
+    # Both value functions' advantages on the new episodes only (an advantage never looks past its
+    # episode's end, so they are what they would be among all the steps)
     fresh = steps.select_episodes(new_rows)
     previous = load_value_function(previous_dir)
     held_out_values = predict_values(previous, fresh)
-    held_out_advantages = nstep_advantages(
-        fresh, held_out_values, ctx.settings.lookahead, previous.reward_config
-    )
+    lookahead = ctx.settings.lookahead
     return held_out_value_check(
         np.ones(len(fresh), dtype=bool),
         values[new],
         held_out_values,
         returns[new],
-        advantages[new],
-        held_out_advantages,
+        nstep_advantages(fresh, values[new], lookahead, vf.reward_config),
+        nstep_advantages(fresh, held_out_values, lookahead, previous.reward_config),
         ctx.settings.positive_fraction(task),
         int(new_rows.sum()),
     )

@@ -80,4 +80,5 @@ def test_the_loop_labels_with_cross_fitted_values_when_asked(tmp_path):
     stored = ctx.store.read_derived("advantages", filter="task = 'reach-v3' AND iteration = 1")
     vf = load_value_function(ctx.checkpoints.value_of("reach-v3", 1))
     assert stored["value_checkpoint_sha256"].unique().to_list() == [vf.checkpoint.sha256]
+    assert sum(meta["episodes_per_fold"]) == stored["episode_id"].n_unique()  # each valued by one fold
     assert meta["value_return_mae"] != pytest.approx(meta["in_sample_value_return_mae"])
