@@ -250,7 +250,7 @@ def train_iteration_value(
     parent = ctx.checkpoints.value_pretrained()
     versions = store.versions()
     target = ctx.checkpoints.iteration(VALUE, task, iteration)
-    config = _value_config(settings.value_finetune, [task], settings)
+    config = iteration_value_config(settings, task)
     data = _task_data(store, settings, task, iteration, versions, None, config, distributed)
     with _checkpoint_directory(ctx.checkpoints, target, distributed) as scratch:
         _, history = train_value_function(
